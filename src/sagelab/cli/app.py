@@ -1,0 +1,140 @@
+"""The top-level commands: validate, run, executions, status, logs."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from sagelab.cli.s3 import s3_app
+
+app = typer.Typer(
+    name="sagelab",
+    help="Run SageMaker pipelines locally in seconds, and the same definition on SageMaker.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,  # a traceback is for our bugs; never print locals
+)
+app.add_typer(s3_app, name="s3")
+
+Pipeline = Annotated[str, typer.Argument(help="A definition JSON file, or module:attribute naming a pipeline object.")]
+Profile = Annotated[str, typer.Option("--profile", help="A profile from [tool.sagelab.profiles] in pyproject.toml.")]
+
+
+@app.command()
+def validate(pipeline: Pipeline, profile: Profile = "local") -> None:
+    """Check a pipeline definition and report every problem with its JSON location."""
+    from sagelab.config import load_settings
+    from sagelab.definition.loader import load
+    from sagelab.engines.local import check
+
+    load_settings(profile=profile)
+    definition, name = load(pipeline)
+    check(definition, pipeline)
+    steps = sum(1 for _ in definition.all_steps())
+    print(f"{pipeline}: pipeline {name} is valid ({steps} steps, {len(definition.parameters)} parameters)")
+
+
+@app.command()
+def run(
+    pipeline: Pipeline,
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Parameter value as Name=Value; repeatable.")] = None,
+    profile: Profile = "local",
+    name: Annotated[Optional[str], typer.Option(help="Pipeline name (default: the file or attribute name).")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(min=1, help="Steps run at once (default: the CPU count).")] = None,
+) -> None:
+    """Run a pipeline locally, showing each step live, and print where its outputs and logs are."""
+    from dataclasses import replace
+
+    from sagelab.cli.view import run_view
+    from sagelab.config import load_settings
+    from sagelab.definition.loader import load
+    from sagelab.engines.local import LocalEngine
+
+    settings = load_settings(profile=profile)
+    if concurrency:
+        settings = replace(settings, concurrency=concurrency)
+    parameters = _parse_params(param or [])
+    definition, default_name = load(pipeline)
+    engine = LocalEngine(settings)
+    with run_view(settings) as listener:
+        execution = engine.start(definition, name or default_name, parameters, listener)
+    raise typer.Exit(0 if execution.status == "Succeeded" else 130 if execution.status == "Stopped" else 1)
+
+
+def _parse_params(values: list[str]) -> dict[str, str]:
+    from sagelab.errors import ParameterError
+
+    parameters = {}
+    for value in values:
+        key, equals, text = value.partition("=")
+        if not equals or not key:
+            raise ParameterError(f"--param {value!r} must look like Name=Value")
+        parameters[key] = text
+    return parameters
+
+
+@app.command()
+def executions(
+    limit: Annotated[int, typer.Option(help="How many to show, newest first.")] = 20,
+    pipeline: Annotated[Optional[str], typer.Option(help="Only executions of this pipeline.")] = None,
+) -> None:
+    """List the project's executions, newest first."""
+    from sagelab.cli.tables import executions_table, print_table
+    from sagelab.cli.view import records
+
+    print_table(executions_table(records().executions(limit, pipeline)))
+
+
+@app.command()
+def status(execution: Annotated[str, typer.Argument(help="An execution id, a unique prefix of one, or 'latest'.")]) -> None:
+    """Show an execution's steps: status, start, duration and failure reason."""
+    from sagelab.cli.tables import print_table, steps_table
+    from sagelab.cli.view import records
+
+    store = records()
+    record = store.execution(execution)
+    print_table(steps_table(record, store.steps(record.id)))
+
+
+@app.command()
+def logs(
+    execution: Annotated[str, typer.Argument(help="An execution id, a unique prefix of one, or 'latest'.")],
+    step: Annotated[Optional[str], typer.Argument(help="One step's log (default: every step's).")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the execution ends.")] = False,
+) -> None:
+    """Print the logs of an execution's steps."""
+    from sagelab.cli.view import records
+    from sagelab.errors import ExecutionError
+
+    store = records()
+    record = store.execution(execution)
+    steps = [s for s in store.steps(record.id) if s.log_path and (step is None or s.name == step)]
+    if step and not steps:
+        known = ", ".join(s.name for s in store.steps(record.id) if s.log_path) or "none"
+        raise ExecutionError(f"execution {record.id} has no log for step {step}; steps with logs: {known}")
+    positions: dict[str, int] = {}
+    while True:
+        for s in steps:
+            _print_new(s.name, s.log_path or "", positions, header=step is None)
+        if not follow or store.execution(record.id).status != "Executing":
+            return
+        time.sleep(0.5)
+        steps = [s for s in store.steps(record.id) if s.log_path and (step is None or s.name == step)]
+
+
+def _print_new(name: str, path: str, positions: dict[str, int], header: bool) -> None:
+    try:
+        with open(path, "rb") as log:
+            log.seek(positions.get(name, 0))
+            data = log.read()
+            positions[name] = log.tell()
+    except OSError:
+        return
+    if data:
+        if header:
+            print(f"==> {name} <==")
+        sys.stdout.write(data.decode("utf-8", "replace"))
+        sys.stdout.flush()

@@ -1,0 +1,80 @@
+"""`sagelab s3 ls|cp|cat`: look inside the project's object store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+s3_app = typer.Typer(help="Look inside the project's object store (s3:// URIs).", no_args_is_help=True)
+
+
+def _store():  # type: ignore[no-untyped-def]
+    from sagelab.config import load_settings
+    from sagelab.store import LocalStore
+
+    return LocalStore(load_settings().store)
+
+
+@s3_app.command("ls")
+def ls(uri: Annotated[Optional[str], typer.Argument(help="s3://bucket/prefix (default: list buckets).")] = None) -> None:
+    """List buckets, or the objects under a prefix."""
+    store = _store()
+    if uri is None:
+        for bucket in store.list_buckets():
+            print(f"s3://{bucket}/")
+        return
+    for info in store.list(uri):
+        print(f"{info.size:>12}  {info.uri}")
+
+
+@s3_app.command("cp")
+def cp(
+    source: Annotated[str, typer.Argument(help="A local path, an s3:// URI, or - for standard input.")],
+    target: Annotated[str, typer.Argument(help="A local path, an s3:// URI, or - for standard output.")],
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Copy a folder or a whole prefix.")] = False,
+) -> None:
+    """Copy files into, out of, or within the store."""
+    from sagelab.errors import StoreError
+
+    store = _store()
+    if source.startswith("s3://") and target.startswith("s3://"):
+        for info in list(store.list(source)) if recursive else [store.head(source)]:
+            relative = info.key[len(source.split("/", 3)[3]) :].lstrip("/") if recursive else ""
+            with store.open(info.uri) as stream:
+                store.put_stream(f"{target.rstrip('/')}/{relative}" if recursive else target, stream)
+    elif target.startswith("s3://"):
+        if source == "-":
+            store.put_stream(target, sys.stdin.buffer)
+        elif recursive:
+            if not Path(source).is_dir():
+                raise StoreError(f"{source} is not a folder; drop --recursive to copy one file")
+            for info in store.upload_dir(Path(source), target):
+                print(f"upload: {info.uri}")
+        else:
+            if not Path(source).is_file():
+                raise StoreError(f"{source} is not a file" + ("; add --recursive to copy a folder" if Path(source).is_dir() else ""))
+            destination = f"{target}{Path(source).name}" if target.endswith("/") else target
+            print(f"upload: {store.put_file(destination, Path(source)).uri}")
+    elif source.startswith("s3://"):
+        if target == "-":
+            with store.open(source) as stream:
+                sys.stdout.buffer.write(stream.read())
+        elif recursive:
+            for info in store.download_prefix(source, Path(target)):
+                print(f"download: {info.uri}")
+        else:
+            path = Path(target) / source.rsplit("/", 1)[-1] if Path(target).is_dir() else Path(target)
+            store.download_file(source, path)
+            print(f"download: {source} to {path}")
+    else:
+        raise StoreError("one of SOURCE and TARGET must be an s3:// URI")
+
+
+@s3_app.command("cat")
+def cat(uri: Annotated[str, typer.Argument(help="s3://bucket/key")]) -> None:
+    """Print an object."""
+    with _store().open(uri) as stream:
+        sys.stdout.buffer.write(stream.read())

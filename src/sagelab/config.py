@@ -1,0 +1,112 @@
+"""Settings from `[tool.sagelab]` in the project's pyproject.toml.
+
+    [tool.sagelab]
+    store = ".sagelab/s3"        # where the local object store keeps s3:// objects
+    region = "us-east-1"         # the region local runs pretend to be in
+    account = "000000000000"     # the account id in ARNs and the default bucket name
+    concurrency = 4              # steps run at once (default: the CPU count)
+
+    [tool.sagelab.profiles.local]   # a profile overrides any of the keys above
+    concurrency = 2
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from sagelab.errors import ConfigError
+
+STATE_DIR = ".sagelab"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where a project keeps its state, and how local runs behave."""
+
+    root: Path
+    store: Path
+    region: str = "us-east-1"
+    account: str = "000000000000"
+    concurrency: int = os.cpu_count() or 1
+    profile: str = "local"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def default_bucket(self) -> str:
+        """SageMaker's default bucket, `sagemaker-<region>-<account>`."""
+        return f"sagemaker-{self.region}-{self.account}"
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The nearest folder holding pyproject.toml, or `start` itself when there is none."""
+    here = (start or Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return here
+
+
+def load_settings(root: Path | None = None, profile: str = "local") -> Settings:
+    """Read `[tool.sagelab]`, apply the profile, and check every value."""
+    root = find_project_root(root)
+    table = _read_table(root / "pyproject.toml")
+    profiles = table.pop("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError("pyproject.toml [tool.sagelab] profiles must be a table of tables")
+    if profile != "local" and profile not in profiles:
+        known = ", ".join(["local", *profiles]) or "local"
+        raise ConfigError(f"profile {profile!r} is not defined; add [tool.sagelab.profiles.{profile}] or use one of: {known}")
+    values = {**table, **profiles.get(profile, {})}
+    known_keys = {f.name for f in fields(Settings)} - {"root", "profile"}
+    for key in values:
+        if key not in known_keys:
+            raise ConfigError(f"pyproject.toml [tool.sagelab]: unknown key {key!r}; known keys: {', '.join(sorted(known_keys))}")
+    settings = Settings(root=root, store=root / STATE_DIR / "s3", profile=profile)
+    return replace(settings, **_checked(values, root))
+
+
+def _checked(values: dict[str, Any], root: Path) -> dict[str, Any]:
+    checked: dict[str, Any] = {}
+    where = "pyproject.toml [tool.sagelab]"
+    for key, value in values.items():
+        if key == "concurrency":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{where} concurrency must be a whole number of at least 1; got {value!r}")
+            checked[key] = value
+        elif key == "store":
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{where} store must be a folder path; got {value!r}")
+            checked[key] = (root / value).absolute()
+        elif key == "region":
+            if not isinstance(value, str) or not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", value):
+                raise ConfigError(f"{where} region must look like us-east-1; got {value!r}")
+            checked[key] = value
+        elif key == "account":
+            if not isinstance(value, str) or not re.fullmatch(r"\d{12}", value):
+                raise ConfigError(f'{where} account must be 12 digits in quotes, such as "123456789012"; got {value!r}')
+            checked[key] = value
+    return checked
+
+
+def _read_table(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    table = document.get("tool", {}).get("sagelab", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.sagelab] must be a table")
+    return dict(table)

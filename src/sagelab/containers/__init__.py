@@ -1,0 +1,5 @@
+"""What SageMaker's containers do, emulated without Docker.
+
+`contract` holds the paths and environment variables of the training and processing
+containers in one place; `sandbox` runs a command with `/opt/ml` private to one job.
+"""

@@ -1,0 +1,90 @@
+"""Start one step command with `/opt/ml` private to its job.
+
+Run as a script (it imports nothing from sagelab, to start fast):
+
+    python _launch.py JOB_ROOT WORKDIR -- COMMAND [ARG ...]
+
+On Linux with mount rights it enters a private mount namespace and bind-mounts JOB_ROOT
+onto /opt/ml, so unmodified scripts and any program they start see their own /opt/ml.
+Without those rights it falls back to remapping /opt/ml paths inside Python (see
+_pathshim.py), which covers Python scripts only. A Python script runs in this process
+(no second interpreter start); any other command is exec'd.
+"""
+
+import os
+import sys
+
+CLONE_NEWNS = 0x00020000
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+PYTHONS = {"python", "python3", f"python3.{sys.version_info[1]}"}
+
+
+def _enter_namespace(root: str) -> bool:
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(CLONE_NEWNS) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        return False
+    if libc.mount(root.encode(), b"/opt/ml", None, MS_BIND | MS_REC, None) != 0:
+        return False
+    return True
+
+
+def _run_python(script: str, argv: list[str]) -> None:
+    import runpy
+
+    sys.argv = [script, *argv]
+    sys.path[0] = os.path.dirname(os.path.abspath(script))
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except BaseException as exc:  # print as `python script.py` would, without our frames
+        import traceback
+
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != os.path.abspath(script):
+            tb = tb.tb_next
+        traceback.print_exception(type(exc), exc, tb or exc.__traceback__)
+        raise SystemExit(1) from None
+
+
+def main() -> None:
+    root, workdir, separator, *command = sys.argv[1:]
+    if separator != "--" or not command:
+        raise SystemExit("usage: _launch.py JOB_ROOT WORKDIR -- COMMAND [ARG ...]")
+    isolated = _enter_namespace(root)
+    python_script = os.path.basename(command[0]) in PYTHONS and len(command) > 1 and not command[1].startswith("-")
+    if not isolated:
+        if not python_script:
+            raise SystemExit(
+                f"sagelab: cannot give {command[0]!r} a private /opt/ml: mount namespaces need root "
+                "(or CAP_SYS_ADMIN); only Python scripts run without them"
+            )
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import _pathshim
+
+        _pathshim.install(root)
+    os.chdir(workdir if isolated else workdir.replace("/opt/ml", root, 1))
+    if python_script:
+        script = command[1] if isolated else command[1].replace("/opt/ml", root, 1)
+        _run_python(script, command[2:])
+    else:
+        program = sys.executable if os.path.basename(command[0]) in PYTHONS else command[0]
+        try:
+            os.execvp(program, [command[0], *command[1:]])
+        except OSError as exc:
+            raise SystemExit(f"sagelab: cannot start {command[0]!r}: {exc.strerror}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Remap `/opt/ml/...` to a job folder inside one Python process.
+
+The fallback where mount namespaces are unavailable (not root, no CAP_SYS_ADMIN). It
+patches the file functions that Python code reaches (open, os.*, and so pathlib, shutil,
+glob, pandas and pickle); files opened by C libraries directly, and programs the script
+starts, still see the real /opt/ml.
+"""
+
+import builtins
+import io
+import os
+from typing import Any
+
+PREFIX = "/opt/ml"
+_ONE_PATH = (
+    "access", "chdir", "chmod", "listdir", "lstat", "mkdir", "open", "readlink",
+    "remove", "rmdir", "scandir", "stat", "truncate", "unlink", "utime",
+)  # fmt: skip
+_TWO_PATHS = ("link", "rename", "replace", "symlink")
+
+
+def install(root: str) -> None:
+    """Patch this process so every /opt/ml path means `root`."""
+    broot = os.fsencode(root)
+
+    def remap(path: Any) -> Any:
+        if isinstance(path, int):
+            return path
+        raw = os.fspath(path) if isinstance(path, os.PathLike) else path
+        if isinstance(raw, str) and (raw == PREFIX or raw.startswith(PREFIX + "/")):
+            return root + raw[len(PREFIX) :]
+        if isinstance(raw, bytes) and (raw == PREFIX.encode() or raw.startswith(PREFIX.encode() + b"/")):
+            return broot + raw[len(PREFIX) :]
+        return path
+
+    def one(function: Any) -> Any:
+        def patched(path: Any = ".", *args: Any, **kwargs: Any) -> Any:
+            return function(remap(path), *args, **kwargs)
+
+        return patched
+
+    def two(function: Any) -> Any:
+        def patched(source: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
+            return function(remap(source), remap(target), *args, **kwargs)
+
+        return patched
+
+    for name in _ONE_PATH:
+        if hasattr(os, name):
+            setattr(os, name, one(getattr(os, name)))
+    for name in _TWO_PATHS:
+        setattr(os, name, two(getattr(os, name)))
+    builtins.open = io.open = one(io.open)

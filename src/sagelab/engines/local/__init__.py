@@ -1,0 +1,6 @@
+"""The local engine: a SageMaker pipeline definition run on this machine, no Docker, no AWS."""
+
+from sagelab.engines.local.engine import RUNNERS, Execution, LocalEngine, StepState, check
+from sagelab.engines.local.records import ExecutionRecord, Records, StepRecord
+
+__all__ = ["RUNNERS", "Execution", "ExecutionRecord", "LocalEngine", "Records", "StepRecord", "StepState", "check"]

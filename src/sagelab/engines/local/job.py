@@ -1,0 +1,108 @@
+"""What a step runner gets (a `Job`) and gives back (a `StepResult`), and how it runs processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sagelab.config import Settings
+from sagelab.containers import sandbox
+from sagelab.definition import Step
+from sagelab.store import ObjectStore
+
+
+class StepFailed(Exception):
+    """Raised by a runner to fail its step with a reason SageMaker would show."""
+
+
+@dataclass
+class Job:
+    """One step's run: its resolved arguments, its folder (the step's /opt/ml) and its log."""
+
+    step: Step
+    arguments: dict[str, Any]
+    job_name: str
+    root: Path
+    log_path: Path
+    store: ObjectStore
+    settings: Settings
+    step_env: dict[str, str]  # S3 endpoint, region and throwaway credentials for the step
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    _process: subprocess.Popen[bytes] | None = None
+
+    def arn(self, resource: str) -> str:
+        return f"arn:aws:sagemaker:{self.settings.region}:{self.settings.account}:{resource}/{self.job_name.lower()}"
+
+    def log(self, message: str) -> None:
+        """Add a line of sagelab's own to the step log, as SageMaker's agent lines are."""
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            log.write(f"[sagelab] {message}\n")
+
+    def run(self, argv: list[str], workdir: str, variables: dict[str, str], timeout: float | None = None) -> int:
+        """Run `argv` in the sandbox, its output appended to the step log; returns the exit code."""
+        env = sandbox.environment({**self.step_env, **variables})
+        with open(self.log_path, "ab") as log:
+            self._process = subprocess.Popen(
+                sandbox.command(self.root, workdir, argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # Ctrl-C reaches sagelab, which stops the step itself
+            )
+        try:
+            return self._process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.terminate()
+            raise StepFailed(f"MaxRuntimeExceeded: the job ran longer than {timeout:.0f} seconds") from None
+
+    def terminate(self, grace: float = 5.0) -> None:
+        """Stop the step's processes: SIGTERM, then SIGKILL after `grace` seconds."""
+        self.cancelled.set()
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                process.wait(timeout=wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def log_tail(self, lines: int = 3) -> str:
+        return tail(self.log_path, lines)
+
+
+def tail(path: Path, lines: int = 3) -> str:
+    """The last `lines` lines of a log file (reads only its end)."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - 8192))
+            text = log.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(deque(text.splitlines(), maxlen=lines))
+
+
+@dataclass
+class StepResult:
+    """What a finished step reports: its Describe* properties and the objects it wrote."""
+
+    properties: dict[str, Any]
+    outputs: list[str] = field(default_factory=list)
+
+
+def now_iso(timestamp: float | None = None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp or time.time())) + "Z"

@@ -1,0 +1,151 @@
+"""`TrainingRunner`: a CreateTrainingJob request run in script mode, as the framework containers do."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sagelab.containers import contract
+from sagelab.engines.local.inputs import download_input
+from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
+from sagelab.errors import StoreError
+
+
+class TrainingRunner:
+    """Channels and code laid out under /opt/ml, the entry point run, the model packed and uploaded."""
+
+    def run(self, job: Job) -> StepResult:
+        request = job.arguments
+        started = time.time()
+        raw = request.get("HyperParameters", {})
+        hyperparameters = {key: contract.decode_hyperparameter(value) for key, value in raw.items()}
+        program = hyperparameters.get(contract.PROGRAM)
+        if not program:
+            image = request.get("AlgorithmSpecification", {}).get("TrainingImage")
+            raise StepFailed(
+                f"image {image} is run without sagemaker_program, as a built-in algorithm; built-in "
+                "algorithms do not run locally yet: use a framework estimator with an entry_point"
+            )
+        channels = request.get("InputDataConfig", [])
+        for channel in channels:
+            source = channel.get("DataSource", {}).get("S3DataSource")
+            if source is None:
+                raise StepFailed(f"channel {channel['ChannelName']}: only S3DataSource channels run locally")
+            container = contract.container_path(f"{contract.INPUT_DATA_DIR}/{channel['ChannelName']}")
+            download_input(job, source["S3Uri"], container, source.get("S3DataType", "S3Prefix"), channel["ChannelName"])
+        self._install_code(job, hyperparameters.get(contract.SUBMIT_DIRECTORY))
+
+        resources = contract.resource_config(
+            request.get("ResourceConfig", {}).get("InstanceType", "local"), request.get("ResourceConfig", {}).get("InstanceCount", 1)
+        )
+        data_config = contract.input_data_config(channels)
+        config = job.root / contract.INPUT_CONFIG_DIR
+        contract.write_json(config / "hyperparameters.json", raw)
+        contract.write_json(config / "inputdataconfig.json", data_config)
+        contract.write_json(config / "resourceconfig.json", resources)
+        for folder in (contract.MODEL_DIR, contract.OUTPUT_DATA_DIR, contract.OUTPUT_INTERMEDIATE_DIR):
+            (job.root / folder).mkdir(parents=True, exist_ok=True)
+        env, args = contract.training_environment(
+            job_name=job.job_name,
+            hyperparameters=hyperparameters,
+            input_data_config=data_config,
+            resources=resources,
+            num_cpus=os.cpu_count() or 1,
+            region=job.settings.region,
+        )
+        env.update({str(k): str(v) for k, v in request.get("Environment", {}).items()})
+        argv = ["python3", str(program), *args] if str(program).endswith(".py") else ["/bin/sh", "-c", " ".join([f"./{program}", *args])]
+        timeout = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
+        code = job.run(argv, contract.container_path(contract.CODE_DIR), env, timeout)
+        if code != 0:
+            failure = job.root / contract.FAILURE_FILE
+            reason = failure.read_text(errors="replace").strip() if failure.is_file() else ""
+            raise StepFailed(
+                f"AlgorithmError: {reason or f'ExecuteUserScriptError: {program} exited with code {code}'}. "
+                f"Last log lines:\n{job.log_tail()}"
+            )
+
+        output_path = request.get("OutputDataConfig", {}).get("S3OutputPath", f"s3://{job.settings.default_bucket}/")
+        base = f"{output_path.rstrip('/')}/{job.job_name}/output"
+        model_uri = f"{base}/model.tar.gz"
+        published = [self._pack(job, job.root / contract.MODEL_DIR, model_uri)]
+        if any((job.root / contract.OUTPUT_DATA_DIR).iterdir()):
+            published.append(self._pack(job, job.root / contract.OUTPUT_DATA_DIR, f"{base}/output.tar.gz"))
+        ended = time.time()
+        properties: dict[str, Any] = {
+            **request,
+            "TrainingJobName": job.job_name,
+            "TrainingJobArn": job.arn("training-job"),
+            "TrainingJobStatus": "Completed",
+            "SecondaryStatus": "Completed",
+            "ModelArtifacts": {"S3ModelArtifacts": model_uri},
+            "FinalMetricDataList": final_metrics(job.log_path, request.get("AlgorithmSpecification", {}), ended),
+            "CreationTime": now_iso(started),
+            "TrainingStartTime": now_iso(started),
+            "TrainingEndTime": now_iso(ended),
+            "LastModifiedTime": now_iso(ended),
+            "TrainingTimeInSeconds": int(ended - started),
+            "BillableTimeInSeconds": int(ended - started),
+        }
+        return StepResult(properties, published)
+
+    def _install_code(self, job: Job, submit_directory: Any) -> None:
+        """Put the source directory at /opt/ml/code: a sourcedir.tar.gz or a prefix of files."""
+        code = job.root / contract.CODE_DIR
+        code.mkdir(parents=True, exist_ok=True)
+        if not submit_directory:
+            return
+        uri = str(submit_directory)
+        try:
+            if uri.endswith((".tar.gz", ".tgz")):
+                with tarfile.open(fileobj=io.BytesIO(job.store.get_bytes(uri)), mode="r:gz") as archive:
+                    archive.extractall(code, filter="data")
+            elif not job.store.download_prefix(uri, code):
+                raise StepFailed(f"sagemaker_submit_directory {uri} holds no files")
+        except StoreError as exc:
+            raise StepFailed(f"sagemaker_submit_directory: {exc}") from None
+        except tarfile.TarError as exc:
+            raise StepFailed(f"sagemaker_submit_directory {uri} is not a readable tar.gz: {exc}") from None
+
+    def _pack(self, job: Job, folder: Path, uri: str) -> str:
+        """Pack `folder` as a tar.gz with its files at the top, as SageMaker does, and upload it."""
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as archive:
+            for path in sorted(folder.rglob("*")):
+                archive.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
+        buffer.seek(0)
+        job.store.put_stream(uri, buffer)
+        job.log(f"output: {uri}")
+        return uri
+
+
+def final_metrics(log_path: Path, algorithm: dict[str, Any], timestamp: float) -> list[dict[str, Any]]:
+    """FinalMetricDataList: the last value each MetricDefinitions regex matched in the log."""
+    definitions = algorithm.get("MetricDefinitions", [])
+    if not definitions:
+        return []
+    text = log_path.read_text(errors="replace") if log_path.is_file() else ""
+    metrics = []
+    for definition in definitions:
+        try:
+            matches = re.findall(definition["Regex"], text)
+        except re.error:
+            continue
+        values = [m[0] if isinstance(m, tuple) else m for m in matches]
+        numbers = [float(v) for v in values if _is_number(v)]
+        if numbers:
+            metrics.append({"MetricName": definition["Name"], "Value": numbers[-1], "Timestamp": now_iso(timestamp)})
+    return metrics
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,64 @@
+"""Errors a user can cause. The CLI prints them without a traceback and exits non-zero.
+
+Hierarchy:
+
+    SagelabError
+    ├── DefinitionError     a pipeline definition is malformed or invalid (lists every problem)
+    ├── ParameterError      a --param value does not fit the definition
+    ├── ConfigError         [tool.sagelab] in pyproject.toml is wrong
+    ├── StoreError          an object store request failed
+    │   └── NoSuchKey       the object does not exist
+    └── ExecutionError      an execution or step cannot be found or run
+
+Anything else that escapes is a bug in sagelab and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class SagelabError(Exception):
+    """Root of every error a user can cause and fix."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a definition, located by a JSON pointer."""
+
+    pointer: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.pointer or '/'}: {self.message}"
+
+
+class DefinitionError(SagelabError):
+    """A pipeline definition is malformed or fails validation."""
+
+    def __init__(self, problems: list[Problem], source: str = "the definition") -> None:
+        self.problems = problems
+        self.source = source
+        count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"{source} is not a valid pipeline definition ({count}):\n{lines}")
+
+
+class ParameterError(SagelabError):
+    """A parameter value given at start time does not fit the definition."""
+
+
+class ConfigError(SagelabError):
+    """The [tool.sagelab] configuration is wrong."""
+
+
+class StoreError(SagelabError):
+    """An object store request failed."""
+
+
+class NoSuchKey(StoreError):
+    """The requested object does not exist."""
+
+
+class ExecutionError(SagelabError):
+    """An execution or step cannot be found or run."""

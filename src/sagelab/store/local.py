@@ -1,0 +1,240 @@
+"""`LocalStore`: objects as files under a folder, `s3://bucket/key` → `<root>/bucket/key`.
+
+Every write lands in `<root>/.tmp/` first and is renamed into place, so a reader never
+sees a partial object and a crash leaves only temp files, which are not objects.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from sagelab.errors import NoSuchKey, StoreError
+from sagelab.store.base import ObjectInfo, S3Uri, check_bucket_name, parse_s3_uri
+
+_TMP = ".tmp"
+_CHUNK = 1024 * 1024
+
+
+def file_etag(stat: os.stat_result) -> str:
+    """A quoted ETag that changes whenever the file is rewritten, without reading it."""
+    tag = hashlib.md5(f"{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+    return f'"{tag}"'
+
+
+class LocalStore:
+    """An object store kept in a local folder; buckets are created on first write."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).absolute()
+
+    def __repr__(self) -> str:
+        return f"LocalStore({str(self.root)!r})"
+
+    # -- paths -----------------------------------------------------------------------
+
+    def path_of(self, uri: str | S3Uri) -> Path:
+        """The file that holds `uri`, refusing keys that would leave the store."""
+        parsed = uri if isinstance(uri, S3Uri) else parse_s3_uri(uri)
+        parts = parsed.key.split("/") if parsed.key else []
+        if parsed.key.endswith("/"):
+            parts = parts[:-1]
+        if any(part in ("", ".", "..") for part in parts) or "\x00" in parsed.key:
+            raise StoreError(
+                f"{parsed} cannot be stored locally: keys with empty, '.' or '..' path "
+                "segments would escape or alias the store folder; rename the key"
+            )
+        return self.root.joinpath(parsed.bucket, *parts)
+
+    def _info(self, bucket: str, key: str, path: Path) -> ObjectInfo:
+        stat = path.stat()
+        return ObjectInfo(bucket, key, stat.st_size, stat.st_mtime, file_etag(stat))
+
+    # -- buckets ---------------------------------------------------------------------
+
+    def list_buckets(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def create_bucket(self, bucket: str) -> None:
+        check_bucket_name(bucket)
+        (self.root / bucket).mkdir(parents=True, exist_ok=True)
+
+    # -- reads -----------------------------------------------------------------------
+
+    def head(self, uri: str) -> ObjectInfo:
+        parsed = parse_s3_uri(uri)
+        path = self.path_of(parsed)
+        if not path.is_file():
+            raise NoSuchKey(f"{parsed} does not exist in the local store ({self.root})")
+        return self._info(parsed.bucket, parsed.key, path)
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with the prefix, in S3's (UTF-8 byte) order."""
+        parsed = parse_s3_uri(prefix)
+        bucket_dir = self.root / parsed.bucket
+        # Walk only the folder the prefix names, then filter by the partial last segment.
+        folder, _, _ = parsed.key.rpartition("/")
+        start = self.path_of(S3Uri(parsed.bucket, folder)) if folder else bucket_dir
+        if not start.is_dir():
+            return
+        found: list[tuple[bytes, str, Path]] = []
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames[:] = [d for d in dirnames if not (dirpath == str(bucket_dir) and d.startswith("."))]
+            for name in filenames:
+                path = Path(dirpath, name)
+                key = path.relative_to(bucket_dir).as_posix()
+                if key.startswith(parsed.key):
+                    found.append((key.encode(), key, path))
+        for _, key, path in sorted(found):
+            try:
+                yield self._info(parsed.bucket, key, path)
+            except FileNotFoundError:  # deleted while we listed, as S3 allows
+                continue
+
+    def open(self, uri: str) -> BinaryIO:
+        parsed = parse_s3_uri(uri)
+        try:
+            return self.path_of(parsed).open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise NoSuchKey(f"{parsed} does not exist in the local store ({self.root})") from None
+
+    def open_with_info(self, uri: str) -> tuple[BinaryIO, ObjectInfo]:
+        """Open an object and describe the very file opened.
+
+        The size and ETag come from the open file, so they match the bytes read even
+        if a writer replaces the object meanwhile (the S3 server's headers rely on it).
+        """
+        stream = self.open(uri)
+        try:
+            parsed = parse_s3_uri(uri)
+            stat = os.fstat(stream.fileno())
+            return stream, ObjectInfo(parsed.bucket, parsed.key, stat.st_size, stat.st_mtime, file_etag(stat))
+        except BaseException:
+            stream.close()
+            raise
+
+    def get_bytes(self, uri: str) -> bytes:
+        with self.open(uri) as stream:
+            return stream.read()
+
+    def download_file(self, uri: str, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self.open(uri) as source, open(path, "wb") as target:
+            shutil.copyfileobj(source, target, _CHUNK)
+
+    def download_prefix(self, prefix: str, path: Path) -> list[ObjectInfo]:
+        """Copy every object under `prefix` into `path`, keeping the key layout below it.
+
+        A prefix that names one object exactly downloads that object into `path`.
+        """
+        parsed = parse_s3_uri(prefix)
+        objects = list(self.list(prefix))
+        base = parsed.key if parsed.key.endswith("/") or not parsed.key else parsed.key + "/"
+        copied = []
+        for info in objects:
+            if info.key == parsed.key:
+                relative = info.key.rpartition("/")[2]
+            elif info.key.startswith(base):
+                relative = info.key[len(base) :]
+            else:  # `data/train` must not pull in `data/training.csv`
+                continue
+            self.download_file(info.uri, path / relative)
+            copied.append(info)
+        return copied
+
+    # -- writes ----------------------------------------------------------------------
+
+    def put_stream(self, uri: str, stream: BinaryIO) -> ObjectInfo:
+        parsed = parse_s3_uri(uri)
+        target = self.path_of(parsed)
+        if parsed.key.endswith("/"):  # a console "folder": only the folder exists here
+            target.mkdir(parents=True, exist_ok=True)
+            return ObjectInfo(parsed.bucket, parsed.key, 0, target.stat().st_mtime, '"d41d8cd98f00b204e9800998ecf8427e"')
+        tmp_dir = self.root / _TMP
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=tmp_dir, delete=False) as tmp:
+            try:
+                shutil.copyfileobj(stream, tmp, _CHUNK)
+                tmp.flush()
+                self._publish(Path(tmp.name), target, parsed)
+            except BaseException:
+                Path(tmp.name).unlink(missing_ok=True)
+                raise
+        return self._info(parsed.bucket, parsed.key, target)
+
+    def _publish(self, tmp: Path, target: Path, parsed: S3Uri) -> None:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_dir():
+                raise IsADirectoryError
+            os.replace(tmp, target)
+        except (NotADirectoryError, FileExistsError, IsADirectoryError):
+            raise StoreError(
+                f"{parsed} cannot be stored locally: another key already uses part of its path "
+                "as an object or a folder (a local store cannot hold both 'a' and 'a/b')"
+            ) from None
+
+    def publish_file(self, uri: str, path: Path) -> ObjectInfo:
+        """Move a finished file into place as `uri`, taking the file away from `path`.
+
+        Within the store's filesystem this is one rename, so a large assembled object
+        (a completed multipart upload) is neither copied again nor ever seen half-written.
+        """
+        parsed = parse_s3_uri(uri)
+        target = self.path_of(parsed)
+        if parsed.key.endswith("/"):
+            info = self.put_file(uri, path)
+            Path(path).unlink()
+            return info
+        try:
+            self._publish(Path(path), target, parsed)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # Another filesystem: copy through .tmp, which stays atomic, then drop the source.
+            info = self.put_file(uri, path)
+            Path(path).unlink()
+            return info
+        return self._info(parsed.bucket, parsed.key, target)
+
+    def put_bytes(self, uri: str, data: bytes) -> ObjectInfo:
+        return self.put_stream(uri, io.BytesIO(data))
+
+    def put_file(self, uri: str, path: Path) -> ObjectInfo:
+        with open(path, "rb") as stream:
+            return self.put_stream(uri, stream)
+
+    def upload_dir(self, path: Path, prefix: str) -> list[ObjectInfo]:
+        """Upload every file below `path` to `prefix/<relative path>`."""
+        base = parse_s3_uri(prefix)
+        uploaded = []
+        for file in sorted(p for p in Path(path).rglob("*") if p.is_file()):
+            relative = file.relative_to(path).as_posix()
+            uploaded.append(self.put_file(str(base.join(relative)), file))
+        return uploaded
+
+    def delete(self, uri: str) -> None:
+        """Delete an object; deleting a missing key succeeds, as on S3."""
+        parsed = parse_s3_uri(uri)
+        path = self.path_of(parsed)
+        try:
+            path.unlink()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return
+        bucket_dir = self.root / parsed.bucket
+        for parent in path.parents:  # drop folders the delete emptied, as S3 has none
+            if parent == bucket_dir or not parent.is_relative_to(bucket_dir):
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break

@@ -1,0 +1,656 @@
+"""A local S3 endpoint over a `LocalStore`, so unmodified SageMaker step scripts run locally.
+
+While a local run lasts the engine serves the run's store on 127.0.0.1 and points every
+step at it (AWS_ENDPOINT_URL_S3 and friends); boto3, s3fs (pandas) and the AWS CLI then
+read and write the store as if it were S3. Standard library only: it starts on every run.
+
+It speaks ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation,
+ListObjects v1 and v2, GetObject (one byte range; If-Match, If-None-Match and the date
+conditions), HeadObject, PutObject (plain, HTTP-chunked and aws-chunked bodies),
+CopyObject, DeleteObject, DeleteObjects and multipart uploads (create, upload part, upload
+part copy, list parts, complete, abort), path-style and `bucket.localhost` addressed.
+
+Where it differs from S3, on purpose:
+- Any credentials are accepted and no signature is checked: it binds loopback only and
+  lives for one run.
+- Every valid bucket name exists; a bucket is a folder made on first write.
+- User metadata (x-amz-meta-*), tags, ACLs, storage classes and versions are not kept;
+  Content-Type is guessed from the key's extension on every read.
+- ETags are the store's (from size and modification time), not MD5s of the content, and
+  a multipart object's ETag has no "-<parts>" suffix.
+- Flexible checksums (x-amz-checksum-*) are not verified; Content-MD5 and the decoded
+  length of aws-chunked bodies are.
+- Keys a folder cannot hold ('a//b', '../x', both 'a' and 'a/b') get 400 InvalidArgument.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import mimetypes
+import re
+import secrets
+import socket
+import socketserver
+import sys
+import threading
+from collections.abc import Iterator
+from email.utils import formatdate, parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from sagelab.errors import NoSuchKey, StoreError
+from sagelab.store import s3_xml
+from sagelab.store.base import ObjectInfo, S3Uri, check_bucket_name
+from sagelab.store.local import LocalStore
+from sagelab.store.s3_uploads import Uploads
+from sagelab.store.s3_xml import S3Error
+
+_CHUNK = 256 * 1024
+_MAX_LINE = 64 * 1024
+# Subresources not served here: refused, rather than mistaken for plain object requests
+# (a PUT ?tagging must not overwrite the object with its XML body).
+_UNSUPPORTED = frozenset(
+    "acl accelerate analytics attributes cors encryption intelligent-tiering inventory "
+    "legal-hold lifecycle logging metrics notification object-lock ownershipControls policy "
+    "policyStatus publicAccessBlock replication requestPayment restore retention select "
+    "session tagging torrent versioning versions website".split()
+)
+_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+_CREDENTIAL = re.compile(r"(?:^|Credential=)[^/,\s]+/\d{8}/([^/]+)/s3/")
+
+
+class S3Server:
+    """Serves a `LocalStore` over the S3 protocol on 127.0.0.1, in a daemon thread.
+
+    Example:
+        >>> with S3Server(LocalStore(tmp_path)) as server:  # doctest: +SKIP
+        ...     boto3.client("s3", endpoint_url=server.endpoint).list_buckets()
+    """
+
+    def __init__(self, store: LocalStore) -> None:
+        self.store = store
+        self._http: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint URL, `http://127.0.0.1:PORT`, while the server runs."""
+        if self._http is None:
+            raise RuntimeError("the S3 server is not running; call start() first")
+        return f"http://127.0.0.1:{self._http.server_address[1]}"
+
+    def start(self) -> str:
+        """Bind an ephemeral loopback port, serve in the background, return the endpoint."""
+        if self._http is None:
+            self._http = _HTTPServer(self.store)
+            # A short poll keeps stop() quick; the loop wakes 20 times a second when idle.
+            self._thread = threading.Thread(
+                target=self._http.serve_forever, args=(0.05,), name="sagelab-s3", daemon=True
+            )
+            self._thread.start()
+        return self.endpoint
+
+    def stop(self) -> None:
+        """Stop serving and cut open connections; a stopped server can be started again."""
+        http, thread, self._http, self._thread = self._http, self._thread, None, None
+        if http is None or thread is None:
+            return
+        http.shutdown()
+        http.close_connections()
+        http.server_close()
+        thread.join()
+
+    def __enter__(self) -> S3Server:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, store: LocalStore) -> None:
+        self.store = store
+        self.uploads = Uploads(store)
+        self._connections: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def server_bind(self) -> None:
+        # Skip HTTPServer's reverse DNS lookup of the address: it can take seconds.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End keep-alive connections, so no request is served after stop()."""
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)  # a bug of ours: keep the traceback
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 120  # idle keep-alive connections end, so their threads do too
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # one line per request on stderr would drown the steps' own output
+
+    def do_GET(self) -> None:
+        self._sent = False
+        self._raw: _Chunks | None = None
+        self._request_id = secrets.token_hex(8).upper()
+        self._resource = urlsplit(self.path).path
+        try:
+            try:
+                self._route()
+            except NoSuchKey as exc:
+                raise S3Error(404, "NoSuchKey", str(exc), Key=self._resource) from exc
+            except StoreError as exc:
+                raise S3Error(400, "InvalidArgument", str(exc)) from exc
+        except S3Error as exc:
+            self._fail(exc)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception as exc:  # a bug of ours; the client still gets an S3 answer
+            self._fail(S3Error(500, "InternalError", f"{type(exc).__name__}: {exc}"))
+
+    do_HEAD = do_PUT = do_POST = do_DELETE = do_GET
+
+    # -- routing -----------------------------------------------------------------------
+
+    def _route(self) -> None:
+        split = urlsplit(self.path)
+        query = parse_qs(split.query, keep_blank_values=True)
+        self._query = {name: values[-1] for name, values in query.items()}
+        bucket, key = self._address(split.path)
+        unsupported = sorted(_UNSUPPORTED.intersection(self._query))
+        if unsupported:
+            raise S3Error(501, "NotImplemented", f"sagelab's local S3 server does not support ?{unsupported[0]}")
+        method, q = self.command, self._query
+        if not bucket:
+            if method not in ("GET", "HEAD"):
+                raise S3Error(405, "MethodNotAllowed", f"{method} / is not an S3 operation")
+            return self._list_buckets()
+        try:
+            check_bucket_name(bucket)
+        except StoreError as exc:
+            raise S3Error(400, "InvalidBucketName", str(exc), BucketName=bucket) from None
+        uploads = self.server.uploads
+        if not key:
+            if method == "GET" and "location" in q:
+                return self._xml(s3_xml.location(self._region()))
+            if method in ("GET", "HEAD") and "uploads" not in q:
+                return self._list_objects(bucket) if method == "GET" else self._send(200)
+            if method == "PUT":
+                self.server.store.create_bucket(bucket)
+                return self._send(200, headers={"Location": f"/{bucket}"})
+            if method == "POST" and "delete" in q:
+                return self._delete_objects(bucket)
+            if method == "DELETE":
+                return self._delete_bucket(bucket)
+        elif "uploadId" in q:
+            folder = uploads.folder(q["uploadId"], bucket, key)
+            if method == "PUT":
+                return self._upload_part(folder, self._part_number())
+            if method == "GET":
+                body = s3_xml.list_parts(bucket, key, q["uploadId"], uploads.parts(folder))
+                return self._xml(body)
+            if method == "POST":
+                return self._complete_upload(folder, bucket, key)
+            if method == "DELETE":
+                uploads.abort(folder)
+                return self._send(204)
+        elif method == "POST" and "uploads" in q:
+            upload_id = uploads.create(S3Uri(bucket, key))
+            return self._xml(s3_xml.upload_started(bucket, key, upload_id))
+        elif method in ("GET", "HEAD"):
+            return self._get_object(f"s3://{bucket}/{key}")
+        elif method == "PUT":
+            return self._put_object(f"s3://{bucket}/{key}")
+        elif method == "DELETE":
+            self.server.store.delete(f"s3://{bucket}/{key}")
+            return self._send(204)
+        raise S3Error(501, "NotImplemented", f"sagelab's local S3 server does not serve {method} {split.path}")
+
+    def _address(self, path: str) -> tuple[str, str]:
+        """(bucket, key) from a path-style or `bucket.localhost` virtual-host request."""
+        host = self.headers.get("Host", "").rpartition(":")[0] or self.headers.get("Host", "")
+        for suffix in (".localhost", ".127.0.0.1"):
+            if host.endswith(suffix):
+                return host[: -len(suffix)], unquote(path[1:])
+        bucket, _, key = path[1:].partition("/")
+        return unquote(bucket), unquote(key)
+
+    def _region(self) -> str:
+        """The region the client signed for, so GetBucketLocation agrees with its config."""
+        signed = self.headers.get("Authorization", "") or self._query.get("X-Amz-Credential", "")
+        found = _CREDENTIAL.search(signed)
+        return found.group(1) if found else "us-east-1"
+
+    # -- buckets -----------------------------------------------------------------------
+
+    def _list_buckets(self) -> None:
+        root, prefix = self.server.store.root, self._query.get("prefix", "")
+        buckets = self.server.store.list_buckets()
+        listed = [(name, (root / name).stat().st_mtime) for name in buckets if name.startswith(prefix)]
+        self._xml(s3_xml.list_buckets(listed))
+
+    def _delete_bucket(self, bucket: str) -> None:
+        try:
+            (self.server.store.root / bucket).rmdir()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            raise S3Error(409, "BucketNotEmpty", "The bucket you tried to delete is not empty", BucketName=bucket) from None
+        self._send(204)
+
+    def _list_objects(self, bucket: str) -> None:
+        q = self._query
+        v2 = q.get("list-type") == "2"
+        if q.get("encoding-type", "url") != "url":
+            raise S3Error(400, "InvalidArgument", "Invalid Encoding Method specified in Request")
+        max_keys = q.get("max-keys", "1000")
+        if not max_keys.isdigit():
+            raise S3Error(400, "InvalidArgument", f"max-keys must be a non-negative integer, got {max_keys!r}")
+        after = q.get("start-after", "") if v2 else q.get("marker", "")
+        if v2 and "continuation-token" in q:
+            try:
+                after = base64.urlsafe_b64decode(q["continuation-token"].encode()).decode()
+            except (binascii.Error, UnicodeDecodeError, ValueError):
+                raise S3Error(400, "InvalidArgument", "The continuation token provided is incorrect") from None
+        contents, prefixes, truncated, last = self._page(
+            bucket, q.get("prefix", ""), q.get("delimiter", ""), after, min(int(max_keys), 1000)
+        )
+        body = s3_xml.list_objects(
+            v2=v2,
+            bucket=bucket,
+            params=q,
+            contents=contents,
+            prefixes=prefixes,
+            truncated=truncated,
+            next_marker=base64.urlsafe_b64encode(last.encode()).decode() if v2 else last,
+            owner=not v2 or q.get("fetch-owner") == "true",
+            url_encode="encoding-type" in q,
+        )
+        self._xml(body)
+
+    def _page(
+        self, bucket: str, prefix: str, delimiter: str, after: str, max_keys: int
+    ) -> tuple[list[ObjectInfo], list[str], bool, str]:
+        """One listing page: objects, common prefixes, whether more follow, the last entry."""
+        contents: list[ObjectInfo] = []
+        prefixes: list[str] = []
+        last = ""
+        if max_keys == 0:
+            return contents, prefixes, False, last
+        for info in self.server.store.list(f"s3://{bucket}/{prefix}"):
+            if info.key <= after:
+                continue
+            cut = info.key.find(delimiter, len(prefix)) if delimiter else -1
+            name = info.key[: cut + len(delimiter)] if cut >= 0 else info.key
+            if cut >= 0 and (name == after or (prefixes and prefixes[-1] == name)):
+                continue  # rolled up already, on this page or the one before
+            if len(contents) + len(prefixes) == max_keys:
+                return contents, prefixes, True, last
+            if cut >= 0:
+                prefixes.append(name)
+            else:
+                contents.append(info)
+            last = name
+        return contents, prefixes, False, last
+
+    def _delete_objects(self, bucket: str) -> None:
+        try:
+            quiet, keys = s3_xml.parse_delete(self._body().read())
+        except ValueError as exc:
+            raise _malformed(exc) from None
+        if len(keys) > 1000:
+            raise _malformed(ValueError(f"at most 1000 keys per request, got {len(keys)}"))
+        deleted, errors = [], []
+        for key in keys:
+            try:
+                self.server.store.delete(f"s3://{bucket}/{key}")
+                deleted.append(key)
+            except StoreError as exc:
+                errors.append((key, "InvalidArgument", str(exc)))
+        self._xml(s3_xml.delete_result([] if quiet else deleted, errors))
+
+    # -- objects -----------------------------------------------------------------------
+
+    def _get_object(self, uri: str) -> None:
+        stream, info = self.server.store.open_with_info(uri)
+        with stream:
+            headers = {
+                "Content-Type": mimetypes.guess_type(info.key)[0] or "application/octet-stream",
+                "ETag": info.etag,
+                "Last-Modified": formatdate(info.modified, usegmt=True),
+                "Accept-Ranges": "bytes",
+            }
+            headers.update({name: self._query[p] for p, name in _OVERRIDES.items() if p in self._query})
+            if self._not_modified(info):
+                return self._send(304, headers={"ETag": info.etag, "Last-Modified": headers["Last-Modified"]})
+            span = _byte_range(self.headers.get("Range"), info.size)
+            first, last = span or (0, info.size - 1)
+            if span:
+                headers["Content-Range"] = f"bytes {first}-{last}/{info.size}"
+            headers["Content-Length"] = str(last - first + 1)
+            self._start(206 if span else 200, headers)
+            if self.command == "GET" and last >= first:
+                self.connection.sendfile(stream, first, last - first + 1)
+
+    def _not_modified(self, info: ObjectInfo) -> bool:
+        """Apply the conditional headers: raise 412, or say whether to answer 304."""
+        if "If-Match" in self.headers:
+            if not _etag_in(self.headers["If-Match"], info.etag):
+                raise _precondition("If-Match")
+        elif (since := _http_date(self.headers.get("If-Unmodified-Since"))) is not None and int(info.modified) > since:
+            raise _precondition("If-Unmodified-Since")
+        if "If-None-Match" in self.headers:
+            return _etag_in(self.headers["If-None-Match"], info.etag)
+        since = _http_date(self.headers.get("If-Modified-Since"))
+        return since is not None and int(info.modified) <= since
+
+    def _put_object(self, uri: str) -> None:
+        store = self.server.store
+        if "x-amz-copy-source" in self.headers:
+            source = self._copy_source()
+            replace = self.headers.get("x-amz-metadata-directive", "COPY").upper() == "REPLACE"
+            if str(source) == uri and not replace:
+                raise S3Error(
+                    400,
+                    "InvalidRequest",
+                    "This copy request is illegal because it is trying to copy an object to itself "
+                    "without changing the object's metadata, storage class, website redirect "
+                    "location or encryption attributes.",
+                )
+            stream, _ = store.open_with_info(str(source))
+            with stream:
+                return self._xml(s3_xml.copy_result(store.put_stream(uri, stream)))
+        if self.headers.get("If-None-Match", "").strip() == "*":
+            try:
+                store.head(uri)
+            except NoSuchKey:
+                pass
+            else:
+                raise _precondition("If-None-Match")
+        info = store.put_stream(uri, self._body())
+        self._send(200, headers={"ETag": info.etag})
+
+    def _copy_source(self) -> S3Uri:
+        # "/bucket/key" or "bucket/key", URL-encoded, maybe with "?versionId=" after it.
+        source = unquote(self.headers["x-amz-copy-source"].partition("?")[0]).lstrip("/")
+        bucket, _, key = source.partition("/")
+        if not key:
+            raise S3Error(400, "InvalidArgument", f"x-amz-copy-source {source!r} must be bucket/key")
+        check_bucket_name(bucket)
+        return S3Uri(bucket, key)
+
+    # -- multipart uploads -----------------------------------------------------------
+
+    def _part_number(self) -> int:
+        number = self._query.get("partNumber", "")
+        if not number.isdigit() or not 1 <= int(number) <= 10000:
+            raise S3Error(400, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+        return int(number)
+
+    def _upload_part(self, folder: Path, number: int) -> None:
+        uploads = self.server.uploads
+        if "x-amz-copy-source" not in self.headers:
+            info = uploads.put_part(folder, number, self._body())
+            return self._send(200, headers={"ETag": info.etag})
+        stream, source = self.server.store.open_with_info(str(self._copy_source()))
+        with stream:
+            first, last = _copy_range(self.headers.get("x-amz-copy-source-range"), source.size)
+            stream.seek(first)
+            part = io.BufferedReader(_Chunks(_exactly(stream, last - first + 1)), _CHUNK)
+            self._xml(s3_xml.copy_result(uploads.put_part(folder, number, part), part=True))
+
+    def _complete_upload(self, folder: Path, bucket: str, key: str) -> None:
+        try:
+            wanted = s3_xml.parse_complete(self._body().read())
+        except ValueError as exc:
+            raise _malformed(exc) from None
+        info = self.server.uploads.complete(folder, S3Uri(bucket, key), wanted)
+        location = f"http://{self.headers.get('Host', '127.0.0.1')}/{bucket}/{quote(key)}"
+        self._xml(s3_xml.upload_completed(location, info))
+
+    # -- request bodies ----------------------------------------------------------------
+
+    def _body(self) -> BinaryIO:
+        """The request body as the client meant it: without HTTP or aws-chunked framing."""
+        stream: BinaryIO = io.BufferedReader(self._raw_body(), _CHUNK)
+        if self.command == "PUT" and self._raw is not None and self._raw.unsized:
+            raise S3Error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+        sha256 = self.headers.get("x-amz-content-sha256", "")
+        if "aws-chunked" in self.headers.get("Content-Encoding", "") or sha256.startswith("STREAMING-"):
+            stream = io.BufferedReader(_Chunks(_dechunk(stream)), _CHUNK)
+        return io.BufferedReader(_Chunks(self._verified(stream)), _CHUNK)
+
+    def _raw_body(self) -> _Chunks:
+        if self._raw is None:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                self._raw = _Chunks(_dechunk(self.rfile))
+            else:
+                length = self.headers.get("Content-Length")
+                if length is not None and not length.strip().isdigit():
+                    raise S3Error(400, "InvalidArgument", f"Content-Length {length!r} is not a byte count")
+                self._raw = _Chunks(_exactly(self.rfile, int(length or 0)))
+                self._raw.unsized = length is None
+        return self._raw
+
+    def _verified(self, stream: BinaryIO) -> Iterator[bytes]:
+        """The body's chunks; at the end, raise if its length or Content-MD5 is wrong.
+
+        Raising before the last read returns lets the store drop its temp file, so a
+        corrupt upload never becomes an object.
+        """
+        md5 = self.headers.get("Content-MD5")
+        decoded = self.headers.get("x-amz-decoded-content-length")
+        digest, total = hashlib.md5(), 0
+        while data := stream.read(_CHUNK):
+            total += len(data)
+            if md5:
+                digest.update(data)
+            yield data
+        if decoded is not None and decoded.isdigit() and total != int(decoded):
+            message = f"the body decoded to {total} bytes, x-amz-decoded-content-length says {decoded}"
+            raise S3Error(400, "IncompleteBody", message)
+        if md5 and base64.b64encode(digest.digest()).decode() != md5.strip():
+            raise S3Error(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
+
+    # -- responses ---------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        """Read the rest of the request body, so the connection can carry the next request."""
+        try:
+            raw = self._raw_body()
+            while raw.read(_CHUNK):
+                pass
+            broken = raw.failed
+        except S3Error:
+            broken = True
+        if broken:  # the framing is lost: the next request cannot be found on this connection
+            self.close_connection = True
+
+    def _start(self, status: int, headers: dict[str, str]) -> None:
+        self._drain()
+        self.send_response(status)
+        self.send_header("x-amz-request-id", self._request_id)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self._sent = True
+
+    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        headers = dict(headers or {})
+        if status not in (204, 304):
+            headers["Content-Length"] = str(len(body))
+        self._start(status, headers)
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _xml(self, body: bytes) -> None:
+        self._send(200, body, {"Content-Type": "application/xml"})
+
+    def _fail(self, error: S3Error) -> None:
+        if self._sent:  # the error struck mid-body: cutting the connection is all that is left
+            self.close_connection = True
+            return
+        body = s3_xml.error(error.code, error.message, self._request_id, {"Resource": self._resource, **error.details})
+        headers = {"Content-Type": "application/xml"}
+        if error.code == "InvalidRange":
+            headers["Content-Range"] = f"bytes */{error.details['ActualObjectSize']}"
+        try:
+            self._send(error.status, body, headers)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+
+
+class _Chunks(io.RawIOBase):
+    """A readable stream over an iterator of non-empty byte chunks."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._view = memoryview(b"")
+        self.failed = self.unsized = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._view:
+            try:
+                self._view = memoryview(next(self._chunks))
+            except StopIteration:
+                return 0
+            except BaseException:
+                self.failed = True
+                raise
+        size = min(len(buffer), len(self._view))
+        buffer[:size] = self._view[:size]
+        self._view = self._view[size:]
+        return size
+
+
+def _exactly(stream: BinaryIO, length: int) -> Iterator[bytes]:
+    while length:
+        data = stream.read(min(length, _CHUNK))
+        if not data:
+            raise S3Error(400, "IncompleteBody", f"the body ended {length} bytes before its stated length")
+        length -= len(data)
+        yield data
+
+
+def _dechunk(stream: BinaryIO) -> Iterator[bytes]:
+    """The data of a chunked body, HTTP's chunked transfer coding or S3's aws-chunked.
+
+    Both frame data as `<hex size>[;extensions]\\r\\n<data>\\r\\n` and end with a zero-size
+    chunk and optional trailer lines (aws-chunked puts signatures and checksums there).
+    """
+    while True:
+        line = stream.readline(_MAX_LINE)
+        try:
+            size = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise S3Error(400, "IncompleteBody", f"bad chunk header {line[:40]!r}") from None
+        if size == 0:
+            break
+        yield from _exactly(stream, size)
+        if stream.readline(_MAX_LINE).strip():
+            raise S3Error(400, "IncompleteBody", "a chunk is longer than its stated size")
+    while stream.readline(_MAX_LINE).strip():
+        pass  # trailers: x-amz-checksum-*, x-amz-trailer-signature
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(first, last) byte of a single `bytes=` range; None serves the whole object.
+
+    Multiple or malformed ranges are ignored, as HTTP allows; unsatisfiable ones raise 416.
+    """
+    unit, _, spec = (header or "").partition("=")
+    first, dash, last = spec.strip().partition("-")
+    if unit.strip().lower() != "bytes" or not dash or "," in spec:
+        return None
+    if not (first.isdigit() or (not first and last.isdigit())) or (last and not last.isdigit()):
+        return None
+    if not first:  # the last n bytes
+        if int(last) == 0 or size == 0:
+            raise _invalid_range(header or "", size)
+        return max(size - int(last), 0), size - 1
+    start, end = int(first), int(last) if last else size - 1
+    if end < start:
+        return None
+    if start >= size:
+        raise _invalid_range(header or "", size)
+    return start, min(end, size - 1)
+
+
+def _copy_range(header: str | None, size: int) -> tuple[int, int]:
+    if header is None:
+        return 0, size - 1
+    found = re.fullmatch(r"\s*bytes=(\d+)-(\d+)\s*", header)
+    if not found or int(found[1]) > int(found[2]) or int(found[2]) >= size:
+        message = f"x-amz-copy-source-range {header!r} must be bytes=first-last within the source's {size} bytes"
+        raise S3Error(400, "InvalidArgument", message)
+    return int(found[1]), int(found[2])
+
+
+def _etag_in(header: str, etag: str) -> bool:
+    tags = [tag.strip().removeprefix("W/").strip('"') for tag in header.split(",")]
+    return "*" in tags or etag.strip('"') in tags
+
+
+def _http_date(value: str | None) -> int | None:
+    try:
+        return int(parsedate_to_datetime(value).timestamp()) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _precondition(condition: str) -> S3Error:
+    message = "At least one of the pre-conditions you specified did not hold"
+    return S3Error(412, "PreconditionFailed", message, Condition=condition)
+
+
+def _invalid_range(requested: str, size: int) -> S3Error:
+    message = "The requested range is not satisfiable"
+    return S3Error(416, "InvalidRange", message, RangeRequested=requested, ActualObjectSize=str(size))
+
+
+def _malformed(reason: Exception) -> S3Error:
+    message = f"The XML you provided was not well-formed or did not validate against our published schema: {reason}"
+    return S3Error(400, "MalformedXML", message)
