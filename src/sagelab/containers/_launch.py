@@ -37,13 +37,32 @@ def _enter_namespace(root: str) -> bool:
     return True
 
 
-def _run_python(script: str, argv: list[str]) -> None:
-    import runpy
+def _run_in_process(argv: list[str]) -> None:
+    """Run `python SCRIPT|-c CODE|-m MODULE ARGS` in this interpreter, as `python` would."""
+    if argv[0] == "-m":
+        import runpy
 
-    sys.argv = [script, *argv]
-    sys.path[0] = os.path.dirname(os.path.abspath(script))
+        sys.argv = [argv[1], *argv[2:]]
+        sys.path[0] = os.getcwd()
+        runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+        return
+    if argv[0] == "-c":
+        name, source, sys.argv = "<string>", argv[1], ["-c", *argv[2:]]
+        sys.path[0] = ""
+    else:
+        name = os.path.abspath(argv[0])
+        with open(name, "rb") as file:
+            source = file.read()
+        sys.argv = argv
+        sys.path[0] = os.path.dirname(name)
+    main = type(sys)("__main__")
+    if name != "<string>":
+        main.__file__ = name
+    main.__builtins__ = __builtins__
+    sys.modules["__main__"] = main
+    code = compile(source, name, "exec")
     try:
-        runpy.run_path(script, run_name="__main__")
+        exec(code, main.__dict__)
     except SystemExit:
         raise
     except KeyboardInterrupt:
@@ -52,10 +71,18 @@ def _run_python(script: str, argv: list[str]) -> None:
         import traceback
 
         tb = exc.__traceback__
-        while tb is not None and tb.tb_frame.f_code.co_filename != os.path.abspath(script):
+        while tb is not None and tb.tb_frame.f_code is not code:
             tb = tb.tb_next
         traceback.print_exception(type(exc), exc, tb or exc.__traceback__)
         raise SystemExit(1) from None
+
+
+def _in_process(command: list[str]) -> bool:
+    """True for `python script.py ...`, `python -c CODE ...` and `python -m MODULE ...`."""
+    if os.path.basename(command[0]) not in PYTHONS or len(command) < 2:
+        return False
+    first = command[1]
+    return not first.startswith("-") or (first in ("-c", "-m") and len(command) > 2)
 
 
 def main() -> None:
@@ -63,9 +90,9 @@ def main() -> None:
     if separator != "--" or not command:
         raise SystemExit("usage: _launch.py JOB_ROOT WORKDIR -- COMMAND [ARG ...]")
     isolated = _enter_namespace(root)
-    python_script = os.path.basename(command[0]) in PYTHONS and len(command) > 1 and not command[1].startswith("-")
+    in_process = _in_process(command)
     if not isolated:
-        if not python_script:
+        if not in_process:
             raise SystemExit(
                 f"sagelab: cannot give {command[0]!r} a private /opt/ml: mount namespaces need root "
                 "(or CAP_SYS_ADMIN); only Python scripts run without them"
@@ -73,11 +100,11 @@ def main() -> None:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import _pathshim
 
+        del sys.path[0]
         _pathshim.install(root)
-    os.chdir(workdir if isolated else workdir.replace("/opt/ml", root, 1))
-    if python_script:
-        script = command[1] if isolated else command[1].replace("/opt/ml", root, 1)
-        _run_python(script, command[2:])
+    os.chdir(workdir)  # under the shim, os.chdir itself maps /opt/ml
+    if in_process:
+        _run_in_process(command[1:])
     else:
         program = sys.executable if os.path.basename(command[0]) in PYTHONS else command[0]
         try:

@@ -612,7 +612,7 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
             raise _invalid_range(header or "", size)
         return max(size - int(last), 0), size - 1
     start, end = int(first), int(last) if last else size - 1
-    if end < start:
+    if last and end < start:
         return None
     if start >= size:
         raise _invalid_range(header or "", size)
