@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import tarfile
@@ -22,14 +23,15 @@ class TrainingRunner:
     def run(self, job: Job) -> StepResult:
         request = job.arguments
         started = time.time()
-        raw = request.get("HyperParameters", {})
+        # CreateTrainingJob takes string values; the pipeline service stringifies resolved parameters.
+        raw = {key: _text(value) for key, value in request.get("HyperParameters", {}).items()}
         hyperparameters = {key: contract.decode_hyperparameter(value) for key, value in raw.items()}
+        algorithm = request.get("AlgorithmSpecification", {})
         program = hyperparameters.get(contract.PROGRAM)
-        if not program:
-            image = request.get("AlgorithmSpecification", {}).get("TrainingImage")
+        if not program and not algorithm.get("ContainerEntrypoint"):
             raise StepFailed(
-                f"image {image} is run without sagemaker_program, as a built-in algorithm; built-in "
-                "algorithms do not run locally yet: use a framework estimator with an entry_point"
+                f"image {algorithm.get('TrainingImage')} is run without sagemaker_program, as a built-in algorithm; "
+                "built-in algorithms do not run locally yet: use a framework estimator with an entry_point"
             )
         channels = request.get("InputDataConfig", [])
         for channel in channels:
@@ -59,14 +61,19 @@ class TrainingRunner:
             region=job.settings.region,
         )
         env.update({str(k): str(v) for k, v in request.get("Environment", {}).items()})
-        argv = ["python3", str(program), *args] if str(program).endswith(".py") else ["/bin/sh", "-c", " ".join([f"./{program}", *args])]
+        if algorithm.get("ContainerEntrypoint"):  # the v3 SDK's ModelTrainer brings its own driver script
+            argv = [*algorithm["ContainerEntrypoint"], *algorithm.get("ContainerArguments", [])]
+        elif str(program).endswith(".py"):
+            argv = ["python3", str(program), *args]
+        else:
+            argv = ["/bin/sh", "-c", " ".join([f"./{program}", *args])]
         timeout = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
         code = job.run(argv, contract.container_path(contract.CODE_DIR), env, timeout)
         if code != 0:
             failure = job.root / contract.FAILURE_FILE
             reason = failure.read_text(errors="replace").strip() if failure.is_file() else ""
             raise StepFailed(
-                f"AlgorithmError: {reason or f'ExecuteUserScriptError: {program} exited with code {code}'}. "
+                f"AlgorithmError: {reason or f'ExecuteUserScriptError: {program or argv[0]} exited with code {code}'}. "
                 f"Last log lines:\n{job.log_tail()}"
             )
 
@@ -84,7 +91,8 @@ class TrainingRunner:
             "TrainingJobStatus": "Completed",
             "SecondaryStatus": "Completed",
             "ModelArtifacts": {"S3ModelArtifacts": model_uri},
-            "FinalMetricDataList": final_metrics(job.log_path, request.get("AlgorithmSpecification", {}), ended),
+            "HyperParameters": raw,
+            "FinalMetricDataList": final_metrics(job.log_path, algorithm, ended),
             "CreationTime": now_iso(started),
             "TrainingStartTime": now_iso(started),
             "TrainingEndTime": now_iso(ended),
@@ -141,6 +149,12 @@ def final_metrics(log_path: Path, algorithm: dict[str, Any], timestamp: float) -
         if numbers:
             metrics.append({"MetricName": definition["Name"], "Value": numbers[-1], "Timestamp": now_iso(timestamp)})
     return metrics
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _is_number(text: str) -> bool:
