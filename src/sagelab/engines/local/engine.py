@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from sagelab.config import Settings
 from sagelab.containers import sandbox
-from sagelab.definition import PipelineDefinition, Step, dependencies, evaluate, validate
+from sagelab.definition import PipelineDefinition, Step, dependencies, evaluate, find_problems
 from sagelab.definition.graph import condition_parent
 from sagelab.engines.local.condition import ConditionRunner, FailRunner
 from sagelab.engines.local.job import Job, StepFailed, StepResult
@@ -92,8 +92,7 @@ def unsupported_steps(definition: PipelineDefinition) -> list[Problem]:
 
 def check(definition: PipelineDefinition, source: str = "the definition") -> None:
     """Validate the definition and refuse step types this engine cannot run."""
-    validate(definition, source)
-    problems = unsupported_steps(definition)
+    problems = find_problems(definition) + unsupported_steps(definition)
     if problems:
         raise DefinitionError(problems, source)
 

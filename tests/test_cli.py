@@ -1,0 +1,148 @@
+"""The `sagelab` command, run as a real subprocess the way users run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import definition, processing_step, write
+
+SAGELAB = str(Path(sys.executable).parent / "sagelab")
+
+
+def sagelab(*args: str, cwd: Path, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "SAGELAB_SANDBOX"}
+    result = subprocess.run([SAGELAB, *args], cwd=cwd, capture_output=True, text=input is None, input=input, env=env, timeout=120)
+    return result
+
+
+def assert_user_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    assert result.stderr.startswith("error: ")
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+
+
+def test_help_lists_the_commands(project: Path) -> None:
+    result = sagelab("--help", cwd=project)
+    assert result.returncode == 0
+    for command in ("validate", "run", "executions", "status", "logs", "s3"):
+        assert command in result.stdout
+
+
+def test_validate_reports_problems_with_locations(project: Path) -> None:
+    good = write(project / "good.json", definition(processing_step("A", "pass")))
+    result = sagelab("validate", str(good), cwd=project)
+    assert result.returncode == 0 and "pipeline good is valid (1 steps, 0 parameters)" in result.stdout
+    bad = definition(processing_step("A", "pass", inputs={"x": {"Get": "Steps.Nope.ProcessingJobName"}}), {"Name": "R", "Type": "RegisterModel"})
+    result = sagelab("validate", str(write(project / "bad.json", bad)), cwd=project)
+    assert_user_error(result, "bad.json is not a valid pipeline definition (2 problems)",
+                      "/Steps/0/Arguments/ProcessingInputs/0/S3Input/S3Uri/Get: Steps.Nope.ProcessingJobName names step Nope",
+                      "/Steps/1/Type: step R: RegisterModel steps do not run locally yet")
+
+
+def test_malformed_json_and_missing_files(project: Path) -> None:
+    (project / "broken.json").write_text("{ not json")
+    assert_user_error(sagelab("run", "broken.json", cwd=project), "not valid JSON: Expecting property name enclosed in double quotes at line 1")
+    assert_user_error(sagelab("run", "nowhere.json", cwd=project), "no such file")
+    assert not (project / ".sagelab" / "executions").exists()
+
+
+def test_run_then_inspect_executions_status_and_logs(project: Path) -> None:
+    first = processing_step("Hello", "print('hello from the step')", outputs=["out"])
+    second = processing_step("Bye", "print('bye')", DependsOn=["Hello"])
+    write(project / "pipe.json", definition(first, second, parameters=[{"Name": "N", "Type": "Integer", "DefaultValue": 1}]))
+    result = sagelab("run", "pipe.json", "--param", "N=5", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Hello                          Succeeded" in result.stdout
+    assert "Outputs:\n  Hello: s3://test-bucket/Hello/out" in result.stdout
+    execution_id = result.stdout.split("Execution ")[1].split(" ")[0]
+
+    listing = sagelab("executions", cwd=project)
+    assert execution_id in listing.stdout and "Succeeded" in listing.stdout
+    status = sagelab("status", execution_id[:5], cwd=project)
+    assert status.returncode == 0 and "Hello" in status.stdout and "Bye" in status.stdout
+    logs = sagelab("logs", "latest", "Hello", cwd=project)
+    assert "hello from the step" in logs.stdout and "bye" not in logs.stdout
+    both = sagelab("logs", execution_id, cwd=project)
+    assert "==> Hello <==" in both.stdout and "==> Bye <==" in both.stdout
+    assert_user_error(sagelab("logs", execution_id, "Nope", cwd=project), "has no log for step Nope")
+    assert_user_error(sagelab("status", "zzzz", cwd=project), "no execution 'zzzz'")
+
+
+def test_failed_run_exits_non_zero_with_the_reason(project: Path) -> None:
+    write(project / "pipe.json", definition(processing_step("Boom", "raise ValueError('broken data')")))
+    result = sagelab("run", "pipe.json", cwd=project)
+    assert result.returncode == 1
+    assert "step Boom failed: AlgorithmError" in result.stdout and "ValueError: broken data" in result.stdout
+    assert "Traceback" not in result.stderr
+    assert "sagelab status" in result.stdout
+
+
+def test_bad_parameters_are_refused_before_running(project: Path) -> None:
+    write(project / "pipe.json", definition(processing_step("A", "pass"), parameters=[{"Name": "Rate", "Type": "Float", "DefaultValue": 1.0}]))
+    assert_user_error(sagelab("run", "pipe.json", "-p", "Rate=fast", cwd=project), "parameter Rate is Float; got 'fast'")
+    assert_user_error(sagelab("run", "pipe.json", "-p", "Rat=1", cwd=project), "unknown parameter Rat (did you mean Rate?)")
+    assert_user_error(sagelab("run", "pipe.json", "-p", "Rate", cwd=project), "--param 'Rate' must look like Name=Value")
+
+
+def test_module_attribute_with_a_definition_method(project: Path) -> None:
+    document = definition(processing_step("A", "print('from module')"))
+    (project / "mypipes.py").write_text(
+        "import json\n"
+        "class Pipeline:\n"
+        "    name = 'from-sdk'\n"
+        f"    def definition(self):\n        return json.dumps({document!r})\n"
+        "pipeline = Pipeline()\n"
+        f"as_dict = {document!r}\n"
+    )
+    result = sagelab("run", "mypipes:pipeline", cwd=project)
+    assert result.returncode == 0 and "of from-sdk: Succeeded" in result.stdout, result.stdout + result.stderr
+    assert sagelab("validate", "mypipes.py:as_dict", cwd=project).returncode == 0
+    assert_user_error(sagelab("run", "mypipes:missing", cwd=project), "mypipes has no attribute missing")
+    (project / "broken_module.py").write_text("raise RuntimeError('cannot build')\n")
+    assert_user_error(sagelab("run", "broken_module:pipeline", cwd=project), "RuntimeError: cannot build", "broken_module.py:1")
+
+
+def test_bad_configuration(project: Path) -> None:
+    write(project / "pipe.json", definition(processing_step("A", "pass")))
+    (project / "pyproject.toml").write_text("[tool.sagelab]\nconcurency = 2\n")
+    assert_user_error(sagelab("run", "pipe.json", cwd=project), "unknown key 'concurency'")
+    (project / "pyproject.toml").write_text('[tool.sagelab]\naccount = 1234\n')
+    assert_user_error(sagelab("run", "pipe.json", cwd=project), "account must be 12 digits")
+    (project / "pyproject.toml").write_text("[tool.sagelab\n")
+    assert_user_error(sagelab("run", "pipe.json", cwd=project), "is not valid TOML")
+    assert_user_error(sagelab("run", "pipe.json", "--profile", "prod", cwd=project), "is not valid TOML")
+
+
+def test_unknown_profile(project: Path) -> None:
+    write(project / "pipe.json", definition(processing_step("A", "pass")))
+    assert_user_error(sagelab("run", "pipe.json", "--profile", "prod", cwd=project), "profile 'prod' is not defined")
+
+
+def test_s3_commands(project: Path) -> None:
+    data = project / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "a.csv").write_text("1,2\n")
+    (data / "sub" / "b.csv").write_text("3,4\n")
+    assert sagelab("s3", "cp", "data", "s3://bucket-one/raw", "--recursive", cwd=project).returncode == 0
+    listing = sagelab("s3", "ls", "s3://bucket-one/raw/", cwd=project).stdout
+    assert "s3://bucket-one/raw/a.csv" in listing and "s3://bucket-one/raw/sub/b.csv" in listing
+    assert sagelab("s3", "cat", "s3://bucket-one/raw/sub/b.csv", cwd=project).stdout == "3,4\n"
+    assert sagelab("s3", "ls", cwd=project).stdout == "s3://bucket-one/\n"
+    assert sagelab("s3", "cp", "-", "s3://bucket-one/stdin.txt", cwd=project, input=b"piped").returncode == 0
+    assert sagelab("s3", "cp", "s3://bucket-one/stdin.txt", "out.txt", cwd=project).returncode == 0
+    assert (project / "out.txt").read_text() == "piped"
+    assert sagelab("s3", "cp", "s3://bucket-one/raw", "s3://bucket-two/copy", "-r", cwd=project).returncode == 0
+    assert sagelab("s3", "cat", "s3://bucket-two/copy/sub/b.csv", cwd=project).stdout == "3,4\n"
+    assert_user_error(sagelab("s3", "cp", "out.txt", "s3://bucket-one/../escape", cwd=project), "would escape")
+    assert_user_error(sagelab("s3", "cat", "s3://bucket-one/missing", cwd=project), "does not exist")
+    assert_user_error(sagelab("s3", "cp", "data", "s3://bucket-one/x", cwd=project), "add --recursive")
+    assert_user_error(sagelab("s3", "ls", "s3://B!/x", cwd=project), "not a valid S3 bucket name")
+    assert not list((project / ".sagelab" / "s3").glob("*escape*"))
