@@ -146,3 +146,34 @@ def test_s3_commands(project: Path) -> None:
     assert_user_error(sagelab("s3", "cp", "data", "s3://bucket-one/x", cwd=project), "add --recursive")
     assert_user_error(sagelab("s3", "ls", "s3://B!/x", cwd=project), "not a valid S3 bucket name")
     assert not list((project / ".sagelab" / "s3").glob("*escape*"))
+
+
+def test_ctrl_c_stops_running_steps_and_marks_the_execution_stopped(project: Path) -> None:
+    import signal
+    import time
+
+    marker = project / "step-started"
+    slow = processing_step("Slow", f"import time; open({str(marker)!r}, 'w').close(); time.sleep(60)")
+    after = processing_step("After", "pass", DependsOn=["Slow"])
+    write(project / "pipe.json", definition(slow, after))
+    process = subprocess.Popen([SAGELAB, "run", "pipe.json"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while not marker.exists():
+        assert time.time() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    started = time.time()
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stdout + stderr
+    assert time.time() - started < 10  # the 60 s step was terminated, not waited for
+    assert "Stopped" in stdout and "Traceback" not in stderr
+    status = sagelab("status", "latest", cwd=project).stdout
+    assert "Slow" in status and "Stopped" in status and "NotStarted" in status
+    survivors = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(marker).encode() in cmdline.read_bytes():
+                survivors.append(cmdline.parent.name)
+        except OSError:
+            continue
+    assert survivors == []  # no step process outlived the run
