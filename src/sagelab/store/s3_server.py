@@ -9,6 +9,8 @@ ListObjects v1 and v2, GetObject (one byte range; If-Match, If-None-Match and th
 conditions), HeadObject, PutObject (plain, HTTP-chunked and aws-chunked bodies),
 CopyObject, DeleteObject, DeleteObjects and multipart uploads (create, upload part, upload
 part copy, list parts, complete, abort), path-style and `bucket.localhost` addressed.
+Other subresources (?tagging, ?versioning, ?acl, ListMultipartUploads, ...) answer
+501 NotImplemented rather than being mistaken for plain object requests.
 
 Where it differs from S3, on purpose:
 - Any credentials are accepted and no signature is checked: it binds loopback only and
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
+import errno
 import io
 import mimetypes
 import re
@@ -36,8 +38,7 @@ import socket
 import socketserver
 import sys
 import threading
-from collections.abc import Iterator
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -47,11 +48,24 @@ from sagelab.errors import NoSuchKey, StoreError
 from sagelab.store import s3_xml
 from sagelab.store.base import ObjectInfo, S3Uri, check_bucket_name
 from sagelab.store.local import LocalStore
+from sagelab.store.s3_protocol import (
+    CHUNK,
+    Chunks,
+    S3Error,
+    buffered,
+    byte_range,
+    copy_range,
+    dechunk,
+    etag_in,
+    exactly,
+    http_date,
+    list_page,
+    malformed_xml,
+    precondition_failed,
+    verified,
+)
 from sagelab.store.s3_uploads import Uploads
-from sagelab.store.s3_xml import S3Error
 
-_CHUNK = 256 * 1024
-_MAX_LINE = 64 * 1024
 # Subresources not served here: refused, rather than mistaken for plain object requests
 # (a PUT ?tagging must not overwrite the object with its XML body).
 _UNSUPPORTED = frozenset(
@@ -171,16 +185,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._sent = False
-        self._raw: _Chunks | None = None
+        self._raw: Chunks | None = None
         self._request_id = secrets.token_hex(8).upper()
         self._resource = urlsplit(self.path).path
         try:
             try:
                 self._route()
             except NoSuchKey as exc:
-                raise S3Error(404, "NoSuchKey", str(exc), Key=self._resource) from exc
+                raise S3Error(404, "NoSuchKey", str(exc)) from exc
             except StoreError as exc:
                 raise S3Error(400, "InvalidArgument", str(exc)) from exc
+            except OSError as exc:
+                if exc.errno != errno.ENAMETOOLONG:
+                    raise
+                message = f"{self._resource} cannot be stored locally: a key segment is longer than a file name may be"
+                raise S3Error(400, "KeyTooLongError", message) from exc
         except S3Error as exc:
             self._fail(exc)
         except (ConnectionError, TimeoutError):
@@ -292,8 +311,10 @@ class _Handler(BaseHTTPRequestHandler):
                 after = base64.urlsafe_b64decode(q["continuation-token"].encode()).decode()
             except (binascii.Error, UnicodeDecodeError, ValueError):
                 raise S3Error(400, "InvalidArgument", "The continuation token provided is incorrect") from None
-        contents, prefixes, truncated, last = self._page(
-            bucket, q.get("prefix", ""), q.get("delimiter", ""), after, min(int(max_keys), 1000)
+        prefix = q.get("prefix", "")
+        objects = self.server.store.list(f"s3://{bucket}/{prefix}")
+        contents, prefixes, truncated, last = list_page(
+            objects, prefix, q.get("delimiter", ""), after, min(int(max_keys), 1000)
         )
         body = s3_xml.list_objects(
             v2=v2,
@@ -308,38 +329,13 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._xml(body)
 
-    def _page(
-        self, bucket: str, prefix: str, delimiter: str, after: str, max_keys: int
-    ) -> tuple[list[ObjectInfo], list[str], bool, str]:
-        """One listing page: objects, common prefixes, whether more follow, the last entry."""
-        contents: list[ObjectInfo] = []
-        prefixes: list[str] = []
-        last = ""
-        if max_keys == 0:
-            return contents, prefixes, False, last
-        for info in self.server.store.list(f"s3://{bucket}/{prefix}"):
-            if info.key <= after:
-                continue
-            cut = info.key.find(delimiter, len(prefix)) if delimiter else -1
-            name = info.key[: cut + len(delimiter)] if cut >= 0 else info.key
-            if cut >= 0 and (name == after or (prefixes and prefixes[-1] == name)):
-                continue  # rolled up already, on this page or the one before
-            if len(contents) + len(prefixes) == max_keys:
-                return contents, prefixes, True, last
-            if cut >= 0:
-                prefixes.append(name)
-            else:
-                contents.append(info)
-            last = name
-        return contents, prefixes, False, last
-
     def _delete_objects(self, bucket: str) -> None:
         try:
             quiet, keys = s3_xml.parse_delete(self._body().read())
         except ValueError as exc:
-            raise _malformed(exc) from None
+            raise malformed_xml(exc) from None
         if len(keys) > 1000:
-            raise _malformed(ValueError(f"at most 1000 keys per request, got {len(keys)}"))
+            raise malformed_xml(ValueError(f"at most 1000 keys per request, got {len(keys)}"))
         deleted, errors = [], []
         for key in keys:
             try:
@@ -363,7 +359,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers.update({name: self._query[p] for p, name in _OVERRIDES.items() if p in self._query})
             if self._not_modified(info):
                 return self._send(304, headers={"ETag": info.etag, "Last-Modified": headers["Last-Modified"]})
-            span = _byte_range(self.headers.get("Range"), info.size)
+            span = byte_range(self.headers.get("Range"), info.size)
             first, last = span or (0, info.size - 1)
             if span:
                 headers["Content-Range"] = f"bytes {first}-{last}/{info.size}"
@@ -375,13 +371,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _not_modified(self, info: ObjectInfo) -> bool:
         """Apply the conditional headers: raise 412, or say whether to answer 304."""
         if "If-Match" in self.headers:
-            if not _etag_in(self.headers["If-Match"], info.etag):
-                raise _precondition("If-Match")
-        elif (since := _http_date(self.headers.get("If-Unmodified-Since"))) is not None and int(info.modified) > since:
-            raise _precondition("If-Unmodified-Since")
+            if not etag_in(self.headers["If-Match"], info.etag):
+                raise precondition_failed("If-Match")
+        elif (since := http_date(self.headers.get("If-Unmodified-Since"))) is not None and int(info.modified) > since:
+            raise precondition_failed("If-Unmodified-Since")
         if "If-None-Match" in self.headers:
-            return _etag_in(self.headers["If-None-Match"], info.etag)
-        since = _http_date(self.headers.get("If-Modified-Since"))
+            return etag_in(self.headers["If-None-Match"], info.etag)
+        since = http_date(self.headers.get("If-Modified-Since"))
         return since is not None and int(info.modified) <= since
 
     def _put_object(self, uri: str) -> None:
@@ -406,7 +402,7 @@ class _Handler(BaseHTTPRequestHandler):
             except NoSuchKey:
                 pass
             else:
-                raise _precondition("If-None-Match")
+                raise precondition_failed("If-None-Match")
         info = store.put_stream(uri, self._body())
         self._send(200, headers={"ETag": info.etag})
 
@@ -434,16 +430,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, headers={"ETag": info.etag})
         stream, source = self.server.store.open_with_info(str(self._copy_source()))
         with stream:
-            first, last = _copy_range(self.headers.get("x-amz-copy-source-range"), source.size)
+            first, last = copy_range(self.headers.get("x-amz-copy-source-range"), source.size)
             stream.seek(first)
-            part = io.BufferedReader(_Chunks(_exactly(stream, last - first + 1)), _CHUNK)
+            part = buffered(exactly(stream, last - first + 1))
             self._xml(s3_xml.copy_result(uploads.put_part(folder, number, part), part=True))
 
     def _complete_upload(self, folder: Path, bucket: str, key: str) -> None:
         try:
             wanted = s3_xml.parse_complete(self._body().read())
         except ValueError as exc:
-            raise _malformed(exc) from None
+            raise malformed_xml(exc) from None
         info = self.server.uploads.complete(folder, S3Uri(bucket, key), wanted)
         location = f"http://{self.headers.get('Host', '127.0.0.1')}/{bucket}/{quote(key)}"
         self._xml(s3_xml.upload_completed(location, info))
@@ -452,45 +448,26 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> BinaryIO:
         """The request body as the client meant it: without HTTP or aws-chunked framing."""
-        stream: BinaryIO = io.BufferedReader(self._raw_body(), _CHUNK)
+        stream: BinaryIO = io.BufferedReader(self._raw_body(), CHUNK)
         if self.command == "PUT" and self._raw is not None and self._raw.unsized:
             raise S3Error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
         sha256 = self.headers.get("x-amz-content-sha256", "")
         if "aws-chunked" in self.headers.get("Content-Encoding", "") or sha256.startswith("STREAMING-"):
-            stream = io.BufferedReader(_Chunks(_dechunk(stream)), _CHUNK)
-        return io.BufferedReader(_Chunks(self._verified(stream)), _CHUNK)
+            stream = buffered(dechunk(stream))
+        decoded_length = self.headers.get("x-amz-decoded-content-length")
+        return buffered(verified(stream, self.headers.get("Content-MD5"), decoded_length))
 
-    def _raw_body(self) -> _Chunks:
+    def _raw_body(self) -> Chunks:
         if self._raw is None:
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                self._raw = _Chunks(_dechunk(self.rfile))
+                self._raw = Chunks(dechunk(self.rfile))
             else:
                 length = self.headers.get("Content-Length")
                 if length is not None and not length.strip().isdigit():
                     raise S3Error(400, "InvalidArgument", f"Content-Length {length!r} is not a byte count")
-                self._raw = _Chunks(_exactly(self.rfile, int(length or 0)))
+                self._raw = Chunks(exactly(self.rfile, int(length or 0)))
                 self._raw.unsized = length is None
         return self._raw
-
-    def _verified(self, stream: BinaryIO) -> Iterator[bytes]:
-        """The body's chunks; at the end, raise if its length or Content-MD5 is wrong.
-
-        Raising before the last read returns lets the store drop its temp file, so a
-        corrupt upload never becomes an object.
-        """
-        md5 = self.headers.get("Content-MD5")
-        decoded = self.headers.get("x-amz-decoded-content-length")
-        digest, total = hashlib.md5(), 0
-        while data := stream.read(_CHUNK):
-            total += len(data)
-            if md5:
-                digest.update(data)
-            yield data
-        if decoded is not None and decoded.isdigit() and total != int(decoded):
-            message = f"the body decoded to {total} bytes, x-amz-decoded-content-length says {decoded}"
-            raise S3Error(400, "IncompleteBody", message)
-        if md5 and base64.b64encode(digest.digest()).decode() != md5.strip():
-            raise S3Error(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
 
     # -- responses ---------------------------------------------------------------------
 
@@ -498,7 +475,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Read the rest of the request body, so the connection can carry the next request."""
         try:
             raw = self._raw_body()
-            while raw.read(_CHUNK):
+            while raw.read(CHUNK):
                 pass
             broken = raw.failed
         except S3Error:
@@ -538,119 +515,3 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(error.status, body, headers)
         except (ConnectionError, TimeoutError):
             self.close_connection = True
-
-
-class _Chunks(io.RawIOBase):
-    """A readable stream over an iterator of non-empty byte chunks."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._view = memoryview(b"")
-        self.failed = self.unsized = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if not self._view:
-            try:
-                self._view = memoryview(next(self._chunks))
-            except StopIteration:
-                return 0
-            except BaseException:
-                self.failed = True
-                raise
-        size = min(len(buffer), len(self._view))
-        buffer[:size] = self._view[:size]
-        self._view = self._view[size:]
-        return size
-
-
-def _exactly(stream: BinaryIO, length: int) -> Iterator[bytes]:
-    while length:
-        data = stream.read(min(length, _CHUNK))
-        if not data:
-            raise S3Error(400, "IncompleteBody", f"the body ended {length} bytes before its stated length")
-        length -= len(data)
-        yield data
-
-
-def _dechunk(stream: BinaryIO) -> Iterator[bytes]:
-    """The data of a chunked body, HTTP's chunked transfer coding or S3's aws-chunked.
-
-    Both frame data as `<hex size>[;extensions]\\r\\n<data>\\r\\n` and end with a zero-size
-    chunk and optional trailer lines (aws-chunked puts signatures and checksums there).
-    """
-    while True:
-        line = stream.readline(_MAX_LINE)
-        try:
-            size = int(line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise S3Error(400, "IncompleteBody", f"bad chunk header {line[:40]!r}") from None
-        if size == 0:
-            break
-        yield from _exactly(stream, size)
-        if stream.readline(_MAX_LINE).strip():
-            raise S3Error(400, "IncompleteBody", "a chunk is longer than its stated size")
-    while stream.readline(_MAX_LINE).strip():
-        pass  # trailers: x-amz-checksum-*, x-amz-trailer-signature
-
-
-def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """(first, last) byte of a single `bytes=` range; None serves the whole object.
-
-    Multiple or malformed ranges are ignored, as HTTP allows; unsatisfiable ones raise 416.
-    """
-    unit, _, spec = (header or "").partition("=")
-    first, dash, last = spec.strip().partition("-")
-    if unit.strip().lower() != "bytes" or not dash or "," in spec:
-        return None
-    if not (first.isdigit() or (not first and last.isdigit())) or (last and not last.isdigit()):
-        return None
-    if not first:  # the last n bytes
-        if int(last) == 0 or size == 0:
-            raise _invalid_range(header or "", size)
-        return max(size - int(last), 0), size - 1
-    start, end = int(first), int(last) if last else size - 1
-    if last and end < start:
-        return None
-    if start >= size:
-        raise _invalid_range(header or "", size)
-    return start, min(end, size - 1)
-
-
-def _copy_range(header: str | None, size: int) -> tuple[int, int]:
-    if header is None:
-        return 0, size - 1
-    found = re.fullmatch(r"\s*bytes=(\d+)-(\d+)\s*", header)
-    if not found or int(found[1]) > int(found[2]) or int(found[2]) >= size:
-        message = f"x-amz-copy-source-range {header!r} must be bytes=first-last within the source's {size} bytes"
-        raise S3Error(400, "InvalidArgument", message)
-    return int(found[1]), int(found[2])
-
-
-def _etag_in(header: str, etag: str) -> bool:
-    tags = [tag.strip().removeprefix("W/").strip('"') for tag in header.split(",")]
-    return "*" in tags or etag.strip('"') in tags
-
-
-def _http_date(value: str | None) -> int | None:
-    try:
-        return int(parsedate_to_datetime(value).timestamp()) if value else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _precondition(condition: str) -> S3Error:
-    message = "At least one of the pre-conditions you specified did not hold"
-    return S3Error(412, "PreconditionFailed", message, Condition=condition)
-
-
-def _invalid_range(requested: str, size: int) -> S3Error:
-    message = "The requested range is not satisfiable"
-    return S3Error(416, "InvalidRange", message, RangeRequested=requested, ActualObjectSize=str(size))
-
-
-def _malformed(reason: Exception) -> S3Error:
-    message = f"The XML you provided was not well-formed or did not validate against our published schema: {reason}"
-    return S3Error(400, "MalformedXML", message)

@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 from sagelab.store.base import ObjectInfo, S3Uri
 from sagelab.store.local import LocalStore, file_etag
-from sagelab.store.s3_xml import S3Error
+from sagelab.store.s3_protocol import S3Error
 
 MIN_PART = 5 * 1024 * 1024  # S3's minimum size of every part but the last
 _CHUNK = 1024 * 1024

@@ -18,14 +18,6 @@ _NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 OWNER_ID = "sagelab"
 
 
-class S3Error(Exception):
-    """An S3 error response: status, S3 error code, message and extra <Error> fields."""
-
-    def __init__(self, status: int, code: str, message: str, **details: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.details = status, code, message, details
-
-
 def iso8601(seconds: float) -> str:
     """A timestamp as S3 writes it in XML: `2024-05-01T12:00:00.000Z`."""
     millis = int(seconds * 1000) % 1000
