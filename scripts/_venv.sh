@@ -11,4 +11,6 @@ if [ ! -x .venv/bin/python ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${EXTRAS}]"
+# An editable install has no bytecode yet; compile it as a regular install would.
+.venv/bin/python -m compileall -q src/sagelab >/dev/null
 export PATH="$PWD/.venv/bin:$PATH"
