@@ -175,3 +175,20 @@ def test_ctrl_c_stops_running_steps_and_marks_the_execution_stopped(project: Pat
         except OSError:
             continue
     assert survivors == []  # no step process outlived the run
+
+
+def test_logs_follow_prints_until_the_execution_ends(project: Path) -> None:
+    import time
+
+    marker = project / "started"
+    step = processing_step("Ticker", f"import time\nopen({str(marker)!r}, 'w').close()\nfor i in range(4):\n    print('tick', i, flush=True); time.sleep(0.3)")
+    write(project / "pipe.json", definition(step))
+    running = subprocess.Popen([SAGELAB, "run", "pipe.json"], cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while not marker.exists():
+        assert time.time() < deadline
+        time.sleep(0.05)
+    follow = sagelab("logs", "latest", "Ticker", "--follow", cwd=project)
+    running.wait(timeout=30)
+    assert follow.returncode == 0
+    assert [line for line in follow.stdout.splitlines() if line.startswith("tick")] == [f"tick {i}" for i in range(4)]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from sagelab.store import LocalStore
 
 s3_app = typer.Typer(help="Look inside the project's object store (s3:// URIs).", no_args_is_help=True)
 
 
-def _store():  # type: ignore[no-untyped-def]
+def _store() -> LocalStore:
     from sagelab.config import load_settings
     from sagelab.store import LocalStore
 

@@ -88,7 +88,7 @@ def _table(execution: Execution):  # type: ignore[no-untyped-def]
             elapsed = f"{(state.ended or now) - state.started:.1f}s"
         last = tail(Path(state.log_path), 1) if state.log_path and state.status == "Executing" else ""
         if state.status == "Failed" and state.failure_reason:
-            last = state.failure_reason.splitlines()[0]
+            last = state.failure_reason.strip().splitlines()[-1]  # the script's own last words
         style = STATUS_STYLE.get(state.status, "")
         table.add_row(state.name, state.type, f"[{style}]{state.status}[/]", elapsed, last[-80:])
     return table

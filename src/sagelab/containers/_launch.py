@@ -46,6 +46,7 @@ def _run_in_process(argv: list[str]) -> None:
         sys.path[0] = os.getcwd()
         runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
         return
+    source: str | bytes
     if argv[0] == "-c":
         name, source, sys.argv = "<string>", argv[1], ["-c", *argv[2:]]
         sys.path[0] = ""
@@ -58,7 +59,7 @@ def _run_in_process(argv: list[str]) -> None:
     main = type(sys)("__main__")
     if name != "<string>":
         main.__file__ = name
-    main.__builtins__ = __builtins__
+    main.__dict__["__builtins__"] = __builtins__
     sys.modules["__main__"] = main
     code = compile(source, name, "exec")
     try:
@@ -99,7 +100,7 @@ def main() -> None:
                 "(or CAP_SYS_ADMIN); only Python scripts run without them"
             )
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        import _pathshim
+        import _pathshim  # type: ignore[import-not-found]
 
         del sys.path[0]
         _pathshim.install(root)

@@ -93,7 +93,7 @@ def _check_path(path: tuple[str | int, ...], step_type: str) -> str | None:
         return None
     if not path:
         return f"name a property of the {step_type} step, for example {next(iter(shape), 'Outcome')}"
-    walked = []
+    walked: list[str | int] = []
     for token in path:
         if isinstance(shape, dict):
             if token not in shape:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,6 +93,6 @@ class ObjectStore(Protocol):
 
     def delete(self, uri: str) -> None: ...
 
-    def upload_dir(self, path: Path, prefix: str) -> list[ObjectInfo]: ...
+    def upload_dir(self, path: Path, prefix: str) -> builtins.list[ObjectInfo]: ...
 
-    def download_prefix(self, prefix: str, path: Path) -> list[ObjectInfo]: ...
+    def download_prefix(self, prefix: str, path: Path) -> builtins.list[ObjectInfo]: ...

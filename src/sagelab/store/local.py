@@ -6,6 +6,7 @@ sees a partial object and a crash leaves only temp files, which are not objects.
 
 from __future__ import annotations
 
+import builtins
 import errno
 import hashlib
 import io
@@ -131,7 +132,7 @@ class LocalStore:
         with self.open(uri) as source, open(path, "wb") as target:
             shutil.copyfileobj(source, target, _CHUNK)
 
-    def download_prefix(self, prefix: str, path: Path) -> list[ObjectInfo]:
+    def download_prefix(self, prefix: str, path: Path) -> builtins.list[ObjectInfo]:
         """Copy every object under `prefix` into `path`, keeping the key layout below it.
 
         A prefix that names one object exactly downloads that object into `path`.
@@ -213,7 +214,7 @@ class LocalStore:
         with open(path, "rb") as stream:
             return self.put_stream(uri, stream)
 
-    def upload_dir(self, path: Path, prefix: str) -> list[ObjectInfo]:
+    def upload_dir(self, path: Path, prefix: str) -> builtins.list[ObjectInfo]:
         """Upload every file below `path` to `prefix/<relative path>`."""
         base = parse_s3_uri(prefix)
         uploaded = []

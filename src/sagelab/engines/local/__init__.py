@@ -3,4 +3,4 @@
 from sagelab.engines.local.engine import RUNNERS, Execution, LocalEngine, StepState, check
 from sagelab.engines.local.records import ExecutionRecord, Records, StepRecord
 
-__all__ = ["RUNNERS", "Execution", "ExecutionRecord", "LocalEngine", "Records", "StepRecord", "StepState", "check"]
+__all__ = ["Execution", "ExecutionRecord", "LocalEngine", "RUNNERS", "Records", "StepRecord", "StepState", "check"]

@@ -20,7 +20,7 @@ class ConditionRunner:
 
     def run(self, job: Job) -> StepResult:
         try:
-            outcome = evaluate_conditions(job.arguments.get("Conditions", []), _Resolved())  # type: ignore[arg-type]
+            outcome = evaluate_conditions(job.arguments.get("Conditions", []), _Resolved())
         except (ExpressionError, KeyError) as exc:
             raise StepFailed(f"cannot evaluate the conditions: {exc}") from None
         return StepResult({"Outcome": outcome})

@@ -141,7 +141,13 @@ class Records:
             "FROM steps WHERE execution_id = ? ORDER BY started IS NULL, started, rowid",
             (execution_id,),
         ).fetchall()
-        return [StepRecord(*row[:6], json.loads(row[6]) if row[6] else None, row[7], row[8]) for row in rows]
+        return [
+            StepRecord(
+                name=row[0], type=row[1], status=row[2], job_name=row[3], started=row[4], ended=row[5],
+                properties=json.loads(row[6]) if row[6] else None, failure_reason=row[7], log_path=row[8],
+            )
+            for row in rows
+        ]
 
 
 def _execution(row: tuple[Any, ...]) -> ExecutionRecord:
