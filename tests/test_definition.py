@@ -210,3 +210,13 @@ def test_enum_values() -> None:
 
 def test_raw_json_string_parses() -> None:
     assert parse(json.dumps(definition({"Name": "A", "Type": "Fail"}))).steps[0].name == "A"
+
+
+def test_example_json_is_the_generated_definition() -> None:
+    """examples/diabetes/pipeline.json is `sagelab definition` of pipeline.py, kept in step."""
+    from sagelab.definition.loader import load
+
+    loaded = load(f"{EXAMPLE}/pipeline.py:pipeline")
+    assert (EXAMPLE / "pipeline.json").read_text() == json.dumps(loaded.definition.raw, indent=2) + "\n", (
+        "regenerate it: sagelab definition examples/diabetes/pipeline.py:pipeline --out examples/diabetes/pipeline.json"
+    )

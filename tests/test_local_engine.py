@@ -278,17 +278,15 @@ def test_unresolvable_expression_fails_the_step(engine: LocalEngine) -> None:
 def test_unmodified_example_scripts_run_in_both_sandboxes(project: Path, monkeypatch: pytest.MonkeyPatch, sandbox: str) -> None:
     """The example's scripts hard-code /opt/ml paths; they run under either isolation mechanism."""
     from conftest import EXAMPLE
+    from sagelab.definition.loader import load
 
     if sandbox == "shim":
         monkeypatch.setenv("SAGELAB_SANDBOX", "shim")
     engine = LocalEngine(load_settings(project))
-    engine.store.put_file("s3://sagelab-example/diabetes/raw/diabetes.csv", EXAMPLE / "data" / "diabetes.csv")
-    for script in ("preprocess.py", "evaluate.py"):
-        engine.store.put_file(f"s3://sagelab-example/diabetes/code/{script}", EXAMPLE / "code" / script)
-    engine.store.put_bytes("s3://sagelab-example/diabetes/code/sourcedir.tar.gz", tarball({"train.py": (EXAMPLE / "code" / "train.py").read_text()}))
-    execution = engine.start(parse(json.loads((EXAMPLE / "pipeline.json").read_text())), "diabetes", {"NEstimators": "20"})
+    definition, name, artifacts = load(f"{EXAMPLE}/pipeline.py:pipeline")
+    execution = engine.start(definition, name, {"NEstimators": "20"}, artifacts=artifacts)
     assert execution.status == "Succeeded", [(s.name, s.failure_reason) for s in execution.steps.values()]
     assert execution.steps["MseTooHigh"].status == "Skipped"
-    report = engine.store.get_bytes(f"s3://sagemaker-us-east-1-000000000000/diabetes/{execution.id}/evaluation/evaluation.json")
-    assert json.loads(report)["regression_metrics"]["mse"]["value"] > 0
+    report = execution.steps["Evaluate"].properties["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    assert json.loads(engine.store.get_bytes(f"{report}/evaluation.json"))["regression_metrics"]["mse"]["value"] > 0
     assert not Path("/opt/ml/processing").exists()  # nothing landed in the real /opt/ml

@@ -5,6 +5,11 @@
     region = "us-east-1"         # the region local runs pretend to be in
     account = "000000000000"     # the account id in ARNs and the default bucket name
     concurrency = 4              # steps run at once (default: the CPU count)
+    bucket = "my-team-bucket"    # where pipelines keep code and outputs (default: SageMaker's default bucket)
+    role = "arn:aws:iam::123456789012:role/SageMakerRole"   # the execution role written into steps
+    instance_type = "ml.m5.large"   # step defaults for pipelines written with sagelab.pipeline
+    instance_count = 1
+    volume_size_gb = 30
 
     [tool.sagelab.profiles.local]   # a profile overrides any of the keys above
     concurrency = 2
@@ -32,6 +37,11 @@ class Settings:
     region: str = "us-east-1"
     account: str = "000000000000"
     concurrency: int = os.cpu_count() or 1
+    bucket: str | None = None
+    role: str | None = None
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    volume_size_gb: int = 30
     profile: str = "local"
 
     @property
@@ -40,8 +50,12 @@ class Settings:
 
     @property
     def default_bucket(self) -> str:
-        """SageMaker's default bucket, `sagemaker-<region>-<account>`."""
-        return f"sagemaker-{self.region}-{self.account}"
+        """The configured bucket, else SageMaker's default bucket `sagemaker-<region>-<account>`."""
+        return self.bucket or f"sagemaker-{self.region}-{self.account}"
+
+    @property
+    def role_arn(self) -> str:
+        return self.role or f"arn:aws:iam::{self.account}:role/SageMakerRole"
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -76,9 +90,21 @@ def _checked(values: dict[str, Any], root: Path) -> dict[str, Any]:
     checked: dict[str, Any] = {}
     where = "pyproject.toml [tool.sagelab]"
     for key, value in values.items():
-        if key == "concurrency":
+        if key in ("concurrency", "instance_count", "volume_size_gb"):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{where} concurrency must be a whole number of at least 1; got {value!r}")
+                raise ConfigError(f"{where} {key} must be a whole number of at least 1; got {value!r}")
+            checked[key] = value
+        elif key == "bucket":
+            if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", value):
+                raise ConfigError(f"{where} bucket must be an S3 bucket name such as my-team-bucket; got {value!r}")
+            checked[key] = value
+        elif key == "role":
+            if not isinstance(value, str) or not value.startswith("arn:aws"):
+                raise ConfigError(f"{where} role must be an IAM role ARN (arn:aws:iam::<account>:role/<name>); got {value!r}")
+            checked[key] = value
+        elif key == "instance_type":
+            if not isinstance(value, str) or not value.startswith("ml."):
+                raise ConfigError(f"{where} instance_type must be a SageMaker instance type such as ml.m5.large; got {value!r}")
             checked[key] = value
         elif key == "store":
             if not isinstance(value, str) or not value:

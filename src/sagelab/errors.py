@@ -5,6 +5,7 @@ Hierarchy:
     SagelabError
     ├── DefinitionError     a pipeline definition is malformed or invalid (lists every problem)
     ├── ParameterError      a --param value does not fit the definition
+    ├── PipelineError       a pipeline written with sagelab.pipeline is wrong (names file:line)
     ├── ConfigError         [tool.sagelab] in pyproject.toml is wrong
     ├── StoreError          an object store request failed
     │   └── NoSuchKey       the object does not exist
@@ -46,6 +47,10 @@ class DefinitionError(SagelabError):
 
 class ParameterError(SagelabError):
     """A parameter value given at start time does not fit the definition."""
+
+
+class PipelineError(SagelabError):
+    """A pipeline written with `sagelab.pipeline` is wrong; the message names the user's file:line."""
 
 
 class ConfigError(SagelabError):

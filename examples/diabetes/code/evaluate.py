@@ -11,11 +11,11 @@ from sklearn.metrics import mean_squared_error, r2_score
 BASE = "/opt/ml/processing"
 
 if __name__ == "__main__":
-    with tarfile.open(f"{BASE}/model/model.tar.gz") as archive:
-        archive.extractall(f"{BASE}/model", filter="data")
-    model = joblib.load(f"{BASE}/model/model.joblib")
+    with tarfile.open(f"{BASE}/input/model/model.tar.gz") as archive:
+        archive.extractall(f"{BASE}/input/model", filter="data")
+    model = joblib.load(f"{BASE}/input/model/model.joblib")
 
-    test = pd.read_csv(f"{BASE}/test/test.csv", header=None)
+    test = pd.read_csv(f"{BASE}/input/test/test.csv", header=None)
     y, X = test.iloc[:, 0], test.iloc[:, 1:]
     predictions = model.predict(X)
     mse = mean_squared_error(y, predictions)
@@ -25,7 +25,7 @@ if __name__ == "__main__":
             "r2": {"value": r2_score(y, predictions)},
         }
     }
-    os.makedirs(f"{BASE}/evaluation", exist_ok=True)
-    with open(f"{BASE}/evaluation/evaluation.json", "w") as f:
+    os.makedirs(f"{BASE}/output/evaluation", exist_ok=True)
+    with open(f"{BASE}/output/evaluation/evaluation.json", "w") as f:
         json.dump(report, f)
     print(f"test mse={mse:.2f} r2={report['regression_metrics']['r2']['value']:.3f}")

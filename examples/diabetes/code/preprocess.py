@@ -19,6 +19,6 @@ if __name__ == "__main__":
     frame = frame[["target"] + [c for c in frame.columns if c != "target"]]
     train, test = train_test_split(frame, test_size=args.test_size, random_state=42)
     for name, part in (("train", train), ("test", test)):
-        os.makedirs(f"{BASE}/{name}", exist_ok=True)
-        part.to_csv(f"{BASE}/{name}/{name}.csv", header=False, index=False)
-        print(f"wrote {len(part)} rows to {BASE}/{name}/{name}.csv")
+        os.makedirs(f"{BASE}/output/{name}", exist_ok=True)
+        part.to_csv(f"{BASE}/output/{name}/{name}.csv", header=False, index=False)
+        print(f"wrote {len(part)} rows to {BASE}/output/{name}/{name}.csv")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -31,7 +32,7 @@ def validate(pipeline: Pipeline, profile: Profile = "local") -> None:
     from sagelab.engines.local import check
 
     load_settings(profile=profile)
-    definition, name = load(pipeline)
+    definition, name, _ = load(pipeline)
     check(definition, pipeline)
     steps = sum(1 for _ in definition.all_steps())
     print(f"{pipeline}: pipeline {name} is valid ({steps} steps, {len(definition.parameters)} parameters)")
@@ -57,10 +58,10 @@ def run(
     if concurrency:
         settings = replace(settings, concurrency=concurrency)
     parameters = _parse_params(param or [])
-    definition, default_name = load(pipeline)
+    definition, default_name, artifacts = load(pipeline)
     engine = LocalEngine(settings)
     with run_view(settings) as listener:
-        execution = engine.start(definition, name or default_name, parameters, listener)
+        execution = engine.start(definition, name or default_name, parameters, listener, artifacts)
     raise typer.Exit(0 if execution.status == "Succeeded" else 130 if execution.status == "Stopped" else 1)
 
 
@@ -138,3 +139,48 @@ def _print_new(name: str, path: str, positions: dict[str, int], header: bool) ->
             print(f"==> {name} <==")
         sys.stdout.write(data.decode("utf-8", "replace"))
         sys.stdout.flush()
+
+
+@app.command()
+def definition(
+    pipeline: Pipeline,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the JSON to this file instead of printing it.")] = None,
+) -> None:
+    """Print (or write) the definition JSON of a pipeline, as SageMaker receives it."""
+    import json
+
+    from sagelab.definition.loader import load
+
+    loaded = load(pipeline)
+    text = json.dumps(loaded.definition.raw, indent=2) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+        return
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(out)  # never a half-written file where the old one was
+    print(f"wrote {out} (pipeline {loaded.name}, {sum(1 for _ in loaded.definition.all_steps())} steps)", file=sys.stderr)
+
+
+@app.command()
+def graph(pipeline: Pipeline) -> None:
+    """Print the step graph of a pipeline: each step with what it waits for."""
+    from sagelab.definition import dependencies
+    from sagelab.definition.loader import load
+
+    loaded = load(pipeline)
+    needs = dependencies(loaded.definition)
+    level: dict[str, int] = {}
+
+    def depth(name: str) -> int:
+        if name not in level:
+            level[name] = 1 + max((depth(n) for n in needs[name]), default=-1)
+        return level[name]
+
+    steps = sorted(loaded.definition.all_steps(), key=lambda s: depth(s.name))
+    width = max(2 * depth(s.name) + len(s.name) for s in steps)
+    print(f"{loaded.name}: {len(steps)} steps, {len(loaded.definition.parameters)} parameters")
+    for step in steps:
+        where = f"  [{step.branch[-1].replace(':', ' ')}]" if step.branch else ""
+        after = f"  ← {', '.join(sorted(needs[step.name]))}" if needs[step.name] else ""
+        print(f"{'  ' * depth(step.name) + step.name:<{width}}  {step.type:<10}{after}{where}")

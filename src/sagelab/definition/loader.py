@@ -7,27 +7,34 @@ import importlib.util
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sagelab.definition.model import PipelineDefinition
 from sagelab.definition.parser import parse, parse_file
-from sagelab.errors import DefinitionError, Problem
+from sagelab.errors import DefinitionError, Problem, SagelabError
 
 _GENERIC_NAMES = {"pipeline", "definition"}
 
 
-def load(spec: str) -> tuple[PipelineDefinition, str]:
-    """The parsed definition and the pipeline's name.
+class Loaded(NamedTuple):
+    """A definition ready to run: the parsed JSON, the pipeline's name, and the local
+    code and data its S3 URIs stand for (S3 URI → file or bytes), which the engine uploads."""
 
-    `spec` is a definition JSON file, or `module:attribute` / `path/to/file.py:attribute`
-    naming an object with a `definition()` method (a SageMaker SDK Pipeline works), a
-    definition dict, or a JSON string.
+    definition: PipelineDefinition
+    name: str
+    artifacts: dict[str, Path | bytes]
+
+
+def load(spec: str) -> Loaded:
+    """Load what `spec` names: a definition JSON file, or `module:attribute` /
+    `path/to/file.py:attribute` naming an object with a `definition()` method (a sagelab
+    or SageMaker SDK Pipeline), a definition dict, or a JSON string.
     """
     path = Path(spec)
     if path.is_file():
         stem = path.name.split(".")[0]
         # examples/abalone/pipeline.json is the abalone pipeline
-        return parse_file(path), path.absolute().parent.name if stem in _GENERIC_NAMES else stem
+        return Loaded(parse_file(path), path.absolute().parent.name if stem in _GENERIC_NAMES else stem, {})
     module_name, colon, attribute = spec.rpartition(":")
     if not colon or not module_name or not attribute:
         raise DefinitionError(
@@ -36,13 +43,18 @@ def load(spec: str) -> tuple[PipelineDefinition, str]:
         )
     target = _attribute(_import(module_name, spec), attribute, spec)
     name = str(getattr(target, "name", None) or attribute)
+    artifacts: dict[str, Path | bytes] = {}
     if callable(getattr(target, "definition", None)):
         try:
+            if callable(getattr(target, "artifacts", None)):
+                artifacts = dict(target.artifacts())
             target = target.definition()
+        except SagelabError:
+            raise
         except Exception as exc:  # noqa: BLE001 - user code
             raise DefinitionError([Problem("", f"{attribute}.definition() failed: {type(exc).__name__}: {exc}")], spec) from None
     if isinstance(target, (str, bytes, dict)):
-        return parse(target, source=spec), name
+        return Loaded(parse(target, source=spec), name, artifacts)
     problem = Problem("", f"{attribute} is a {type(target).__name__}; expected an object with definition(), a dict or a JSON string")
     raise DefinitionError([problem], spec)
 
@@ -61,7 +73,7 @@ def _import(module_name: str, spec: str) -> Any:
             return module
         sys.path.insert(0, str(Path.cwd()))
         return importlib.import_module(module_name)
-    except DefinitionError:
+    except SagelabError:
         raise
     except Exception as exc:  # noqa: BLE001 - user code: report where it broke, without our frames
         frame = traceback.extract_tb(exc.__traceback__)[-1]

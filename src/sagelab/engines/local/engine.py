@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import string
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -25,7 +26,7 @@ from sagelab.engines.local.processing import ProcessingRunner
 from sagelab.engines.local.records import ExecutionRecord, Records, StepRecord
 from sagelab.engines.local.scope import ExecutionScope
 from sagelab.engines.local.training import TrainingRunner
-from sagelab.errors import DefinitionError, Problem, SagelabError
+from sagelab.errors import DefinitionError, NoSuchKey, Problem, SagelabError
 from sagelab.store import LocalStore
 from sagelab.store.s3_server import S3Server
 
@@ -114,10 +115,16 @@ class LocalEngine:
         pipeline: str,
         parameters: dict[str, Any] | None = None,
         listener: Listener | None = None,
+        artifacts: Mapping[str, Path | bytes] | None = None,
     ) -> Execution:
-        """Run the definition to the end and return the finished execution."""
+        """Run the definition to the end and return the finished execution.
+
+        `artifacts` are the local code and data the definition's S3 URIs stand for; each is
+        uploaded unless the store has it already (their keys are named by content).
+        """
         check(definition, f"pipeline {pipeline}")
         typed = definition.typed_parameters(parameters or {})
+        self.upload(artifacts or {})
         execution_id = new_execution_id()
         region, account = self.settings.region, self.settings.account
         pipeline_arn = f"arn:aws:sagemaker:{region}:{account}:pipeline/{pipeline.lower()}"
@@ -141,6 +148,17 @@ class LocalEngine:
         run = _Run(self, definition, execution, ExecutionScope(definition, typed, variables, self.store), listener)
         run.execute()
         return execution
+
+
+    def upload(self, artifacts: Mapping[str, Path | bytes]) -> None:
+        for uri, source in artifacts.items():
+            try:
+                self.store.head(uri)
+            except NoSuchKey:
+                if isinstance(source, bytes):
+                    self.store.put_bytes(uri, source)
+                else:
+                    self.store.put_file(uri, source)
 
 
 class _Run:
