@@ -201,3 +201,15 @@ def test_sagelab_validates_what_it_builds(folder: Path) -> None:
         pipeline = Pipeline("p", [prep])
     """.replace("IMG", IMAGE), "mod_valid")
     validate(parse(module.pipeline.definition()))
+
+
+def test_parameters_are_found_wherever_they_are_used(folder: Path) -> None:
+    module = build(folder, """
+        count = Parameter.integer("Count", 2)
+        limit = Parameter.float("Limit", 1.5)
+        kind = Parameter.string("Kind", "a")
+        prep = processing("Prep", code="steps/prep.py", image="IMG", instance_count=count, outputs=["o"], reports={"o": "r.json"})
+        gate = condition("Gate", prep.report("o", "v") <= limit, otherwise=[fail("F", Join("-", [kind]))])
+        pipeline = Pipeline("p", [prep, gate])
+    """.replace("IMG", IMAGE), "mod_discovery")
+    assert [p["Name"] for p in module.pipeline.to_dict()["Parameters"]] == ["Count", "Limit", "Kind"]

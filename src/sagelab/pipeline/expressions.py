@@ -245,7 +245,9 @@ class ConditionList(Condition):
     """Conditions that must all hold (SageMaker ANDs a condition list)."""
 
     def __init__(self, conditions: list[Condition]) -> None:
-        self.conditions = [c for condition in conditions for c in (condition.conditions if isinstance(condition, ConditionList) else [condition])]
+        self.conditions: list[Condition] = []
+        for condition in conditions:
+            self.conditions.extend(condition.conditions if isinstance(condition, ConditionList) else [condition])
 
     def to_json(self) -> dict[str, Any]:
         raise PipelineError("a list of conditions has no single JSON form; condition(...) writes it as its Conditions")

@@ -10,7 +10,7 @@ from typing import Any
 from sagelab.errors import PipelineError
 from sagelab.pipeline._callsite import call_site, where
 from sagelab.pipeline.expressions import Comparison, Condition, In, Join, JsonGet, Not, Or, Parameter, Property
-from sagelab.pipeline.steps import BuildContext, ConditionStep, Step
+from sagelab.pipeline.steps import BuildContext, Step
 
 
 class Pipeline:
@@ -166,9 +166,11 @@ def _walk(value: Any, kind: type, seen: set[int] | None = None) -> Iterator[Any]
         children = [value.condition]
     elif isinstance(value, Or):
         children = value.conditions
-    elif isinstance(value, Step) and not isinstance(value, ConditionStep) or isinstance(value, Condition):
-        children = []
+    elif isinstance(value, (Step, Condition)):
+        children = []  # a step's own values are walked from its vars(); other conditions hold none
+    elif type(value).__module__.startswith("sagelab.pipeline"):
+        children = list(vars(value).values())  # Channel, resources, ...
     else:
-        children = [v for v in getattr(value, "__dict__", {}).values()] if hasattr(value, "__dataclass_fields__") else []
+        children = []
     for child in children:
         yield from _walk(child, kind, seen)
