@@ -213,3 +213,8 @@ def test_parameters_are_found_wherever_they_are_used(folder: Path) -> None:
         pipeline = Pipeline("p", [prep, gate])
     """.replace("IMG", IMAGE), "mod_discovery")
     assert [p["Name"] for p in module.pipeline.to_dict()["Parameters"]] == ["Count", "Limit", "Kind"]
+
+
+def test_to_string_matches_the_sdk() -> None:
+    assert Parameter.string("S", "x").to_string().to_json() == {"Get": "Parameters.S"}
+    assert Parameter.integer("N", 1).to_string().to_json() == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.N"}]}}

@@ -40,7 +40,7 @@ class Expression:
         """`self == other` at run time (Python's `==` keeps its usual meaning)."""
         return Comparison("Equals", self, other)
 
-    def to_string(self) -> Join:
+    def to_string(self) -> Expression:
         """This value as a string, as the SDK's `.to_string()` does."""
         return Join("", [self])
 
@@ -91,6 +91,9 @@ class Parameter(Expression):
 
     def to_json(self) -> Any:
         return {"Get": f"Parameters.{self.name}"}
+
+    def to_string(self) -> Expression:
+        return self if self.type == "String" else Join("", [self])  # as the SDK: a string needs no Join
 
     def __repr__(self) -> str:
         return f"Parameter.{self.type.lower()}({self.name!r}, {self.default!r})"

@@ -387,7 +387,8 @@ class TrainingStep(Step):
                                      "TrainingInputMode": "File"}  # fmt: skip
         if self.metrics:
             algorithm["MetricDefinitions"] = [{"Name": name, "Regex": regex} for name, regex in self.metrics.items()]
-        output = self.output_path if self.output_path is not None else Join("/", [f"s3://{context.bucket}", ExecutionVariables.PIPELINE_NAME, ExecutionVariables.PIPELINE_EXECUTION_ID, "model"])
+        # The SDK's default: the model lands at s3://<bucket>/<training job name>/output/model.tar.gz
+        output = self.output_path if self.output_path is not None else f"s3://{context.bucket}/"
         arguments: dict[str, Any] = {
             "AlgorithmSpecification": algorithm,
             "OutputDataConfig": {"S3OutputPath": output},
