@@ -22,6 +22,7 @@ class Expression:
     """A value resolved at run time. `<`, `<=`, `>`, `>=` build conditions; so do `equals` and `in_`."""
 
     def to_json(self) -> Any:
+        """The JSON SageMaker evaluates for this value."""
         raise NotImplementedError
 
     def __lt__(self, other: Value) -> Condition:
@@ -67,21 +68,26 @@ class Parameter(Expression):
 
     @classmethod
     def string(cls, name: str, default: str | None = None, enum: list[str] | None = None) -> Parameter:
+        """A String parameter, optionally limited to `enum` values."""
         return cls(name, "String", default, enum)
 
     @classmethod
     def integer(cls, name: str, default: int | None = None) -> Parameter:
+        """An Integer parameter."""
         return cls(name, "Integer", default)
 
     @classmethod
     def float(cls, name: str, default: float | None = None) -> Parameter:
+        """A Float parameter."""
         return cls(name, "Float", None if default is None else float(default))
 
     @classmethod
     def boolean(cls, name: str, default: bool | None = None) -> Parameter:
+        """A Boolean parameter (given as true/false at start time)."""
         return cls(name, "Boolean", default)
 
     def declaration(self) -> dict[str, Any]:
+        """The entry in the definition's Parameters list."""
         declared: dict[str, Any] = {"Name": self.name, "Type": self.type}
         if self.default is not None:
             declared["DefaultValue"] = self.default
@@ -221,6 +227,7 @@ class Condition:
     """A run-time test; combine with `&` (and), `|` (or), `~` (not), or `or_`, `not_`."""
 
     def to_json(self) -> dict[str, Any]:
+        """The condition's JSON, as in a Condition step's Conditions list."""
         raise NotImplementedError
 
     def __and__(self, other: Condition) -> ConditionList:
@@ -293,10 +300,12 @@ def in_(value: Value, options: list[Value]) -> Condition:
 
 
 def not_(condition: Condition) -> Condition:
+    """True when `condition` is false."""
     return Not(condition)
 
 
 def or_(*conditions: Condition) -> Condition:
+    """True when any of `conditions` is."""
     return Or(list(conditions))
 
 

@@ -44,6 +44,7 @@ class Pipeline:
         return f"<Pipeline {self.name}: {len(self.steps)} steps>"
 
     def all_steps(self) -> Iterator[Step]:
+        """Every step, condition branches included."""
         pending = list(reversed(self.steps))
         while pending:
             step = pending.pop()
@@ -55,6 +56,7 @@ class Pipeline:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
+        """The definition as a dict (what `definition()` serialises)."""
         return self._compile()[0]
 
     def artifacts(self) -> dict[str, Path | bytes]:

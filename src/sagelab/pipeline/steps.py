@@ -42,6 +42,7 @@ class RetryPolicy:
     expire_after_min: int | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """The entry in a step's RetryPolicies."""
         policy: dict[str, Any] = {"BackoffRate": self.backoff, "ExceptionType": list(self.exceptions), "IntervalSeconds": self.interval}
         if self.max_attempts is not None:
             policy["MaxAttempts"] = self.max_attempts
@@ -58,6 +59,7 @@ class CacheConfig:
     enabled: bool = True
 
     def to_json(self) -> dict[str, Any]:
+        """A step's CacheConfig."""
         return {"Enabled": self.enabled, "ExpireAfter": self.expire_after}
 
 
@@ -115,6 +117,7 @@ class Step:
         return Property(self, (), self.property_shape())
 
     def property_shape(self) -> Any:
+        """The shape of this step type's Describe* response (None where it is not modelled)."""
         from sagelab.definition.validator import describe_shapes
 
         return describe_shapes().get(self.type)
@@ -123,9 +126,11 @@ class Step:
         """Refuse `List['name']` when the step declares no item of that name."""
 
     def error(self, message: str) -> PipelineError:
+        """An error about this step, located where the user built it."""
         return PipelineError(f"{where(self.site)}: step {self.name}: {message}")
 
     def local_path(self, value: str | Path) -> Path:
+        """An existing local path; relative ones start at the folder of the step's file."""
         path = Path(value)
         path = path if path.is_absolute() else self.folder / path
         if not path.exists():
@@ -133,9 +138,11 @@ class Step:
         return path
 
     def arguments(self, context: BuildContext) -> dict[str, Any]:
+        """The Create* request of the step's job (expressions not yet compiled)."""
         raise NotImplementedError
 
     def compile(self, context: BuildContext) -> dict[str, Any]:
+        """The step's entry in the definition's Steps list."""
         step: dict[str, Any] = {"Name": self.name, "Type": self.type, "Arguments": compile_value(self.arguments(context))}
         if self.depends_on:
             step["DependsOn"] = [d if isinstance(d, str) else d.name for d in self.depends_on]
@@ -150,6 +157,7 @@ class Step:
         return step
 
     def branches(self) -> list[Step]:
+        """Steps nested inside this one (a condition's branches)."""
         return []
 
 
@@ -181,7 +189,24 @@ def _image(step: Step, framework: str | None, image: Value, scope: str, context:
 
 
 class ProcessingStep(Step):
-    """A processing job: inputs at /opt/ml/processing/input/<name>, outputs from /opt/ml/processing/output/<name>."""
+    """A processing job: inputs at /opt/ml/processing/input/<name>, outputs from /opt/ml/processing/output/<name>.
+
+    Args:
+        name: The step name (1-64 letters, digits, - and _).
+        code: A local script, run as `python3 /opt/ml/processing/input/code/<file>`.
+        framework: "sklearn:1.2-1", "xgboost:1.7-1", ...: the image, resolved for the region.
+        image: An image URI instead of `framework`.
+        command: The container command (with `code`, the interpreter; default `python3`).
+        arguments: Arguments after the script (ContainerArguments).
+        inputs: Name → an s3:// URI, a pipeline value (e.g. `other.outputs["x"]`), or a local
+            file or folder, uploaded by content when the pipeline runs.
+        outputs: Output names (stored under the pipeline's execution), or name → S3 URI.
+        reports: Output name → a JSON file inside it that conditions read with `report()`.
+        env: Environment variables of the job.
+        instance, instance_count, volume_gb: The job's resources; defaults from [tool.sagelab].
+        max_runtime: Seconds before the job is stopped.
+        depends_on, display_name, description, cache, retry: As for every step.
+    """
 
     type = "Processing"
 
@@ -328,7 +353,24 @@ class Channel:
 
 
 class TrainingStep(Step):
-    """A training job in script mode (`entry_point`) or with an image's own algorithm."""
+    """A training job in script mode (`entry_point`) or with an image's own algorithm.
+
+    Args:
+        name: The step name.
+        entry_point: The training script, relative to `source_dir` when one is given.
+        source_dir: A local folder shipped with the script (packed as sourcedir.tar.gz).
+        framework: "sklearn:1.2-1", "pytorch:2.1", ...: the image, resolved for the region.
+        image: An image URI instead of `framework`.
+        channels: Channel name → an s3:// URI, a pipeline value, a local path, or a `Channel`.
+        hyperparameters: Values passed to the script as `--key value` (JSON-encoded, as the SDK does).
+        metrics: Metric name → regex over the log, giving FinalMetricDataList.
+        output_path: Where model.tar.gz goes (default: the bucket root, as in the SDK).
+        env: Environment variables of the job.
+        content_type: The content type of every channel that does not set its own.
+        instance, instance_count, volume_gb: The job's resources; defaults from [tool.sagelab].
+        max_runtime: Seconds before the job is stopped (default one day, as in the SDK).
+        depends_on, display_name, description, cache, retry: As for every step.
+    """
 
     type = "Training"
 
@@ -430,6 +472,7 @@ class ConditionStep(Step):
 
     @property
     def outcome(self) -> Property:
+        """True or False once the condition has run."""
         return self.properties.Outcome
 
     def branches(self) -> list[Step]:
