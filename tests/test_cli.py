@@ -38,11 +38,11 @@ def test_validate_reports_problems_with_locations(project: Path) -> None:
     good = write(project / "good.json", definition(processing_step("A", "pass")))
     result = sagelab("validate", str(good), cwd=project)
     assert result.returncode == 0 and "pipeline good is valid (1 steps, 0 parameters)" in result.stdout
-    bad = definition(processing_step("A", "pass", inputs={"x": {"Get": "Steps.Nope.ProcessingJobName"}}), {"Name": "R", "Type": "RegisterModel"})
+    bad = definition(processing_step("A", "pass", inputs={"x": {"Get": "Steps.Nope.ProcessingJobName"}}), {"Name": "R", "Type": "Lambda"})
     result = sagelab("validate", str(write(project / "bad.json", bad)), cwd=project)
     assert_user_error(result, "bad.json is not a valid pipeline definition (2 problems)",
                       "/Steps/0/Arguments/ProcessingInputs/0/S3Input/S3Uri/Get: Steps.Nope.ProcessingJobName names step Nope",
-                      "/Steps/1/Type: step R: RegisterModel steps do not run locally yet")
+                      "/Steps/1/Type: step R: Lambda steps do not run locally yet")
 
 
 def test_malformed_json_and_missing_files(project: Path) -> None:

@@ -23,7 +23,7 @@ def problems(document: Any) -> list[str]:
 def test_example_parses_and_validates() -> None:
     parsed = parse_file(EXAMPLE / "pipeline.json")
     validate(parsed)
-    assert [s.name for s in parsed.all_steps()] == ["Preprocess", "Train", "Evaluate", "CheckMse", "MseTooHigh"]
+    assert [s.name for s in parsed.all_steps()] == ["Preprocess", "Train", "Evaluate", "CheckMse", "Register", "MseTooHigh"]
     assert parsed.step("MseTooHigh").branch == ("CheckMse:else",)
     assert parsed.parameters["NEstimators"].default == 150
 

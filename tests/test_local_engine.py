@@ -252,8 +252,8 @@ s3.put_object(Bucket='sagemaker-us-east-1-000000000000', Key='copied/a.csv', Bod
 
 
 def test_unsupported_step_types_fail_validation(engine: LocalEngine) -> None:
-    register = {"Name": "Register", "Type": "RegisterModel", "Arguments": {}}
-    with pytest.raises(DefinitionError, match="/Steps/1/Type: step Register: RegisterModel steps do not run locally yet"):
+    register = {"Name": "Register", "Type": "Tuning", "Arguments": {}}
+    with pytest.raises(DefinitionError, match="/Steps/1/Type: step Register: Tuning steps do not run locally yet"):
         run(engine, definition(processing_step("P", "pass"), register))
     assert engine.records.executions() == []  # nothing started
 

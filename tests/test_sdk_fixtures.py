@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sagelab.definition import parse_file, validate
-from sagelab.engines.local.engine import unsupported_steps
+from sagelab.engines.local.engine import RUNNERS, unsupported_steps
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "sdk").glob("v*/*.json"))
 FIXTURES = [f for f in FIXTURES if f.name != "versions.json"]
@@ -33,7 +33,7 @@ def test_local_engine_names_exactly_the_step_types_it_cannot_run_yet(path: Path)
     definition = parse_file(path)
     types = {step.type for step in definition.all_steps()}
     problems = unsupported_steps(definition)
-    assert {p.message.split(": ")[1].split(" ")[0] for p in problems} == types - {"Processing", "Training", "Condition", "Fail"}
+    assert {p.message.split(": ")[1].split(" ")[0] for p in problems} == types - set(RUNNERS)
 
 
 @pytest.mark.parametrize("version", ["v2", "v3"])

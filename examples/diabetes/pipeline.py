@@ -3,10 +3,13 @@
     sagelab run examples/diabetes/pipeline.py:pipeline -p MseThreshold=2500
     sagelab definition examples/diabetes/pipeline.py:pipeline   # the JSON SageMaker receives
 
+When the model is good enough it is registered in the "diabetes" model package group,
+pending approval: `sagelab models approve diabetes/1`, then `sagelab deploy diabetes`.
+
 The step scripts in code/ are plain SageMaker scripts: they read and write /opt/ml/... paths.
 """
 
-from sagelab.pipeline import Join, Parameter, Pipeline, condition, fail, processing, training
+from sagelab.pipeline import Join, Parameter, Pipeline, condition, fail, processing, register, training
 
 SKLEARN = "sklearn:1.2-1"
 
@@ -48,11 +51,24 @@ evaluate = processing(
     instance=instance,
 )
 
+register_model = register(
+    "Register",
+    train,
+    description="Register the model for approval and deployment.",
+    group="diabetes",
+    framework=SKLEARN,
+    entry_point="code/inference.py",
+    content_types=["text/csv", "application/json"],
+    response_types=["text/csv", "application/json"],
+    metrics=evaluate.report_uri("evaluation"),
+)
+
 mse = evaluate.report("evaluation", "regression_metrics.mse.value")
 gate = condition(
     "CheckMse",
     mse <= threshold,
-    description="Pass when the test MSE is at most MseThreshold.",
+    description="Register the model when the test MSE is at most MseThreshold.",
+    then=[register_model],
     otherwise=[fail("MseTooHigh", Join(" ", ["Test MSE", mse, "is above the threshold", threshold]))],
 )
 

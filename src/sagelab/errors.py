@@ -9,7 +9,9 @@ Hierarchy:
     ├── ConfigError         [tool.sagelab] in pyproject.toml is wrong
     ├── StoreError          an object store request failed
     │   └── NoSuchKey       the object does not exist
-    └── ExecutionError      an execution or step cannot be found or run
+    ├── ExecutionError      an execution or step cannot be found or run
+    ├── RegistryError       a model package group or version is missing or cannot change so
+    └── EndpointError       a local model, endpoint config or endpoint is missing or failed
 
 Anything else that escapes is a bug in sagelab and keeps its traceback.
 """
@@ -67,3 +69,11 @@ class NoSuchKey(StoreError):
 
 class ExecutionError(SagelabError):
     """An execution or step cannot be found or run."""
+
+
+class RegistryError(SagelabError):
+    """A model package group or version is missing, or cannot change as asked."""
+
+
+class EndpointError(SagelabError):
+    """A local model, endpoint config or endpoint is missing, or did not start."""

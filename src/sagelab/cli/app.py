@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from sagelab.cli.models import models_app
 from sagelab.cli.s3 import s3_app
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,  # a traceback is for our bugs; never print locals
 )
 app.add_typer(s3_app, name="s3")
+app.add_typer(models_app, name="models")
 
 Pipeline = Annotated[str, typer.Argument(help="A definition JSON file, or module:attribute naming a pipeline object.")]
 Profile = Annotated[str, typer.Option("--profile", help="A profile from [tool.sagelab.profiles] in pyproject.toml.")]

@@ -18,6 +18,7 @@ from sagelab.pipeline.expressions import (
     not_,
     or_,
 )
+from sagelab.pipeline.models import ModelStep, RegisterModelStep, TransformStep, model, register, transform
 from sagelab.pipeline.pipeline import Pipeline
 from sagelab.pipeline.steps import (
     CacheConfig,
@@ -44,18 +45,24 @@ __all__ = [
     "FailStep",
     "Join",
     "JsonGet",
+    "ModelStep",
     "Parameter",
     "Pipeline",
     "ProcessingStep",
+    "RegisterModelStep",
     "RetryPolicy",
     "Step",
     "TrainingStep",
+    "TransformStep",
     "condition",
     "equals",
     "fail",
     "in_",
+    "model",
     "not_",
     "or_",
     "processing",
+    "register",
     "training",
+    "transform",
 ]

@@ -175,7 +175,8 @@ class _Resources:
         }
 
 
-def _image(step: Step, framework: str | None, image: Value, scope: str, context: BuildContext, instance: Value) -> Value:
+def image_for(step: Step, framework: str | None, image: Value, scope: str, context: BuildContext, instance: Value) -> Value:
+    """The image URI: given outright, or resolved from `framework` for the pipeline's region."""
     if image is not None:
         return image
     if framework is None:
@@ -263,6 +264,12 @@ class ProcessingStep(Step):
             )
         return JsonGet(path, report=Property(self, ("PropertyFiles", output)))
 
+    def report_uri(self, output: str) -> Join:
+        """The S3 URI of a declared report file, e.g. for a registered model's metrics."""
+        if output not in self.reports:
+            raise PipelineError(f"{where(call_site())}: step {self.name} declares no report {output!r}")
+        return Join("/", [self.outputs[output], self.reports[output]])
+
     def check_named_item(self, path: tuple[str | int, ...], name: str) -> None:
         if path == ("ProcessingOutputConfig", "Outputs") and name not in self.output_targets:
             raise PipelineError(
@@ -278,7 +285,7 @@ class ProcessingStep(Step):
             entrypoint = list(self.command)
         else:
             raise self.error("give code= (a script to run) or command= (the container command)")
-        app: dict[str, Any] = {"ImageUri": _image(self, self.framework, self.image, "processing", context, self.resources.instance),
+        app: dict[str, Any] = {"ImageUri": image_for(self, self.framework, self.image, "processing", context, self.resources.instance),
                                "ContainerEntrypoint": entrypoint}  # fmt: skip
         if self.container_arguments:
             app["ContainerArguments"] = self.container_arguments
@@ -425,7 +432,7 @@ class TrainingStep(Step):
                 "sagemaker_region": as_text(context.region),
                 "sagemaker_submit_directory": as_text(context.artifacts.sourcedir(self.entry_point, self.source_dir)),
             })
-        algorithm: dict[str, Any] = {"TrainingImage": _image(self, self.framework, self.image, "training", context, self.resources.instance),
+        algorithm: dict[str, Any] = {"TrainingImage": image_for(self, self.framework, self.image, "training", context, self.resources.instance),
                                      "TrainingInputMode": "File"}  # fmt: skip
         if self.metrics:
             algorithm["MetricDefinitions"] = [{"Name": name, "Regex": regex} for name, regex in self.metrics.items()]
@@ -508,6 +515,11 @@ def processing(name: str, **options: Any) -> ProcessingStep:
         'Processing'
     """
     return ProcessingStep(name, **options)
+
+
+def source_of(step: Step, source: Value, context: BuildContext) -> Value:
+    """An input's S3 URI: URIs and pipeline values as they are, local paths uploaded by content."""
+    return _source(step, source, context)
 
 
 def training(name: str, **options: Any) -> TrainingStep:

@@ -21,9 +21,11 @@ from sagelab.containers import sandbox
 from sagelab.definition import PipelineDefinition, Step, dependencies, evaluate, find_problems
 from sagelab.definition.graph import condition_parent
 from sagelab.engines.local.condition import ConditionRunner, FailRunner
+from sagelab.engines.local.hosting import EndpointConfigRunner, EndpointRunner, ModelRunner
 from sagelab.engines.local.job import Job, StepFailed, StepResult
 from sagelab.engines.local.processing import ProcessingRunner
 from sagelab.engines.local.records import ExecutionRecord, Records, StepRecord
+from sagelab.engines.local.register import RegisterModelRunner
 from sagelab.engines.local.scope import ExecutionScope
 from sagelab.engines.local.training import TrainingRunner
 from sagelab.errors import DefinitionError, NoSuchKey, Problem, SagelabError
@@ -41,8 +43,12 @@ RUNNERS: dict[str, StepRunner] = {
     "Training": TrainingRunner(),
     "Condition": ConditionRunner(),
     "Fail": FailRunner(),
+    "RegisterModel": RegisterModelRunner(),
+    "Model": ModelRunner(),
+    "EndpointConfig": EndpointConfigRunner(),
+    "Endpoint": EndpointRunner(),
 }
-_INLINE = {"Condition", "Fail"}  # quick: run on the scheduler's thread, no process
+_INLINE = {"Condition", "Fail", "RegisterModel", "Model", "EndpointConfig"}  # quick: run on the scheduler's thread, no process
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 FINAL = ("Succeeded", "Failed", "Stopped", "Skipped", "NotStarted")
 
@@ -250,6 +256,7 @@ class _Run:
                 store=self.engine.store,
                 settings=self.engine.settings,
                 step_env=self.step_env,
+                execution_arn=self.execution.arn,
             )
         except SagelabError as exc:
             self._fail(state, f"cannot resolve the step's arguments: {exc}")

@@ -34,6 +34,7 @@ class Job:
     store: ObjectStore
     settings: Settings
     step_env: dict[str, str]  # S3 endpoint, region and throwaway credentials for the step
+    execution_arn: str = ""
     cancelled: threading.Event = field(default_factory=threading.Event)
     _process: subprocess.Popen[bytes] | None = None
 

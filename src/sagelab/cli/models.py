@@ -1,0 +1,117 @@
+"""`sagelab models ...`: the local model registry."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from sagelab.registry import ModelPackage, Registry
+
+models_app = typer.Typer(help="The local model registry: groups, versions, approvals.", no_args_is_help=True)
+Reference = Annotated[str, typer.Argument(help="GROUP/VERSION, e.g. diabetes/3")]
+Reason = Annotated[Optional[str], typer.Option("--reason", help="Why; kept in the version's history.")]
+
+
+def open_registry() -> Registry:
+    from sagelab.config import load_settings
+    from sagelab.registry import Registry
+
+    settings = load_settings()
+    return Registry(settings.state_dir / "registry.db", settings.region, settings.account)
+
+
+def _when(iso: str | float) -> str:
+    if isinstance(iso, float):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(iso))
+    return iso.replace("T", " ").rstrip("Z")
+
+
+@models_app.command("groups")
+def groups() -> None:
+    """List model package groups with their latest versions."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("Group", "Versions", "Latest", "Latest approved", "Created")
+    for group in open_registry().groups():
+        table.add_row(group["ModelPackageGroupName"], str(group["Versions"]), str(group["LatestVersion"] or ""),
+                      str(group["LatestApproved"] or ""), _when(group["CreationTime"]))  # fmt: skip
+    Console().print(table)
+
+
+@models_app.command("list")
+def list_versions(group: Annotated[str, typer.Argument(help="A model package group.")]) -> None:
+    """List the versions of a group."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("Version", "Status", "Registered", "Execution", "Model data", title=group, title_justify="left")
+    for package in open_registry().list(group):
+        execution = (package.generated_by or "").rsplit("/", 1)[-1]
+        table.add_row(str(package.version), package.status, _when(package.created), execution, package.container.get("ModelDataUrl", ""))
+    Console().print(table)
+
+
+@models_app.command("show")
+def show(reference: Reference) -> None:
+    """Show a version: status and its history, inference specification, metrics."""
+    registry = open_registry()
+    package = registry.resolve(reference)
+    spec = package.request.get("InferenceSpecification", {})
+    container = package.container
+    print(f"{package.ref}  {package.status}  {package.arn}")
+    print(f"  registered  {_when(package.created)}" + (f" by {package.generated_by}" if package.generated_by else ""))
+    print(f"  image       {container.get('Image', '')}")
+    print(f"  model data  {container.get('ModelDataUrl', '')}")
+    for key, label in (("SupportedContentTypes", "content in"), ("SupportedResponseMIMETypes", "content out"),
+                       ("SupportedRealtimeInferenceInstanceTypes", "endpoints"), ("SupportedTransformInstanceTypes", "transform")):  # fmt: skip
+        if spec.get(key):
+            print(f"  {label:<11} {', '.join(spec[key])}")
+    for kind, reports in package.request.get("ModelMetrics", {}).items():
+        for name, report in (reports or {}).items():
+            print(f"  metrics     {kind}.{name}: {report.get('S3Uri')}")
+            _print_report(report.get("S3Uri"))
+    print("  history")
+    for entry in registry.history(package.group, package.version):
+        print(f"    {_when(entry['Time'])}  {entry['ModelApprovalStatus']:<22} {entry['Reason'] or ''}")
+
+
+def _print_report(uri: str | None) -> None:
+    from sagelab.config import load_settings
+    from sagelab.errors import StoreError
+    from sagelab.store import LocalStore
+
+    if not uri:
+        return
+    try:
+        document = json.loads(LocalStore(load_settings().store).get_bytes(uri))
+    except (StoreError, ValueError):
+        return
+    for line in json.dumps(document, indent=2).splitlines():
+        print(f"      {line}")
+
+
+def _set(reference: str, status: str, reason: str | None) -> ModelPackage:
+    registry = open_registry()
+    package = registry.resolve(reference) if "/" in reference else None
+    if package is None:
+        raise typer.BadParameter(f"name the version, e.g. {reference}/1 (`sagelab models list {reference}`)")
+    return registry.set_status(package.group, package.version, status, reason)
+
+
+@models_app.command("approve")
+def approve(reference: Reference, reason: Reason = None) -> None:
+    """Approve a version, so `sagelab deploy GROUP` picks it."""
+    package = _set(reference, "Approved", reason)
+    print(f"{package.ref} is Approved")
+
+
+@models_app.command("reject")
+def reject(reference: Reference, reason: Reason = None) -> None:
+    """Reject a version."""
+    package = _set(reference, "Rejected", reason)
+    print(f"{package.ref} is Rejected")

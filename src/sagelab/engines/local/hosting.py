@@ -1,0 +1,83 @@
+"""Runners for SageMaker's hosting steps: Model (CreateModel), EndpointConfig, Endpoint."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sagelab.engines.local.job import Job, StepFailed, StepResult
+from sagelab.errors import EndpointError, StoreError
+from sagelab.serving.endpoints import Hosting
+
+
+def hosting_for(job: Job) -> Hosting:
+    return Hosting(job.settings.state_dir, job.settings.region, job.settings.account)
+
+
+class ModelRunner:
+    """Records the model (image, model data, environment) for endpoints and transform jobs."""
+
+    def run(self, job: Job) -> StepResult:
+        name = str(job.arguments.get("ModelName") or job.job_name)
+        hosting = hosting_for(job)
+        try:
+            return StepResult(hosting.create("model", name, job.arguments))
+        finally:
+            hosting.close()
+
+
+class EndpointConfigRunner:
+    def run(self, job: Job) -> StepResult:
+        name = str(job.arguments.get("EndpointConfigName") or job.job_name)
+        hosting = hosting_for(job)
+        try:
+            return StepResult(hosting.create("endpoint-config", name, job.arguments))
+        finally:
+            hosting.close()
+
+
+def model_container(hosting: Hosting, model_name: str) -> dict[str, Any]:
+    """The container of a recorded model: PrimaryContainer, or the first of Containers."""
+    try:
+        model = hosting.describe("model", model_name)
+    except EndpointError as exc:
+        raise StepFailed(f"ValidationException: {exc}") from None
+    container = model.get("PrimaryContainer") or (model.get("Containers") or [None])[0]
+    if not container or not container.get("ModelDataUrl"):
+        raise StepFailed(f"model {model_name} has no container with ModelDataUrl; local serving needs model data")
+    return dict(container)
+
+
+def fetch_model(job: Job, uri: str) -> Any:
+    """Download model data once per content (S3 URI) into the project's model cache."""
+    target = job.settings.state_dir / "models" / hashlib.sha256(uri.encode()).hexdigest()[:16] / uri.rsplit("/", 1)[-1]
+    try:
+        if not target.exists():
+            job.store.download_file(uri, target)
+    except StoreError as exc:
+        raise StepFailed(f"model data: {exc}") from None
+    return target
+
+
+class EndpointRunner:
+    """Starts (or updates, with no downtime) a local endpoint serving the config's first variant."""
+
+    def run(self, job: Job) -> StepResult:
+        name = str(job.arguments.get("EndpointName") or job.job_name)
+        hosting = hosting_for(job)
+        try:
+            config = hosting.describe("endpoint-config", str(job.arguments.get("EndpointConfigName")))
+            variants = config.get("ProductionVariants") or []
+            if not variants:
+                raise StepFailed(f"endpoint config {config['EndpointConfigName']} has no ProductionVariants")
+            container = model_container(hosting, variants[0]["ModelName"])
+            model = fetch_model(job, container["ModelDataUrl"])
+            info = hosting.deploy(name, model, label=variants[0]["ModelName"], environment=container.get("Environment") or {})
+        except EndpointError as exc:
+            raise StepFailed(str(exc)) from None
+        finally:
+            hosting.close()
+        job.log(f"endpoint {name} is InService at {info.url}")
+        described = info.describe(job.settings.region, job.settings.account)
+        return StepResult({**described, "EndpointConfigName": config["EndpointConfigName"],
+                           "ProductionVariants": [{"VariantName": v.get("VariantName"), "CurrentWeight": 1.0} for v in variants]})  # fmt: skip

@@ -1,0 +1,308 @@
+"""Local SageMaker hosting: models, endpoint configs, and endpoints that keep serving.
+
+Records live in `.sagelab/hosting.db`; each endpoint has a folder `.sagelab/endpoints/<name>/`
+with its model, its log and its state. An endpoint is a small supervisor process that owns
+the listening socket and runs the inference server (`python -m sagelab.serving`) on it. An
+update starts a new server on the same socket, waits until it is ready, then lets the old
+one finish its in-flight requests: the port never changes and no request is dropped.
+
+    python -m sagelab.serving.endpoints FOLDER      (the supervisor; `Hosting.deploy` starts it)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sagelab.errors import EndpointError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    request TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (kind, name)
+);
+"""
+_READY_TIMEOUT = 120.0
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + "Z"
+
+
+def _write_json(path: Path, document: Any) -> None:
+    """Atomically: readers see the old document or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(document))
+    tmp.replace(path)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class EndpointInfo:
+    """What `sagelab endpoints` shows about one endpoint."""
+
+    name: str
+    status: str
+    port: int | None
+    model: str
+    started: float | None
+    failure_reason: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def describe(self, region: str, account: str) -> dict[str, Any]:
+        """The DescribeEndpoint shape."""
+        described: dict[str, Any] = {
+            "EndpointName": self.name,
+            "EndpointArn": f"arn:aws:sagemaker:{region}:{account}:endpoint/{self.name.lower()}",
+            "EndpointStatus": self.status,
+            "CreationTime": _iso(self.started or time.time()),
+            "LastModifiedTime": _iso(time.time()),
+        }
+        if self.failure_reason:
+            described["FailureReason"] = self.failure_reason
+        return described
+
+
+@dataclass(frozen=True)
+class Invocation:
+    status: int
+    content_type: str
+    body: bytes
+
+
+class Hosting:
+    """A project's local models, endpoint configs and endpoints."""
+
+    def __init__(self, state_dir: Path, region: str = "us-east-1", account: str = "000000000000") -> None:
+        self.folder = state_dir / "endpoints"
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(state_dir / "hosting.db", timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self.region, self.account = region, account
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- models and endpoint configs (CreateModel, CreateEndpointConfig) ---------------
+
+    def create(self, kind: str, name: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Record a Model or EndpointConfig and return its Describe* shape."""
+        now = time.time()
+        self._db.execute("INSERT OR REPLACE INTO resources VALUES (?, ?, ?, ?)", (kind, name, json.dumps(request), now))
+        return self.describe(kind, name)
+
+    def describe(self, kind: str, name: str) -> dict[str, Any]:
+        row = self._db.execute("SELECT request, created FROM resources WHERE kind = ? AND name = ?", (kind, name)).fetchone()
+        if row is None:
+            raise EndpointError(f"no {kind} named {name!r} was created in this project")
+        resource = {"model": "model", "endpoint-config": "endpoint-config"}[kind]
+        key = {"model": "Model", "endpoint-config": "EndpointConfig"}[kind]
+        return {
+            **json.loads(row[0]),
+            f"{key}Name": name,
+            f"{key}Arn": f"arn:aws:sagemaker:{self.region}:{self.account}:{resource}/{name.lower()}",
+            "CreationTime": _iso(row[1]),
+        }
+
+    # -- endpoints -----------------------------------------------------------------------
+
+    def deploy(self, name: str, model: Path, label: str, environment: dict[str, str] | None = None,
+               port: int = 0, timeout: float = _READY_TIMEOUT) -> EndpointInfo:  # fmt: skip
+        """Create the endpoint, or move it to another model without dropping a request."""
+        if not name or not all(c.isalnum() or c == "-" for c in name) or len(name) > 63:
+            raise EndpointError(f"{name!r} is not a valid endpoint name: use up to 63 letters, digits and hyphens")
+        folder = self.folder / name
+        folder.mkdir(parents=True, exist_ok=True)
+        generation = int(_read_json(folder / "desired.json").get("generation", 0)) + 1
+        desired = {"model": str(model), "label": label, "environment": environment or {}, "port": port, "generation": generation}
+        _write_json(folder / "desired.json", desired)
+        state = _read_json(folder / "state.json")
+        if _alive(state.get("pid")):
+            os.kill(int(state["pid"]), signal.SIGHUP)
+        else:
+            with open(folder / "endpoint.log", "ab") as log:
+                subprocess.Popen(
+                    [sys.executable, "-m", "sagelab.serving.endpoints", str(folder)],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                )  # fmt: skip
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            state = _read_json(folder / "state.json")
+            if state.get("generation") == generation and state.get("status") in ("InService", "Failed"):
+                break
+            time.sleep(0.05)
+        info = self.endpoint(name)
+        if info.status != "InService" or info.model != label:
+            reason = info.failure_reason or f"not ready after {timeout:.0f} s"
+            raise EndpointError(f"endpoint {name} did not start {label}: {reason}; see {folder / 'endpoint.log'}")
+        return info
+
+    def endpoint(self, name: str) -> EndpointInfo:
+        folder = self.folder / name
+        state = _read_json(folder / "state.json")
+        if not state:
+            known = ", ".join(e.name for e in self.endpoints()) or "none"
+            raise EndpointError(f"no endpoint {name!r}; endpoints: {known}")
+        status = state.get("status", "Creating") if _alive(state.get("pid")) else "OutOfService"
+        return EndpointInfo(name, status, state.get("port"), state.get("label", ""), state.get("started"), state.get("failure_reason"))
+
+    def endpoints(self) -> list[EndpointInfo]:
+        if not self.folder.is_dir():
+            return []
+        return [self.endpoint(f.name) for f in sorted(self.folder.iterdir()) if (f / "state.json").is_file()]
+
+    def delete(self, name: str, timeout: float = 30.0) -> None:
+        """Stop the endpoint (in-flight requests finish) and free its port."""
+        self.endpoint(name)  # refuses an unknown name
+        folder = self.folder / name
+        pid = int(_read_json(folder / "state.json").get("pid") or 0)
+        if _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.time() + timeout
+            while _alive(pid) and time.time() < deadline:
+                time.sleep(0.05)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        (folder / "state.json").unlink(missing_ok=True)
+        (folder / "desired.json").unlink(missing_ok=True)
+
+    def invoke(self, name: str, body: bytes, content_type: str, accept: str | None = None, timeout: float = 60.0) -> Invocation:
+        """POST /invocations to the endpoint, as sagemaker-runtime InvokeEndpoint does."""
+        info = self.endpoint(name)
+        if info.status != "InService":
+            raise EndpointError(f"endpoint {name} is {info.status}; deploy it again with `sagelab deploy`")
+        headers = {"Content-Type": content_type, **({"Accept": accept} if accept else {})}
+        request = urllib.request.Request(f"{info.url}/invocations", data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return Invocation(response.status, response.headers.get("Content-Type", ""), response.read())
+        except urllib.error.HTTPError as exc:
+            return Invocation(exc.code, exc.headers.get("Content-Type", ""), exc.read())
+        except OSError as exc:
+            raise EndpointError(f"endpoint {name} at {info.url} did not answer: {exc}") from None
+
+
+# -- the supervisor process ------------------------------------------------------------
+
+
+class _Supervisor:
+    """Owns an endpoint's socket; runs one server on it, two for the moment of an update."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.reload = False
+        self.stop = False
+        self.server: subprocess.Popen[bytes] | None = None
+        self.state: dict[str, Any] = {"pid": os.getpid(), "started": time.time(), "status": "Creating"}
+
+    def run(self) -> None:
+        desired = _read_json(self.folder / "desired.json")
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", int(desired.get("port") or 0)))
+        listener.listen(1024)
+        listener.set_inheritable(True)
+        self.socket = listener
+        self.state["port"] = listener.getsockname()[1]
+        self._save()
+        signal.signal(signal.SIGHUP, self._on_reload)
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        self._switch(desired)
+        while not self.stop:
+            if self.reload:
+                self.reload = False
+                self._switch(_read_json(self.folder / "desired.json"))
+            elif self.server is not None and self.server.poll() is not None and not self.stop:
+                self._save(status="Failed", failure_reason=f"the inference server exited with code {self.server.returncode}")
+                self.server = None
+            time.sleep(0.05)
+        if self.server is not None:
+            self._drain(self.server)
+        listener.close()
+        (self.folder / "state.json").unlink(missing_ok=True)
+
+    def _on_reload(self, *_: Any) -> None:
+        self.reload = True
+
+    def _on_stop(self, *_: Any) -> None:
+        self.stop = True
+
+    def _switch(self, desired: dict[str, Any]) -> None:
+        """Start a server for `desired`; once it is ready, drain the old one."""
+        ready = self.folder / f"ready-{desired['generation']}"
+        ready.unlink(missing_ok=True)
+        env = {**os.environ, **{str(k): str(v) for k, v in desired.get("environment", {}).items()}}
+        fd = self.socket.fileno()
+        with open(self.folder / "endpoint.log", "ab") as log:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "sagelab.serving", desired["model"], "--fd", str(fd), "--ready-file", str(ready)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(fd,), env=env,
+            )  # fmt: skip
+        deadline = time.time() + _READY_TIMEOUT
+        while not ready.exists() and server.poll() is None and time.time() < deadline and not self.stop:
+            time.sleep(0.02)
+        if not ready.exists():
+            server.kill()
+            server.wait()
+            reason = f"the server for {desired['label']} did not become ready (exit code {server.returncode})"
+            self._save(status="Failed" if self.server is None else "InService", failure_reason=reason, generation=desired["generation"])
+            return
+        ready.unlink(missing_ok=True)
+        old, self.server = self.server, server
+        if old is not None:
+            self._drain(old)
+        self._save(status="InService", label=desired["label"], generation=desired["generation"], failure_reason=None, server_pid=server.pid)
+
+    def _drain(self, server: subprocess.Popen[bytes]) -> None:
+        server.terminate()  # the server stops accepting and finishes what it has
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+    def _save(self, **changes: Any) -> None:
+        self.state.update(changes)
+        _write_json(self.folder / "state.json", self.state)
+
+
+if __name__ == "__main__":
+    _Supervisor(Path(sys.argv[1])).run()
