@@ -1,0 +1,1 @@
+"""Serving models as SageMaker does: the inference server, batch transform, local endpoints."""
