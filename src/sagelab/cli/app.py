@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from sagelab.cli.endpoints import deploy, endpoints_app, invoke, serve
 from sagelab.cli.models import models_app
 from sagelab.cli.s3 import s3_app
 
@@ -186,3 +187,9 @@ def graph(pipeline: Pipeline) -> None:
         where = f"  [{step.branch[-1].replace(':', ' ')}]" if step.branch else ""
         after = f"  ← {', '.join(sorted(needs[step.name]))}" if needs[step.name] else ""
         print(f"{'  ' * depth(step.name) + step.name:<{width}}  {step.type:<10}{after}{where}")
+
+
+app.command()(serve)
+app.command()(deploy)
+app.command()(invoke)
+app.add_typer(endpoints_app, name="endpoints")

@@ -28,6 +28,7 @@ from sagelab.engines.local.records import ExecutionRecord, Records, StepRecord
 from sagelab.engines.local.register import RegisterModelRunner
 from sagelab.engines.local.scope import ExecutionScope
 from sagelab.engines.local.training import TrainingRunner
+from sagelab.engines.local.transform import TransformRunner
 from sagelab.errors import DefinitionError, NoSuchKey, Problem, SagelabError
 from sagelab.store import LocalStore
 from sagelab.store.s3_server import S3Server
@@ -47,6 +48,7 @@ RUNNERS: dict[str, StepRunner] = {
     "Model": ModelRunner(),
     "EndpointConfig": EndpointConfigRunner(),
     "Endpoint": EndpointRunner(),
+    "Transform": TransformRunner(),
 }
 _INLINE = {"Condition", "Fail", "RegisterModel", "Model", "EndpointConfig"}  # quick: run on the scheduler's thread, no process
 _ID_ALPHABET = string.ascii_lowercase + string.digits

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
+from sagelab.engines.local.deploy import materialize
 from sagelab.engines.local.job import Job, StepFailed, StepResult
-from sagelab.errors import EndpointError, StoreError
+from sagelab.errors import EndpointError
 from sagelab.serving.endpoints import Hosting
 
 
@@ -48,17 +48,6 @@ def model_container(hosting: Hosting, model_name: str) -> dict[str, Any]:
     return dict(container)
 
 
-def fetch_model(job: Job, uri: str) -> Any:
-    """Download model data once per content (S3 URI) into the project's model cache."""
-    target = job.settings.state_dir / "models" / hashlib.sha256(uri.encode()).hexdigest()[:16] / uri.rsplit("/", 1)[-1]
-    try:
-        if not target.exists():
-            job.store.download_file(uri, target)
-    except StoreError as exc:
-        raise StepFailed(f"model data: {exc}") from None
-    return target
-
-
 class EndpointRunner:
     """Starts (or updates, with no downtime) a local endpoint serving the config's first variant."""
 
@@ -71,8 +60,8 @@ class EndpointRunner:
             if not variants:
                 raise StepFailed(f"endpoint config {config['EndpointConfigName']} has no ProductionVariants")
             container = model_container(hosting, variants[0]["ModelName"])
-            model = fetch_model(job, container["ModelDataUrl"])
-            info = hosting.deploy(name, model, label=variants[0]["ModelName"], environment=container.get("Environment") or {})
+            model, env = materialize(job.store, job.settings, container)
+            info = hosting.deploy(name, model, label=variants[0]["ModelName"], environment=env)
         except EndpointError as exc:
             raise StepFailed(str(exc)) from None
         finally:

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
+from sagelab.engines.local.deploy import open_registry
 from sagelab.engines.local.job import Job, StepFailed, StepResult
 from sagelab.errors import RegistryError
-from sagelab.registry import Registry
-
-
-def registry_for(job: Job) -> Registry:
-    settings = job.settings
-    return Registry(settings.state_dir / "registry.db", settings.region, settings.account)
 
 
 class RegisterModelRunner:
     """Registers a new version (PendingManualApproval unless the request says otherwise)."""
 
     def run(self, job: Job) -> StepResult:
-        registry = registry_for(job)
+        registry = open_registry(job.settings)
         try:
             package = registry.register(job.arguments, generated_by=job.execution_arn)
         except RegistryError as exc:

@@ -1,0 +1,100 @@
+"""`sagelab serve`, `deploy`, `invoke` and `endpoints`: models served on this machine."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+endpoints_app = typer.Typer(help="Local endpoints: list them, or delete one.", invoke_without_command=True)
+
+
+def _hosting():  # type: ignore[no-untyped-def]
+    from sagelab.config import load_settings
+    from sagelab.serving.endpoints import Hosting
+
+    settings = load_settings()
+    return Hosting(settings.state_dir, settings.region, settings.account)
+
+
+def serve(
+    model: Annotated[str, typer.Argument(help="A model.tar.gz, a model folder, GROUP/VERSION, or GROUP (its latest Approved version).")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (default: SAGEMAKER_BIND_TO_PORT or 8080).")] = 0,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+) -> None:
+    """Serve a model in the foreground with SageMaker's inference protocol (GET /ping, POST /invocations)."""
+    import os
+
+    from sagelab.config import load_settings
+    from sagelab.engines.local.deploy import package_model
+    from sagelab.serving import serve as run_server
+
+    path = Path(model)
+    if not path.exists():
+        package, path, env = package_model(load_settings(), model)
+        os.environ.update(env)
+        print(f"serving {package.ref} ({package.status})", file=sys.stderr)
+    port = port or int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
+    run_server(path, host="127.0.0.1", port=port, workers=workers)
+
+
+def deploy(
+    model: Annotated[str, typer.Argument(help="GROUP/VERSION, or GROUP for its latest Approved version.")],
+    name: Annotated[str, typer.Option("--name", help="The endpoint's name.")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 for a new endpoint (default: a free one).")] = 0,
+) -> None:
+    """Start a named local endpoint for a registered model, or move an endpoint to it without downtime."""
+    from sagelab.config import load_settings
+    from sagelab.engines.local.deploy import deploy_package
+
+    package, info = deploy_package(load_settings(), model, name, port)
+    print(f"endpoint {info.name} serves {package.ref} at {info.url} ({info.status})")
+
+
+def invoke(
+    name: Annotated[str, typer.Argument(help="The endpoint's name.")],
+    body: Annotated[str, typer.Option(help="The request body, or @FILE to send a file's bytes.")],
+    content_type: Annotated[str, typer.Option("--content-type", help="The body's content type.")] = "text/csv",
+    accept: Annotated[Optional[str], typer.Option(help="The content type to ask for.")] = None,
+) -> None:
+    """Send one request to a local endpoint and print the response body."""
+    from sagelab.errors import EndpointError
+
+    if body.startswith("@"):
+        try:
+            data = Path(body[1:]).read_bytes()
+        except OSError as exc:
+            raise EndpointError(f"cannot read {body[1:]}: {exc.strerror}") from None
+    else:
+        data = body.encode()
+    result = _hosting().invoke(name, data, content_type, accept)
+    sys.stdout.buffer.write(result.body)
+    if not result.body.endswith(b"\n"):
+        sys.stdout.write("\n")
+    if result.status >= 400:
+        raise typer.Exit(1)
+
+
+@endpoints_app.callback()
+def endpoints(context: typer.Context) -> None:
+    """List local endpoints: status, port, model version, uptime."""
+    if context.invoked_subcommand is not None:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("Endpoint", "Status", "URL", "Model", "Uptime")
+    for info in _hosting().endpoints():
+        uptime = f"{time.time() - info.started:.0f}s" if info.started and info.status == "InService" else ""
+        table.add_row(info.name, info.status, info.url if info.port else "", info.model, uptime)
+    Console().print(table)
+
+
+@endpoints_app.command("delete")
+def delete(name: Annotated[str, typer.Argument(help="The endpoint's name.")]) -> None:
+    """Stop an endpoint (requests in flight finish) and free its port."""
+    _hosting().delete(name)
+    print(f"endpoint {name} deleted")
