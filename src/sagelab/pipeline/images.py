@@ -93,11 +93,11 @@ def image_uri(
     base_number = None
     if name == "huggingface":
         entry, base_number = _base(entry, version, base, label)
-    where = f"{name} {version}"
+    where = f"{name} {version}-{base}" if base else f"{name} {version}"
     py = _py(entry, py_version, where, optional=bool(fw.get("py_optional")))
-    repository: str = entry["repository"] if py is None or "by_py" not in entry else entry["by_py"][py]["repository"]
-    registry_index: int = entry["registries"] if py is None or "by_py" not in entry else entry["by_py"][py]["registries"]
-    accounts: dict[str, str] = table["registries"][registry_index]
+    located: dict[str, Any] = entry["by_py"][py] if "by_py" in entry else entry  # tensorflow 1.13
+    repository: str = located["repository"]
+    accounts: dict[str, str] = table["registries"][located["registries"]]
     if region not in accounts:
         raise ImageError(f"{where} has no image in region '{region}'; regions: {', '.join(sorted(accounts))}")
     processor = _processor(entry["processors"], instance_type, family, where)
@@ -161,7 +161,7 @@ def _scope(name: str, fw: dict[str, Any], scope: str, family: str | None, instan
     if family is not None and family.startswith(("inf", "trn")):
         raise ImageError(f"{instance_type} needs an AWS Neuron image, which sagelab does not resolve; "
                          "pass the image URI itself, or use a cpu/gpu instance type")
-    config_scope = fw.get("scope_aliases", {}).get(scope, scope)
+    config_scope: str = fw.get("scope_aliases", {}).get(scope, scope)
     if config_scope not in fw:
         known = [s for s in SCOPES if fw.get("scope_aliases", {}).get(s, s) in fw]
         raise ImageError(f"{name} has no {scope} images; scopes: {', '.join(known)}")
