@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sagelab.definition import parse_file, validate
-from sagelab.engines.local.engine import RUNNERS, unsupported_steps
+from sagelab.engines.local.runners import RUNNERS, unsupported_steps
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "sdk").glob("v*/*.json"))
 FIXTURES = [f for f in FIXTURES if f.name != "versions.json"]

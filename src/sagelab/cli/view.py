@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sagelab.config import Settings, load_settings
 from sagelab.engines.local import Execution, Records, StepState
-from sagelab.engines.local.engine import Listener
+from sagelab.engines.local.scheduler import Listener
 from sagelab.engines.local.job import tail
 
 STATUS_STYLE = {

@@ -160,9 +160,7 @@ class LocalStore:
         if parsed.key.endswith("/"):  # a console "folder": only the folder exists here
             target.mkdir(parents=True, exist_ok=True)
             return ObjectInfo(parsed.bucket, parsed.key, 0, target.stat().st_mtime, '"d41d8cd98f00b204e9800998ecf8427e"')
-        tmp_dir = self.root / _TMP
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=tmp_dir, delete=False) as tmp:
+        with tempfile.NamedTemporaryFile(dir=self._tmp_dir(), delete=False) as tmp:
             try:
                 shutil.copyfileobj(stream, tmp, _CHUNK)
                 tmp.flush()
@@ -222,6 +220,39 @@ class LocalStore:
             relative = file.relative_to(path).as_posix()
             uploaded.append(self.put_file(str(base.join(relative)), file))
         return uploaded
+
+    def publish_dir(self, path: Path, prefix: str) -> builtins.list[ObjectInfo]:
+        """Upload a folder so that readers see all of it or none of it.
+
+        The files are copied to a staging folder, which one rename then puts in place: a
+        crash at any moment leaves no partial set of outputs under `prefix`. When `prefix`
+        already holds objects (an output path reused across runs), each object is still
+        replaced atomically, but the set is not.
+        """
+        base = parse_s3_uri(prefix)
+        files = sorted(p for p in Path(path).rglob("*") if p.is_file())
+        target = self.path_of(S3Uri(base.bucket, base.key.rstrip("/"))) if base.key.strip("/") else None
+        if not files or target is None or target.exists():
+            return self.upload_dir(path, prefix)
+        staging = Path(tempfile.mkdtemp(dir=self._tmp_dir()))
+        try:
+            for file in files:
+                relative = file.relative_to(path)
+                (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(file, staging / relative)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(staging, target)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            if target.exists():  # another writer got there first: fall back to object by object
+                return self.upload_dir(path, prefix)
+            raise
+        return [self.head(str(base.join(f.relative_to(path).as_posix()))) for f in files]
+
+    def _tmp_dir(self) -> Path:
+        tmp_dir = self.root / _TMP
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        return tmp_dir
 
     def delete(self, uri: str) -> None:
         """Delete an object; deleting a missing key succeeds, as on S3."""

@@ -1,114 +1,44 @@
 """`LocalEngine`: runs a pipeline definition on this machine, a process per step.
 
-Steps whose dependencies have succeeded run in parallel (up to `concurrency`); a condition
-decides which branch runs and the other branch is skipped; after a failure no new step
-starts, running ones finish, and the execution fails, as on SageMaker.
+Besides `start`, it offers what SageMaker offers around executions: `retry` (as
+RetryPipelineExecution: the failed, stopped or interrupted part runs again under the same
+execution id) and selective execution (`select`: run some steps, reuse the rest from a
+reference execution, as SelectiveExecutionConfig does).
 """
 
 from __future__ import annotations
 
-import os
-import string
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from sagelab.config import Settings
-from sagelab.containers import sandbox
-from sagelab.definition import PipelineDefinition, Step, dependencies, evaluate, find_problems
-from sagelab.definition.graph import condition_parent
-from sagelab.engines.local.condition import ConditionRunner, FailRunner
-from sagelab.engines.local.hosting import EndpointConfigRunner, EndpointRunner, ModelRunner
-from sagelab.engines.local.job import Job, StepFailed, StepResult
-from sagelab.engines.local.processing import ProcessingRunner
-from sagelab.engines.local.records import ExecutionRecord, Records, StepRecord
-from sagelab.engines.local.register import RegisterModelRunner
+from sagelab.definition import PipelineDefinition, find_problems, parse
+from sagelab.engines.local.cache import StepCache
+from sagelab.engines.local.records import ExecutionRecord, Records
+from sagelab.engines.local.runners import unsupported_steps
+from sagelab.engines.local.scheduler import UNFINISHED, Execution, Listener, Scheduler, StepState, new_id
 from sagelab.engines.local.scope import ExecutionScope
-from sagelab.engines.local.training import TrainingRunner
-from sagelab.engines.local.transform import TransformRunner
-from sagelab.errors import DefinitionError, NoSuchKey, Problem, SagelabError
+from sagelab.errors import DefinitionError, ExecutionError, NoSuchKey
 from sagelab.store import LocalStore
-from sagelab.store.s3_server import S3Server
-
-
-class StepRunner(Protocol):
-    def run(self, job: Job) -> StepResult: ...
-
-
-# Step type → runner. Adding a step type is adding a runner module and a line here.
-RUNNERS: dict[str, StepRunner] = {
-    "Processing": ProcessingRunner(),
-    "Training": TrainingRunner(),
-    "Condition": ConditionRunner(),
-    "Fail": FailRunner(),
-    "RegisterModel": RegisterModelRunner(),
-    "Model": ModelRunner(),
-    "EndpointConfig": EndpointConfigRunner(),
-    "Endpoint": EndpointRunner(),
-    "Transform": TransformRunner(),
-}
-_INLINE = {"Condition", "Fail", "RegisterModel", "Model", "EndpointConfig"}  # quick: run on the scheduler's thread, no process
-_ID_ALPHABET = string.ascii_lowercase + string.digits
-FINAL = ("Succeeded", "Failed", "Stopped", "Skipped", "NotStarted")
-
-
-@dataclass
-class StepState:
-    """A step's progress in one execution, as the live view and the records see it."""
-
-    name: str
-    type: str
-    status: str = "Pending"
-    job_name: str | None = None
-    started: float | None = None
-    ended: float | None = None
-    failure_reason: str | None = None
-    log_path: str | None = None
-    outputs: list[str] = field(default_factory=list)
-    properties: dict[str, Any] | None = None
-
-    def record(self) -> StepRecord:
-        return StepRecord(self.name, self.type, self.status, self.job_name, self.started, self.ended,
-                          self.properties, self.failure_reason, self.log_path)  # fmt: skip
-
-
-@dataclass
-class Execution:
-    id: str
-    pipeline: str
-    arn: str
-    steps: dict[str, StepState]
-    started: float
-    status: str = "Executing"
-    ended: float | None = None
-    failure_reason: str | None = None
-
-
-Listener = Callable[[Execution, StepState | None], None]
-
-
-def unsupported_steps(definition: PipelineDefinition) -> list[Problem]:
-    """A problem for each step the local engine cannot run, so nothing is ever silently skipped."""
-    return [
-        Problem(f"{step.pointer}/Type", f"step {step.name}: {step.type} steps do not run locally yet; sagelab runs {', '.join(RUNNERS)}")
-        for step in definition.all_steps()
-        if step.type not in RUNNERS
-    ]
 
 
 def check(definition: PipelineDefinition, source: str = "the definition") -> None:
-    """Validate the definition and refuse step types this engine cannot run."""
+    """Validate the definition and refuse step types this engine cannot run, all problems at once."""
     problems = find_problems(definition) + unsupported_steps(definition)
     if problems:
         raise DefinitionError(problems, source)
 
 
-def new_execution_id() -> str:
-    """12 lowercase letters and digits, like SageMaker's execution ids."""
-    return "".join(_ID_ALPHABET[byte % len(_ID_ALPHABET)] for byte in os.urandom(12))
+@dataclass(frozen=True)
+class Selection:
+    """Which steps a selective execution runs; the others are taken from `reference`."""
+
+    steps: tuple[str, ...] = ()  # run exactly these
+    from_step: str | None = None  # run this step and everything downstream of it
+    reference: str | None = None  # an execution id; default: the latest Succeeded one
 
 
 class LocalEngine:
@@ -116,6 +46,7 @@ class LocalEngine:
         self.settings = settings
         self.store = LocalStore(settings.store)
         self.records = Records(settings.state_dir / "sagelab.db")
+        self.records.mark_interrupted()
 
     def start(
         self,
@@ -124,39 +55,49 @@ class LocalEngine:
         parameters: dict[str, Any] | None = None,
         listener: Listener | None = None,
         artifacts: Mapping[str, Path | bytes] | None = None,
+        *,
+        cache: str = "sagemaker",
+        select: Selection | None = None,
     ) -> Execution:
         """Run the definition to the end and return the finished execution.
 
         `artifacts` are the local code and data the definition's S3 URIs stand for; each is
         uploaded unless the store has it already (their keys are named by content).
+        `cache` is "sagemaker" (honour CacheConfig), "content" (every job step, keyed by its
+        code and data too) or "off".
         """
         check(definition, f"pipeline {pipeline}")
         typed = definition.typed_parameters(parameters or {})
         self.upload(artifacts or {})
-        execution_id = new_execution_id()
-        region, account = self.settings.region, self.settings.account
-        pipeline_arn = f"arn:aws:sagemaker:{region}:{account}:pipeline/{pipeline.lower()}"
-        execution = Execution(
-            id=execution_id,
-            pipeline=pipeline,
-            arn=f"{pipeline_arn}/execution/{execution_id}",
-            steps={s.name: StepState(s.name, s.type) for s in definition.all_steps()},
-            started=time.time(),
-        )
+        steps = {s.name: StepState(s.name, s.type) for s in definition.all_steps()}
+        if select is not None:
+            self._select(definition, pipeline, steps, select)
+        execution_id = new_id()
+        execution = Execution(execution_id, pipeline, self._arn(pipeline, execution_id), steps, time.time())
+        kept = {uri: str(source) if isinstance(source, Path) else "<bytes>" for uri, source in (artifacts or {}).items()}
         self.records.create_execution(
-            ExecutionRecord(execution.id, pipeline, "Executing", definition.raw, typed, execution.started, None, None)
+            ExecutionRecord(execution.id, pipeline, "Executing", definition.raw, typed, execution.started, None, None, kept)
         )
-        variables = {
-            "StartDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(execution.started)),
-            "PipelineName": pipeline,
-            "PipelineArn": pipeline_arn,
-            "PipelineExecutionId": execution.id,
-            "PipelineExecutionArn": execution.arn,
-        }
-        run = _Run(self, definition, execution, ExecutionScope(definition, typed, variables, self.store), listener)
-        run.execute()
+        for state in steps.values():
+            if state.status == "Succeeded":
+                self.records.save_step(execution.id, state.record())
+        self._run(definition, execution, typed, listener, cache)
         return execution
 
+    def retry(self, execution_id: str, listener: Listener | None = None, cache: str = "sagemaker") -> Execution:
+        """Run an execution's failed, stopped or interrupted steps again, and whatever they block."""
+        record = self.records.execution(execution_id)
+        if record.status in ("Succeeded", "Executing"):
+            raise ExecutionError(f"execution {record.id} is {record.status}; only a failed, stopped or interrupted one can be retried")
+        definition = parse(record.definition, source=f"execution {record.id}")
+        steps = {s.name: StepState(s.name, s.type) for s in definition.all_steps()}
+        for saved in self.records.steps(record.id):
+            if saved.name in steps and saved.status not in UNFINISHED:
+                steps[saved.name] = StepState.from_record(saved)
+        execution = Execution(record.id, record.pipeline, self._arn(record.pipeline, record.id), steps, record.started)
+        self.records.reopen_execution(record.id)
+        self._run(definition, execution, record.parameters, listener, cache)
+        return execution
 
     def upload(self, artifacts: Mapping[str, Path | bytes]) -> None:
         for uri, source in artifacts.items():
@@ -168,178 +109,53 @@ class LocalEngine:
                 else:
                     self.store.put_file(uri, source)
 
+    def _arn(self, pipeline: str, execution_id: str) -> str:
+        return f"arn:aws:sagemaker:{self.settings.region}:{self.settings.account}:pipeline/{pipeline.lower()}/execution/{execution_id}"
 
-class _Run:
-    """The scheduler of one execution; all bookkeeping happens on the calling thread."""
-
-    def __init__(self, engine: LocalEngine, definition: PipelineDefinition, execution: Execution,
-                 scope: ExecutionScope, listener: Listener | None) -> None:  # fmt: skip
-        self.engine = engine
-        self.definition = definition
-        self.execution = execution
-        self.scope = scope
-        self.listener = listener or (lambda execution, step: None)
-        self.graph = dependencies(definition)
-        self.order = list(definition.all_steps())
-        self.log_dir = engine.settings.state_dir / "executions" / execution.id
-        self.running: dict[Future[StepResult], Job] = {}
-        self.failed: list[str] = []
-        self.stopped = False
-
-    def execute(self) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        sandbox.prepare_mountpoint()
-        with S3Server(self.engine.store) as server, ThreadPoolExecutor(self.engine.settings.concurrency) as pool:
-            self.step_env = {
-                "AWS_ENDPOINT_URL_S3": server.endpoint,
-                "AWS_ACCESS_KEY_ID": "sagelab-local",
-                "AWS_SECRET_ACCESS_KEY": "sagelab-local",
-                "AWS_DEFAULT_REGION": self.engine.settings.region,
-                "AWS_REGION": self.engine.settings.region,
-            }
-            try:
-                self._loop(pool)
-            except KeyboardInterrupt:
-                self._stop()
-        self._finish()
-
-    def _loop(self, pool: ThreadPoolExecutor) -> None:
-        while True:
-            progressed = self._schedule(pool)
-            if not self.running:
-                if progressed:
-                    continue
-                return
-            done, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
-            for future in done:
-                job = self.running.pop(future)
-                self._complete(job.step, future)
-
-    def _schedule(self, pool: ThreadPoolExecutor) -> bool:
-        """Start or skip every step that can be decided now; True if any state changed."""
-        changed = False
-        for step in self.order:
-            state = self.execution.steps[step.name]
-            if state.status != "Pending" or self.failed or self.stopped:
-                continue
-            needed = [self.execution.steps[name] for name in self.graph[step.name]]
-            if any(s.status in ("Skipped", "NotStarted") for s in needed) or not self._branch_taken(step):
-                self._set(state, "Skipped")
-                changed = True
-            elif all(s.status == "Succeeded" for s in needed):
-                self._launch(step, pool)
-                changed = True
-        return changed
-
-    def _branch_taken(self, step: Step) -> bool:
-        parent = condition_parent(step)
-        if parent is None:
-            return True
-        condition = self.execution.steps[parent]
-        if condition.status != "Succeeded" or condition.properties is None:
-            return True  # not decided yet; the step also waits for its condition
-        wanted = step.branch[-1].endswith(":if")
-        return bool(condition.properties["Outcome"]) == wanted
-
-    def _launch(self, step: Step, pool: ThreadPoolExecutor) -> None:
-        state = self.execution.steps[step.name]
-        state.job_name = f"pipelines-{self.execution.id}-{step.name[:29]}-{new_execution_id()[:10]}"
-        state.log_path = str(self.log_dir / f"{step.name}.log")
-        state.started = time.time()
-        self._set(state, "Executing")
-        try:
-            arguments = {k: v for k, v in step.arguments.items() if not (step.type == "Condition" and k in ("IfSteps", "ElseSteps"))}
-            job = Job(
-                step=step,
-                arguments=evaluate(arguments, self.scope),
-                job_name=state.job_name,
-                root=self.engine.settings.state_dir / "jobs" / state.job_name,
-                log_path=self.log_dir / f"{step.name}.log",
-                store=self.engine.store,
-                settings=self.engine.settings,
-                step_env=self.step_env,
-                execution_arn=self.execution.arn,
-            )
-        except SagelabError as exc:
-            self._fail(state, f"cannot resolve the step's arguments: {exc}")
-            return
-        job.root.mkdir(parents=True, exist_ok=True)
-        job.log_path.touch()
-        runner = RUNNERS[step.type]
-        if step.type in _INLINE:
-            future: Future[StepResult] = Future()
-            try:
-                future.set_result(runner.run(job))
-            except Exception as exc:  # noqa: BLE001 - handed to _complete like a worker's error
-                future.set_exception(exc)
-            self._complete(step, future)
-        else:
-            self.running[pool.submit(runner.run, job)] = job
-
-    def _complete(self, step: Step, future: Future[StepResult]) -> None:
-        state = self.execution.steps[step.name]
-        state.ended = time.time()
-        try:
-            result = future.result()
-        except StepFailed as exc:
-            if self.stopped:
-                state.failure_reason = "stopped by the user"
-                self._set(state, "Stopped")
-            else:
-                self._fail(state, str(exc))
-            return
-        except SagelabError as exc:
-            self._fail(state, str(exc))
-            return
-        if self.stopped:
-            state.failure_reason = "stopped by the user"
-            self._set(state, "Stopped")
-            return
-        state.properties = result.properties
-        state.outputs = result.outputs
-        self.scope.properties[step.name] = result.properties
-        self._set(state, "Succeeded")
-
-    def _fail(self, state: StepState, reason: str) -> None:
-        state.failure_reason = reason
-        state.ended = state.ended or time.time()
-        self.failed.append(state.name)
-        self._set(state, "Failed")
-
-    def _stop(self) -> None:
-        """Ctrl-C: terminate running step processes and mark the execution Stopped."""
-        self.stopped = True
-        jobs = list(self.running.values())
-        for job in jobs:
-            job.terminate()
-        for future, job in list(self.running.items()):
-            try:
-                future.result(timeout=10)
-            except BaseException:  # noqa: BLE001 - the step is reported as Stopped either way
-                pass
-            self._complete(job.step, future)
-        self.running.clear()
-
-    def _finish(self) -> None:
-        execution = self.execution
+    def _run(self, definition: PipelineDefinition, execution: Execution, parameters: dict[str, Any],
+             listener: Listener | None, cache: str) -> None:  # fmt: skip
+        variables = {
+            "StartDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(execution.started)),
+            "PipelineName": execution.pipeline,
+            "PipelineArn": execution.arn.rsplit("/execution/", 1)[0],
+            "PipelineExecutionId": execution.id,
+            "PipelineExecutionArn": execution.arn,
+        }
+        scope = ExecutionScope(definition, parameters, variables, self.store)
         for state in execution.steps.values():
-            if state.status == "Pending":
-                self._set(state, "NotStarted")
-        if self.stopped:
-            execution.status, execution.failure_reason = "Stopped", "stopped by the user"
-        elif self.failed:
-            first = execution.steps[self.failed[0]]
-            execution.status = "Failed"
-            execution.failure_reason = (
-                first.failure_reason if first.type == "Fail" else f"step {first.name} failed: {first.failure_reason}"
-            )
-        else:
-            execution.status = "Succeeded"
-        execution.ended = time.time()
-        self.engine.records.finish_execution(execution.id, execution.status, execution.ended, execution.failure_reason)
-        self.listener(execution, None)
+            if state.status == "Succeeded" and state.properties is not None:
+                scope.properties[state.name] = state.properties
+        step_cache = StepCache(self.records, self.store, cache, execution.pipeline)
+        Scheduler(self.settings, self.store, self.records, definition, execution, scope, step_cache, listener).execute()
 
-    def _set(self, state: StepState, status: str) -> None:
-        state.status = status
-        self.engine.records.save_step(self.execution.id, state.record())
-        self.listener(self.execution, state)
+    def _select(self, definition: PipelineDefinition, pipeline: str, steps: dict[str, StepState], select: Selection) -> None:
+        """Mark the steps outside the selection Succeeded, with the reference execution's properties."""
+        from sagelab.definition import dependencies
+
+        graph = dependencies(definition)
+        chosen = set(select.steps)
+        if select.from_step:
+            chosen.add(select.from_step)
+            changed = True
+            while changed:  # everything downstream of the chosen steps
+                downstream = {name for name, needs in graph.items() if needs & chosen}
+                changed = not downstream <= chosen
+                chosen |= downstream
+        unknown = sorted(chosen - set(steps))
+        if unknown:
+            raise ExecutionError(f"no step {', '.join(unknown)} in pipeline {pipeline}; steps: {', '.join(steps)}")
+        reference = self.records.execution(select.reference) if select.reference else self.records.latest_succeeded(pipeline)
+        if reference is None:
+            raise ExecutionError(f"selective execution reuses a Succeeded execution of {pipeline}, and there is none yet; run it whole first")
+        saved = {s.name: s for s in self.records.steps(reference.id)}
+        for name, state in steps.items():
+            if name in chosen:
+                continue
+            earlier = saved.get(name)
+            if earlier is None or earlier.status not in ("Succeeded", "Skipped"):
+                raise ExecutionError(
+                    f"step {name} is not selected, so its results come from execution {reference.id}, where it is "
+                    f"{earlier.status if earlier else 'absent'}; select it too (--only ...,{name})"
+                )
+            steps[name] = StepState.from_record(earlier)
+            steps[name].note = f"reused from execution {reference.id} (not selected)"

@@ -32,7 +32,9 @@ def download_input(job: Job, uri: str, container_path: str, data_type: str, name
 def upload_output(job: Job, folder: Path, uri: str) -> None:
     """Upload every file the step left in `folder` to `uri`."""
     try:
-        uploaded = job.store.upload_dir(folder, uri) if folder.is_dir() else []
+        uploaded = job.store.publish_dir(folder, uri) if folder.is_dir() else []
     except StoreError as exc:
         raise StepFailed(f"cannot upload to {uri}: {exc}") from None
+    except OSError as exc:
+        raise StepFailed(f"cannot upload to {uri}: {exc.strerror}", fault="SageMaker.RESOURCE_LIMIT") from None
     job.log(f"output: {len(uploaded)} object(s) to {uri}")

@@ -19,7 +19,18 @@ from sagelab.store import ObjectStore
 
 
 class StepFailed(Exception):
-    """Raised by a runner to fail its step with a reason SageMaker would show."""
+    """Raised by a runner to fail its step with a reason SageMaker would show.
+
+    `fault` names the failure class a retry policy can cover; local failures map to them so:
+    a job process killed by a signal sagelab did not send (the OOM killer, a crash) is
+    SageMaker.JOB_INTERNAL_ERROR; the machine running out of room (disk, files) while moving
+    data is SageMaker.RESOURCE_LIMIT. A script that exits non-zero is an AlgorithmError,
+    which SageMaker never retries.
+    """
+
+    def __init__(self, message: str, fault: str | None = None) -> None:
+        super().__init__(message)
+        self.fault = fault
 
 
 @dataclass
@@ -59,10 +70,14 @@ class Job:
                 start_new_session=True,  # Ctrl-C reaches sagelab, which stops the step itself
             )
         try:
-            return self._process.wait(timeout=timeout)
+            code = self._process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.terminate()
             raise StepFailed(f"MaxRuntimeExceeded: the job ran longer than {timeout:.0f} seconds") from None
+        if code < 0 and not self.cancelled.is_set():
+            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+            raise StepFailed(f"InternalServerError: the job's process was killed by {name}", fault="SageMaker.JOB_INTERNAL_ERROR")
+        return code
 
     def terminate(self, grace: float = 5.0) -> None:
         """Stop the step's processes: SIGTERM, then SIGKILL after `grace` seconds."""

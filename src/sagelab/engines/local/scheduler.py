@@ -1,0 +1,313 @@
+"""The scheduler of one execution: which step runs when, retries, the cache, and the records.
+
+Steps whose dependencies have succeeded run in parallel (up to `concurrency`); a condition
+decides which branch runs and the other branch is skipped; after a failure no new step
+starts, running ones finish, and the execution fails, as on SageMaker. All bookkeeping
+happens on the calling thread; step processes are waited for on a thread pool.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import string
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sagelab.config import Settings
+from sagelab.containers import sandbox
+from sagelab.definition import PipelineDefinition, Step, dependencies, evaluate
+from sagelab.definition.graph import condition_parent
+from sagelab.definition.model import RetryPolicy
+from sagelab.engines.local.cache import Decision, StepCache
+from sagelab.engines.local.job import Job, StepFailed, StepResult
+from sagelab.engines.local.records import Records, StepRecord
+from sagelab.engines.local.runners import INLINE, RUNNERS
+from sagelab.engines.local.scope import ExecutionScope
+from sagelab.errors import SagelabError
+from sagelab.store import LocalStore
+from sagelab.store.s3_server import S3Server
+
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+# Steps in these states need running (again) when an execution is retried.
+UNFINISHED = ("Pending", "Failed", "Stopped", "NotStarted", "Interrupted", "Executing")
+
+
+def new_id(length: int = 12) -> str:
+    """Lowercase letters and digits, like SageMaker's execution ids."""
+    return "".join(_ID_ALPHABET[byte % len(_ID_ALPHABET)] for byte in os.urandom(length))
+
+
+def crash_point(name: str) -> None:
+    """Die here, as a power cut would, when SAGELAB_CRASH_AT names this point (fault-injection tests)."""
+    if os.environ.get("SAGELAB_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class StepState:
+    """A step's progress in one execution, as the live view and the records see it."""
+
+    name: str
+    type: str
+    status: str = "Pending"
+    job_name: str | None = None
+    started: float | None = None
+    ended: float | None = None
+    failure_reason: str | None = None
+    log_path: str | None = None
+    outputs: list[str] = field(default_factory=list)
+    properties: dict[str, Any] | None = None
+    note: str | None = None
+    attempts: int = 0
+
+    def record(self) -> StepRecord:
+        return StepRecord(self.name, self.type, self.status, self.job_name, self.started, self.ended, self.properties,
+                          self.failure_reason, self.log_path, self.outputs, self.note, self.attempts)  # fmt: skip
+
+    @classmethod
+    def from_record(cls, record: StepRecord) -> StepState:
+        return cls(record.name, record.type, record.status, record.job_name, record.started, record.ended,
+                   record.failure_reason, record.log_path, list(record.outputs), record.properties, record.note, record.attempts)  # fmt: skip
+
+
+@dataclass
+class Execution:
+    id: str
+    pipeline: str
+    arn: str
+    steps: dict[str, StepState]
+    started: float
+    status: str = "Executing"
+    ended: float | None = None
+    failure_reason: str | None = None
+
+
+Listener = Callable[[Execution, "StepState | None"], None]
+
+
+class Scheduler:
+    def __init__(self, settings: Settings, store: LocalStore, records: Records, definition: PipelineDefinition,
+                 execution: Execution, scope: ExecutionScope, cache: StepCache, listener: Listener | None) -> None:  # fmt: skip
+        self.settings, self.store, self.records = settings, store, records
+        self.definition = definition
+        self.execution = execution
+        self.scope = scope
+        self.cache = cache
+        self.listener = listener or (lambda execution, step: None)
+        self.graph = dependencies(definition)
+        self.order = list(definition.all_steps())
+        self.log_dir = settings.state_dir / "executions" / execution.id
+        self.running: dict[Future[StepResult], tuple[Job, Decision]] = {}
+        self.delayed: list[tuple[float, Step]] = []  # retries waiting for their backoff
+        self.failed: list[str] = []
+        self.stopped = False
+
+    def execute(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        sandbox.prepare_mountpoint()
+        with S3Server(self.store) as server, ThreadPoolExecutor(self.settings.concurrency) as pool:
+            self.step_env = {
+                "AWS_ENDPOINT_URL_S3": server.endpoint,
+                "AWS_ACCESS_KEY_ID": "sagelab-local",
+                "AWS_SECRET_ACCESS_KEY": "sagelab-local",
+                "AWS_DEFAULT_REGION": self.settings.region,
+                "AWS_REGION": self.settings.region,
+            }
+            try:
+                self._loop(pool)
+            except KeyboardInterrupt:
+                self._stop()
+        self._finish()
+
+    def _loop(self, pool: ThreadPoolExecutor) -> None:
+        while True:
+            progressed = self._schedule(pool)
+            if not self.running and not self.delayed:
+                if progressed:
+                    continue
+                return
+            timeout = max(0.0, min(when for when, _ in self.delayed) - time.time()) if self.delayed else None
+            done, _ = wait(list(self.running), timeout=timeout, return_when=FIRST_COMPLETED)
+            for future in done:
+                job, decision = self.running.pop(future)
+                self._complete(job.step, future, decision)
+
+    def _schedule(self, pool: ThreadPoolExecutor) -> bool:
+        """Start or skip every step that can be decided now; True if any state changed."""
+        changed = False
+        now = time.time()
+        for when, step in [d for d in self.delayed if d[0] <= now]:
+            self.delayed.remove((when, step))
+            if not self.stopped:
+                self._launch(step, pool)
+                changed = True
+        for step in self.order:
+            state = self.execution.steps[step.name]
+            if state.status != "Pending" or self.failed or self.stopped:
+                continue
+            needed = [self.execution.steps[name] for name in self.graph[step.name]]
+            if any(s.status in ("Skipped", "NotStarted") for s in needed) or not self._branch_taken(step):
+                self._set(state, "Skipped")
+                changed = True
+            elif all(s.status == "Succeeded" for s in needed):
+                self._launch(step, pool)
+                changed = True
+        return changed
+
+    def _branch_taken(self, step: Step) -> bool:
+        parent = condition_parent(step)
+        if parent is None:
+            return True
+        condition = self.execution.steps[parent]
+        if condition.status != "Succeeded" or condition.properties is None:
+            return True  # not decided yet; the step also waits for its condition
+        wanted = step.branch[-1].endswith(":if")
+        return bool(condition.properties["Outcome"]) == wanted
+
+    def _launch(self, step: Step, pool: ThreadPoolExecutor) -> None:
+        state = self.execution.steps[step.name]
+        state.job_name = f"pipelines-{self.execution.id}-{step.name[:29]}-{new_id(10)}"
+        state.log_path = str(self.log_dir / f"{step.name}.log")
+        state.started = state.started if state.attempts else time.time()
+        state.attempts += 1
+        state.failure_reason = None
+        try:
+            arguments = {k: v for k, v in step.arguments.items() if not (step.type == "Condition" and k in ("IfSteps", "ElseSteps"))}
+            resolved = evaluate(arguments, self.scope)
+            decision = self.cache.decide(step, resolved, self.execution.id, time.time())
+        except SagelabError as exc:
+            self._set(state, "Executing")
+            self._fail(state, f"cannot resolve the step's arguments: {exc}")
+            return
+        if decision.hit is not None:
+            state.note, state.outputs, state.ended = decision.note, decision.hit.outputs, time.time()
+            self._succeed(state, decision.hit.properties)
+            return
+        state.note = decision.note if decision.key else None
+        self._set(state, "Executing")
+        job = Job(
+            step=step,
+            arguments=resolved,
+            job_name=state.job_name,
+            root=self.settings.state_dir / "jobs" / state.job_name,
+            log_path=Path(state.log_path),
+            store=self.store,
+            settings=self.settings,
+            step_env=self.step_env,
+            execution_arn=self.execution.arn,
+        )
+        job.root.mkdir(parents=True, exist_ok=True)
+        job.log_path.touch()
+        runner = RUNNERS[step.type]
+        if step.type in INLINE:
+            future: Future[StepResult] = Future()
+            try:
+                future.set_result(runner.run(job))
+            except Exception as exc:  # noqa: BLE001 - handed to _complete like a worker's error
+                future.set_exception(exc)
+            self._complete(step, future, decision)
+        else:
+            self.running[pool.submit(runner.run, job)] = (job, decision)
+            crash_point("step-running")
+
+    def _complete(self, step: Step, future: Future[StepResult], decision: Decision) -> None:
+        state = self.execution.steps[step.name]
+        state.ended = time.time()
+        try:
+            result = future.result()
+        except StepFailed as exc:
+            if self.stopped:
+                state.failure_reason = "stopped by the user"
+                self._set(state, "Stopped")
+            elif not self._retry(step, state, exc):
+                self._fail(state, str(exc))
+            return
+        except (SagelabError, OSError) as exc:
+            self._fail(state, str(exc))
+            return
+        if self.stopped:
+            state.failure_reason = "stopped by the user"
+            self._set(state, "Stopped")
+            return
+        state.outputs = result.outputs
+        crash_point("before-record")
+        self.cache.save(decision, step, self.execution.id, result.properties, result.outputs)
+        self._succeed(state, result.properties)
+        crash_point("after-record")
+
+    def _retry(self, step: Step, state: StepState, failure: StepFailed) -> bool:
+        """Schedule another attempt when a retry policy covers the failure; True if one was."""
+        if failure.fault is None:
+            return False
+        for policy in step.retry_policies:
+            if failure.fault in policy.exception_types and self._attempts_left(policy, state):
+                delay = policy.interval_seconds * policy.backoff_rate ** (state.attempts - 1)
+                state.note = f"attempt {state.attempts} failed with {failure.fault}; retrying in {delay:g} s"
+                state.failure_reason = str(failure)
+                self._set(state, "Executing")
+                self.delayed.append((time.time() + delay, step))
+                return True
+        return False
+
+    def _attempts_left(self, policy: RetryPolicy, state: StepState) -> bool:
+        """MaxAttempts counts retries after the first attempt; with no limit given, 5 retries."""
+        retries = state.attempts - 1
+        if policy.max_attempts is not None and retries >= policy.max_attempts:
+            return False
+        if policy.expire_after_min is not None and state.started is not None:
+            return time.time() - state.started < policy.expire_after_min * 60
+        return policy.max_attempts is not None or retries < 5
+
+    def _succeed(self, state: StepState, properties: dict[str, Any]) -> None:
+        state.properties = properties
+        self.scope.properties[state.name] = properties
+        self._set(state, "Succeeded")
+
+    def _fail(self, state: StepState, reason: str) -> None:
+        state.failure_reason = reason
+        state.ended = state.ended or time.time()
+        self.failed.append(state.name)
+        self._set(state, "Failed")
+
+    def _stop(self) -> None:
+        """Ctrl-C: terminate running step processes and mark the execution Stopped."""
+        self.stopped = True
+        self.delayed.clear()
+        for job, _ in self.running.values():
+            job.terminate()
+        for future, (job, decision) in list(self.running.items()):
+            try:
+                future.result(timeout=10)
+            except BaseException:  # noqa: BLE001 - the step is reported as Stopped either way
+                pass
+            self._complete(job.step, future, decision)
+        self.running.clear()
+
+    def _finish(self) -> None:
+        execution = self.execution
+        for state in execution.steps.values():
+            if state.status == "Pending":
+                self._set(state, "NotStarted")
+        if self.stopped:
+            execution.status, execution.failure_reason = "Stopped", "stopped by the user"
+        elif self.failed:
+            first = execution.steps[self.failed[0]]
+            execution.status = "Failed"
+            execution.failure_reason = (
+                first.failure_reason if first.type == "Fail" else f"step {first.name} failed: {first.failure_reason}"
+            )
+        else:
+            execution.status = "Succeeded"
+        execution.ended = time.time()
+        self.records.finish_execution(execution.id, execution.status, execution.ended, execution.failure_reason)
+        self.listener(execution, None)
+
+    def _set(self, state: StepState, status: str) -> None:
+        state.status = status
+        self.records.save_step(self.execution.id, state.record())
+        self.listener(self.execution, state)
