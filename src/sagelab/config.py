@@ -5,6 +5,7 @@
     region = "us-east-1"         # the region local runs pretend to be in
     account = "000000000000"     # the account id in ARNs and the default bucket name
     concurrency = 4              # steps run at once (default: the CPU count)
+    cache = "content"            # reuse step runs: "sagemaker" (CacheConfig, the default), "content", "off"
     bucket = "my-team-bucket"    # where pipelines keep code and outputs (default: SageMaker's default bucket)
     role = "arn:aws:iam::123456789012:role/SageMakerRole"   # the execution role written into steps
     instance_type = "ml.m5.large"   # step defaults for pipelines written with sagelab.pipeline
@@ -42,6 +43,7 @@ class Settings:
     instance_type: str = "ml.m5.large"
     instance_count: int = 1
     volume_size_gb: int = 30
+    cache: str = "sagemaker"
     profile: str = "local"
 
     @property
@@ -101,6 +103,10 @@ def _checked(values: dict[str, Any], root: Path) -> dict[str, Any]:
         elif key == "role":
             if not isinstance(value, str) or not value.startswith("arn:aws"):
                 raise ConfigError(f"{where} role must be an IAM role ARN (arn:aws:iam::<account>:role/<name>); got {value!r}")
+            checked[key] = value
+        elif key == "cache":
+            if value not in ("sagemaker", "content", "off"):
+                raise ConfigError(f'{where} cache must be "sagemaker", "content" or "off"; got {value!r}')
             checked[key] = value
         elif key == "instance_type":
             if not isinstance(value, str) or not value.startswith("ml."):

@@ -48,6 +48,10 @@ def run(
     profile: Profile = "local",
     name: Annotated[Optional[str], typer.Option(help="Pipeline name (default: the file or attribute name).")] = None,
     concurrency: Annotated[Optional[int], typer.Option(min=1, help="Steps run at once (default: the CPU count).")] = None,
+    cache: Annotated[Optional[str], typer.Option(help="sagemaker (honour CacheConfig), content (reuse any step whose code and data are unchanged) or off.")] = None,
+    from_step: Annotated[Optional[str], typer.Option("--from", help="Run this step and everything after it; reuse the rest from --reference.")] = None,
+    only: Annotated[Optional[str], typer.Option(help="Run only these steps (comma-separated); reuse the rest from --reference.")] = None,
+    reference: Annotated[Optional[str], typer.Option(help="The execution whose results --from/--only reuse (default: the latest Succeeded).")] = None,
 ) -> None:
     """Run a pipeline locally, showing each step live, and print where its outputs and logs are."""
     from dataclasses import replace
@@ -55,7 +59,7 @@ def run(
     from sagelab.cli.view import run_view
     from sagelab.config import load_settings
     from sagelab.definition.loader import load
-    from sagelab.engines.local import LocalEngine
+    from sagelab.engines.local import LocalEngine, Selection
 
     settings = load_settings(profile=profile)
     if concurrency:
@@ -63,9 +67,33 @@ def run(
     parameters = _parse_params(param or [])
     definition, default_name, artifacts = load(pipeline)
     engine = LocalEngine(settings)
+    selection = None
+    if from_step or only or reference:
+        selection = Selection(tuple(s for s in (only or "").split(",") if s), from_step, reference)
     with run_view(settings) as listener:
-        execution = engine.start(definition, name or default_name, parameters, listener, artifacts)
-    raise typer.Exit(0 if execution.status == "Succeeded" else 130 if execution.status == "Stopped" else 1)
+        execution = engine.start(definition, name or default_name, parameters, listener, artifacts,
+                                 cache=cache or settings.cache, select=selection)  # fmt: skip
+    raise typer.Exit(_exit_code(execution.status))
+
+
+def _exit_code(status: str) -> int:
+    return 0 if status == "Succeeded" else 130 if status == "Stopped" else 1
+
+
+@app.command()
+def retry(
+    execution: Annotated[str, typer.Argument(help="A failed, stopped or interrupted execution (id, prefix, or 'latest').")],
+    cache: Annotated[Optional[str], typer.Option(help="sagemaker, content or off (default: [tool.sagelab] cache).")] = None,
+) -> None:
+    """Run an execution's failed, stopped or interrupted steps again, as RetryPipelineExecution does."""
+    from sagelab.cli.view import run_view
+    from sagelab.config import load_settings
+    from sagelab.engines.local import LocalEngine
+
+    settings = load_settings()
+    with run_view(settings) as listener:
+        finished = LocalEngine(settings).retry(execution, listener, cache=cache or settings.cache)
+    raise typer.Exit(_exit_code(finished.status))
 
 
 def _parse_params(values: list[str]) -> dict[str, str]:
@@ -78,6 +106,21 @@ def _parse_params(values: list[str]) -> dict[str, str]:
             raise ParameterError(f"--param {value!r} must look like Name=Value")
         parameters[key] = text
     return parameters
+
+
+@app.command()
+def gc(
+    older_than: Annotated[str, typer.Option("--older-than", help="Age of the executions to remove, e.g. 7d, 12h.")] = "7d",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be removed.")] = False,
+) -> None:
+    """Remove old executions' job folders, logs, records and outputs, keeping what the registry and newer executions use."""
+    from sagelab.config import load_settings
+    from sagelab.engines.local.gc import collect_garbage, parse_age
+
+    collected = collect_garbage(load_settings(), parse_age(older_than), dry_run)
+    verb = "would remove" if dry_run else "removed"
+    print(f"{verb} {len(collected.executions)} executions, {collected.objects} objects, {collected.folders} folders; "
+          f"kept {collected.kept_objects} outputs still referenced")  # fmt: skip
 
 
 @app.command()

@@ -26,7 +26,9 @@ STATUS_STYLE = {
 
 def records() -> Records:
     settings = load_settings()
-    return Records(settings.state_dir / "sagelab.db")
+    store = Records(settings.state_dir / "sagelab.db")
+    store.mark_interrupted()
+    return store
 
 
 @contextmanager
@@ -45,7 +47,8 @@ def _plain(execution: Execution, state: StepState | None) -> None:
             print(f"{state.name:<30} {state.status}", flush=True)
         else:
             took = f" in {state.ended - state.started:.2f}s" if state.started and state.ended else ""
-            print(f"{state.name:<30} {state.status}{took}", flush=True)
+            cached = " (cached)" if state.note and state.note.startswith("cached") else ""
+            print(f"{state.name:<30} {state.status}{cached}{took}", flush=True)
             if state.failure_reason:
                 print(_indent(state.failure_reason), flush=True)
         return
@@ -99,6 +102,10 @@ def _summary_text(execution: Execution) -> str:
     lines = [f"Execution {execution.id} of {execution.pipeline}: {execution.status} in {took:.2f}s"]
     if execution.failure_reason:
         lines.append(_indent(execution.failure_reason))
+    notes = [(s.name, s.note) for s in execution.steps.values() if s.note]
+    if notes:
+        lines.append("Notes:")
+        lines.extend(f"  {name}: {note}" for name, note in notes)
     outputs = [(s.name, uri) for s in execution.steps.values() for uri in s.outputs]
     if outputs:
         lines.append("Outputs:")

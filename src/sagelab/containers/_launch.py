@@ -18,7 +18,21 @@ CLONE_NEWNS = 0x00020000
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+PR_SET_PDEATHSIG = 1
 PYTHONS = {"python", "python3", f"python3.{sys.version_info[1]}"}
+
+
+def _die_with_sagelab() -> None:
+    """Be killed when sagelab dies, so a killed run leaves no step running (Linux)."""
+    import ctypes
+
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9)  # SIGKILL
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # sagelab died before prctl took effect
+        os._exit(137)
 
 
 def _enter_namespace(root: str) -> bool:
@@ -90,6 +104,7 @@ def main() -> None:
     root, workdir, separator, *command = sys.argv[1:]
     if separator != "--" or not command:
         raise SystemExit("usage: _launch.py JOB_ROOT WORKDIR -- COMMAND [ARG ...]")
+    _die_with_sagelab()
     # SAGELAB_SANDBOX=shim forces the fallback, to test it where namespaces work too.
     isolated = os.environ.get("SAGELAB_SANDBOX") != "shim" and _enter_namespace(root)
     in_process = _in_process(command)

@@ -57,6 +57,8 @@ CREATE TABLE IF NOT EXISTS cache (
 );
 CREATE INDEX IF NOT EXISTS cache_by_key ON cache (key, created);
 """
+# Columns added since the first release, added to older databases when they are opened.
+_ADDED_COLUMNS = {"executions": ("owner_pid INTEGER", "artifacts TEXT"), "steps": ("outputs TEXT", "note TEXT", "attempts INTEGER")}
 _STEP_COLUMNS = "name, type, status, job_name, started, ended, properties, failure_reason, log_path, outputs, note, attempts"
 _EXECUTION_COLUMNS = "id, pipeline, status, definition, parameters, started, ended, failure_reason, artifacts"
 
@@ -119,6 +121,11 @@ class Records:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        for table, columns in _ADDED_COLUMNS.items():
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column.split()[0] not in present:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     def close(self) -> None:
         self._db.close()

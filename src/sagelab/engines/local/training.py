@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -121,11 +122,24 @@ class TrainingRunner:
             raise StepFailed(f"sagemaker_submit_directory {uri} is not a readable tar.gz: {exc}") from None
 
     def _pack(self, job: Job, folder: Path, uri: str) -> str:
-        """Pack `folder` as a tar.gz with its files at the top, as SageMaker does, and upload it."""
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as archive:
+        """Pack `folder` as a tar.gz with its files at the top, as SageMaker does, and upload it.
+
+        Entries are sorted and their times zeroed, so the same model gives the same bytes
+        and steps downstream of an unchanged training can be reused from the cache.
+        """
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w") as archive:
             for path in sorted(folder.rglob("*")):
-                archive.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
+                info = archive.gettarinfo(path, arcname=path.relative_to(folder).as_posix())
+                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+                if info.isfile():
+                    with open(path, "rb") as data:
+                        archive.addfile(info, data)
+                else:
+                    archive.addfile(info)
+        buffer = io.BytesIO()
+        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped:
+            zipped.write(raw.getvalue())
         buffer.seek(0)
         job.store.put_stream(uri, buffer)
         job.log(f"output: {uri}")
