@@ -14,6 +14,7 @@ import argparse
 import compileall
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -70,12 +71,23 @@ def time_ms(command: Command) -> float:
     return elapsed
 
 
+def cached_example(root: Path) -> Command:
+    """The example pipeline in a project of its own, run once so that a re-run is all cache hits."""
+    project = root / "example"
+    shutil.copytree(HERE.parent / "examples" / "diabetes", project / "diabetes")
+    (project / "pyproject.toml").write_text("[tool.sagelab]\ncache = \"content\"\n", encoding="utf-8")
+    command = Command("sagelab run example (cached)", [str(SAGELAB), "run", "diabetes/pipeline.py:pipeline"], project)
+    time_ms(command)
+    return command
+
+
 def build_commands(root: Path, kedro: Path, kedro_version: str) -> list[Command]:
     """Reference commands, then sagelab and Kedro on each chain length, each in its own project folder."""
     commands = [
         Command("python -c pass", [sys.executable, "-c", "pass"], root),
         Command("sagelab --help", [str(SAGELAB), "--help"], root),
         Command("kedro --version", [str(kedro / "kedro"), "--version"], root),
+        cached_example(root),
     ]
     for steps in STEPS:
         sagelab_project = root / f"sagelab-{steps}"
@@ -138,6 +150,8 @@ def main() -> None:
     print(f"kedro/sagelab, {short} steps:  {ratio_short:6.2f}x   target >= 2.00x  {verdict(ratio_short >= 2)}")
     print(f"kedro/sagelab, {long} steps: {ratio_long:6.2f}x   target >= 1.00x  {verdict(ratio_long >= 1)}")
     print(f"sagelab per extra step:  {per_step:6.1f} ms  target < 25 ms   {verdict(per_step < 25)}")
+    cached_ms = median["sagelab run example (cached)"]
+    print(f"cached re-run, example:  {cached_ms:6.1f} ms  target < 1000 ms {verdict(cached_ms < 1000)}")
     help_ms = median["sagelab --help"]
     print(f"sagelab --help:          {help_ms:6.1f} ms  budget < 150 ms  {verdict(help_ms < 150)}")
 
