@@ -11,7 +11,8 @@ Hierarchy:
     │   └── NoSuchKey       the object does not exist
     ├── ExecutionError      an execution or step cannot be found or run
     ├── RegistryError       a model package group or version is missing or cannot change so
-    └── EndpointError       a local model, endpoint config or endpoint is missing or failed
+    ├── EndpointError       a local model, endpoint config or endpoint is missing or failed
+    └── ModelError          a model archive, its inference code or its serving settings are wrong
 
 Anything else that escapes is a bug in sagelab and keeps its traceback.
 """
@@ -77,3 +78,7 @@ class RegistryError(SagelabError):
 
 class EndpointError(SagelabError):
     """A local model, endpoint config or endpoint is missing, or did not start."""
+
+
+class ModelError(SagelabError):
+    """A model cannot be served: an unsafe or unreadable archive, broken inference code, bad settings."""

@@ -5,14 +5,17 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from sagelab.serving.endpoints import Hosting
 
 endpoints_app = typer.Typer(help="Local endpoints: list them, or delete one.", invoke_without_command=True)
 
 
-def _hosting():  # type: ignore[no-untyped-def]
+def _hosting() -> Hosting:
     from sagelab.config import load_settings
     from sagelab.serving.endpoints import Hosting
 

@@ -1,0 +1,127 @@
+"""The inference server's HTTP surface, as a raw ASGI app: /ping, /invocations, /execution-parameters.
+
+No framework sits between the server and this app: on a two-core machine routing and request
+objects cost more than a small model's predict. The app only moves bytes; the inference
+thread (batching.py) runs the model, so /ping answers while a prediction runs. A request the
+model has not answered within SAGEMAKER_MODEL_SERVER_TIMEOUT gets a 504; the model call itself
+cannot be interrupted and keeps the inference thread until it returns (the containers' model
+servers would restart the worker instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from sagelab.serving.batching import InferenceRunner
+from sagelab.serving.protocol import Reply
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+logger = logging.getLogger("sagelab.serving")
+_TIMEOUT_STATUS = 504
+
+
+class InferenceApp:
+    """ASGI app answering SageMaker's container protocol with one model."""
+
+    def __init__(self, runner: InferenceRunner, *, workers: int = 1, max_payload_bytes: int | None = 6 * 1024 * 1024,
+                 timeout: float = 60.0) -> None:  # fmt: skip
+        self.runner = runner
+        self.workers = workers
+        self.max_payload_bytes = max_payload_bytes
+        self.timeout = timeout
+        self._content_types: dict[str, bytes] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return  # lifespan is off; websockets are not part of the protocol
+        path, method = scope["path"], scope["method"]
+        if path == "/invocations":
+            if method != "POST":
+                await self._send(send, Reply.error(405, "use POST /invocations"), allow=b"POST")
+                return
+            await self._invoke(scope, receive, send)
+        elif path == "/ping":
+            if method not in ("GET", "HEAD"):
+                await self._send(send, Reply.error(405, "use GET /ping"), allow=b"GET")
+                return
+            loaded = self.runner.handler.loaded
+            await self._send(send, Reply(200, b"", "application/json") if loaded else Reply.error(503, "the model is loading"))
+        elif path == "/execution-parameters" and method == "GET":
+            await self._send(send, self.runner.handler.execution_parameters(self.workers))
+        else:
+            await self._send(send, Reply.error(404, f"no {method} {path}: the server answers GET /ping, POST /invocations "
+                                                    "and GET /execution-parameters"))  # fmt: skip
+
+    async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
+        content_type = accept = None
+        length = -1
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1")
+            value = raw_value.decode("latin-1")
+            headers[name] = value
+            if name == "content-type" or (name == "contenttype" and content_type is None):
+                content_type = value
+            elif name == "accept":
+                accept = value
+            elif name == "content-length":
+                length = int(value) if value.isdigit() else -1
+        limit = self.max_payload_bytes
+        if limit is not None and length > limit:
+            await self._too_large(send, length)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    await self._too_large(send, -1)
+                    return
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        future = self.runner.submit(body, content_type, accept, headers)
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(self.timeout, _expire, future, self.timeout)
+        try:
+            reply = await future
+        finally:
+            timer.cancel()
+        await self._send(send, reply)
+
+    async def _too_large(self, send: Send, size: int) -> None:
+        limit_mb = (self.max_payload_bytes or 0) / (1024 * 1024)
+        got = f"{size} bytes" if size >= 0 else "more"
+        message = f"the request body is larger than SAGEMAKER_MAX_PAYLOAD_IN_MB ({limit_mb:g} MB): got {got}"
+        await self._send(send, Reply.error(413, message), close=True)
+
+    async def _send(self, send: Send, reply: Reply, *, allow: bytes | None = None, close: bool = False) -> None:
+        content_type = self._content_types.get(reply.content_type)
+        if content_type is None:
+            content_type = self._content_types.setdefault(reply.content_type, reply.content_type.encode("latin-1"))
+        headers = [(b"content-type", content_type), (b"content-length", str(len(reply.body)).encode())]
+        if allow is not None:
+            headers.append((b"allow", allow))
+        if close:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": reply.body})
+
+
+def _expire(future: asyncio.Future[Reply], timeout: float) -> None:
+    if not future.done():
+        logger.error("a request took longer than SAGEMAKER_MODEL_SERVER_TIMEOUT (%g s); answered %d", timeout, _TIMEOUT_STATUS)
+        future.set_result(Reply.error(_TIMEOUT_STATUS, f"the model did not answer within {timeout:g} s (SAGEMAKER_MODEL_SERVER_TIMEOUT)"))

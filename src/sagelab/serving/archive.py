@@ -1,0 +1,159 @@
+"""Model archives: extract a model.tar.gz safely, and find the model folder to serve.
+
+SageMaker untars `ModelDataUrl` into `/opt/ml/model`. An archive is untrusted input, so each
+member is checked before anything is written: no absolute paths, no `..`, no links that
+point outside the folder, no device files or FIFOs. Extraction goes to a temporary folder
+next to the target, which is renamed into place only when every member is out, so a refused
+or broken archive leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from sagelab.errors import ModelError
+
+CACHE_ENV = "SAGELAB_MODEL_CACHE"
+
+
+def _refusal(member: tarfile.TarInfo) -> str | None:
+    """Why `member` must not be extracted, or None when it is safe."""
+    name = member.name
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return "has an absolute path"
+    parts = name.replace("\\", "/").split("/")
+    if ".." in parts:
+        return "has '..' in its path"
+    if member.ischr() or member.isblk() or member.isfifo() or not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+        return "is a device file, FIFO or other special file"
+    if member.issym() or member.islnk():
+        target = member.linkname
+        if target.startswith(("/", "\\")):
+            return f"is a link to the absolute path {target}"
+        # A symlink's target is relative to the link's folder; a hard link's to the archive root.
+        base = posixpath.dirname(name) if member.issym() else ""
+        resolved = posixpath.normpath(posixpath.join(base, target.replace("\\", "/")))
+        if resolved == ".." or resolved.startswith("../"):
+            return f"is a link to {target}, outside the model folder"
+    return None
+
+
+def _check_links_inside(root: Path) -> None:
+    """After extraction: every symlink must resolve inside `root` (catches chains of links)."""
+    real_root = os.path.realpath(root)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                real = os.path.realpath(path)
+                if real != real_root and not real.startswith(real_root + os.sep):
+                    relative = os.path.relpath(path, root)
+                    raise ModelError(f"refused: {relative} in the model archive is a link that resolves outside the model folder")
+
+
+def extract_model(tar_gz: Path, target: Path) -> Path:
+    """Extract a model archive into `target`, refusing anything that could escape it.
+
+    Args:
+        tar_gz: a model.tar.gz (any tar compression is accepted).
+        target: the folder to create; it must not exist yet, or be empty.
+
+    Returns:
+        `target`, now holding the archive's files.
+
+    Raises:
+        ModelError: the archive is unreadable, or a member is unsafe (the message names it);
+            nothing is left at `target` or next to it.
+    """
+    tar_gz, target = Path(tar_gz), Path(target)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ModelError(f"cannot extract {tar_gz} into {target}: it already exists and is not an empty folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    try:
+        try:
+            with tarfile.open(tar_gz, "r:*") as archive:
+                members = archive.getmembers()
+                links: set[str] = set()
+                for member in members:
+                    reason = _refusal(member)
+                    parents = posixpath.normpath(member.name).split("/")[:-1]
+                    through = next((p for i in range(len(parents)) if (p := "/".join(parents[: i + 1])) in links), None)
+                    if reason is None and through is not None:
+                        reason = f"lies inside the link {through!r} (it would be written wherever that link points)"
+                    if reason is not None:
+                        raise ModelError(f"refused to extract {tar_gz}: member {member.name!r} {reason}")
+                    if member.issym() or member.islnk():
+                        links.add(posixpath.normpath(member.name))
+                data_filter = getattr(tarfile, "data_filter", None)
+                if data_filter is not None:
+                    # Python's own check (3.10.12+/3.11.4+) resolves links already written to disk.
+                    archive.extractall(staging, members=members, filter=data_filter)
+                else:  # pragma: no cover - older Pythons
+                    archive.extractall(staging, members=members)
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            if isinstance(exc, getattr(tarfile, "FilterError", ())):  # Python refused a member
+                raise ModelError(f"refused to extract {tar_gz}: {exc}") from None
+            raise ModelError(f"cannot read the model archive {tar_gz}: {exc}") from None
+        _check_links_inside(staging)
+        try:
+            if target.exists():
+                target.rmdir()
+            os.rename(staging, target)
+        except OSError as exc:
+            raise ModelError(f"cannot move the extracted model into {target}: {exc.strerror}") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    """Where extracted archives are kept: $SAGELAB_MODEL_CACHE, else ~/.cache/sagelab/models."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "sagelab" / "models"
+
+
+def resolve_model(source: Path | str, cache_dir: Path | None = None) -> Path:
+    """The model folder to serve: `source` itself if a folder, else its archive extracted once.
+
+    An archive is extracted to `<cache_dir>/<sha256 of its bytes>`, so the same bytes are
+    extracted once however many servers start from them, and a changed archive gets a new folder.
+
+    Raises:
+        ModelError: `source` does not exist, is not a folder or a tar archive, or is unsafe.
+    """
+    path = Path(source)
+    if path.is_dir():
+        return path.resolve()
+    if not path.is_file():
+        raise ModelError(f"no model at {path}: give a model folder or a model.tar.gz")
+    if not tarfile.is_tarfile(path):
+        raise ModelError(f"{path} is neither a folder nor a tar archive (expected a model.tar.gz)")
+    target = (cache_dir or default_cache_dir()) / _digest(path)
+    if target.is_dir():
+        return target.resolve()
+    try:
+        extract_model(path, target)
+    except ModelError:
+        if target.is_dir():  # another process extracted the same bytes first
+            return target.resolve()
+        raise
+    return target.resolve()

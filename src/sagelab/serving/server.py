@@ -1,0 +1,218 @@
+"""Start the inference server: its socket, its worker processes, its ready file.
+
+The listening socket is either bound here (host and port) or inherited (`fd`) from a parent
+that already listens on it, which is how an endpoint swaps servers without downtime: the new
+server accepts on the same socket as soon as its model is loaded, and the old one, sent
+SIGTERM, stops accepting and finishes what it has. With several workers this process forks
+them (before anything heavy is imported), restarts one that dies, and on SIGTERM passes the
+signal on and waits for all of them.
+
+This module imports only the standard library; the worker brings in uvicorn and numpy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from sagelab.errors import ModelError, SagelabError
+from sagelab.serving.archive import resolve_model
+from sagelab.serving.protocol import ServingSettings
+
+logger = logging.getLogger("sagelab.serving")
+
+
+def configure_logging() -> None:
+    """Log sagelab.serving to stderr (once), so tracebacks of failing requests are seen."""
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(process)d] %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port (not yet listening: it listens once the model is loaded)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ModelError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def inherit_socket(fd: int) -> socket.socket:
+    """The listening socket passed down as file descriptor `fd`."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        raise ModelError(f"--fd {fd} is not an open socket: {exc.strerror}") from None
+    if sock.type != socket.SOCK_STREAM:
+        raise ModelError(f"--fd {fd} is not a stream (TCP) socket")
+    return sock
+
+
+def write_ready_file(path: Path, sock: socket.socket, workers: int) -> None:
+    """Atomically write `path`: its existence means the model is loaded and connections are accepted."""
+    address = sock.getsockname()
+    document = {"pid": os.getpid(), "host": address[0], "port": address[1], "workers": workers}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(document))
+    tmp.replace(path)
+
+
+def serve(model: Path, host: str = "127.0.0.1", port: int = 8080, workers: int = 1, *, fd: int | None = None,
+          ready_file: Path | None = None, settings: ServingSettings | None = None) -> None:  # fmt: skip
+    """Serve a model with SageMaker's inference protocol until SIGTERM or SIGINT (blocking).
+
+    Args:
+        model: a model folder or a model.tar.gz (extracted once to a cache folder).
+        host, port: where to listen (port 0: any free port; see the ready file for which).
+        workers: server processes sharing the socket.
+        fd: serve on this inherited, already-bound socket instead of host and port.
+        ready_file: written (JSON: pid, host, port, workers) once every worker accepts connections.
+        settings: the serving settings; by default read from SAGEMAKER_* environment variables.
+
+    Raises:
+        ModelError: the model, its code or the settings are wrong, or the port is taken.
+    """
+    configure_logging()
+    settings = settings or ServingSettings.from_env()
+    if workers < 1:
+        raise ModelError(f"workers must be at least 1, got {workers}")
+    model_dir = resolve_model(model)
+    sock = inherit_socket(fd) if fd is not None else bind_socket(host, port)
+
+    def ready() -> None:
+        address = sock.getsockname()
+        logger.info("serving %s on http://%s:%s with %d worker(s)", model_dir, address[0], address[1], workers)
+        if ready_file is not None:
+            write_ready_file(Path(ready_file), sock, workers)
+
+    try:
+        if workers == 1:
+            _stop_on_sigterm_while_loading()
+            from sagelab.serving.worker import run_worker
+
+            run_worker(model_dir, sock, settings, workers=1, on_ready=ready)
+        else:
+            _supervise(model_dir, sock, settings, workers, ready)
+    finally:
+        sock.close()
+
+
+def _stop_on_sigterm_while_loading() -> None:
+    """Until uvicorn installs its handlers, SIGTERM ends a loading server cleanly (exit 0)."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+        signal.signal(signal.SIGTERM, stop)
+
+
+def _child(model_dir: Path, sock: socket.socket, settings: ServingSettings, workers: int, ready_fd: int) -> None:
+    """The body of a forked worker; never returns."""
+    code = 0
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _stop_on_sigterm_while_loading()
+        from sagelab.serving.worker import run_worker
+
+        def ready() -> None:
+            os.write(ready_fd, b".")
+
+        run_worker(model_dir, sock, settings, workers=workers, on_ready=ready)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except SagelabError as exc:
+        print(f"sagelab: {exc}", file=sys.stderr)
+        code = 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _supervise(model_dir: Path, sock: socket.socket, settings: ServingSettings, workers: int,
+               ready: Callable[[], None]) -> None:  # fmt: skip
+    """Fork `workers` servers on `sock`; report ready when all accept; restart any that dies."""
+    ready_r, ready_w = os.pipe()
+    children: set[int] = set()
+    stopping = False
+
+    def spawn() -> None:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            os.close(ready_r)
+            _child(model_dir, sock, settings, workers, ready_w)
+        children.add(pid)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for _ in range(workers):
+        spawn()
+    started = 0
+    while started < workers and not stopping:
+        readable, _, _ = select.select([ready_r], [], [], 0.1)
+        if readable:
+            started += len(os.read(ready_r, 64))
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid:
+            children.discard(pid)
+            stop(signal.SIGTERM, None)
+            _reap(children)
+            raise ModelError(f"a server worker exited with code {os.waitstatus_to_exitcode(status)} before it was ready "
+                             "(its error is above)")  # fmt: skip
+    if not stopping:
+        ready()
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        children.discard(pid)
+        if not stopping:
+            logger.error("server worker %d exited with code %d; starting another", pid, os.waitstatus_to_exitcode(status))
+            time.sleep(0.2)
+            spawn()
+    os.close(ready_r)
+    os.close(ready_w)
+
+
+def _reap(children: set[int]) -> None:
+    while children:
+        try:
+            pid, _ = os.wait()
+        except ChildProcessError:
+            return
+        children.discard(pid)

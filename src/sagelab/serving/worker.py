@@ -1,0 +1,71 @@
+"""One inference server process: load the model, then serve it with uvicorn on a given socket.
+
+uvicorn (with httptools and uvloop when installed) runs the raw ASGI app; the model runs on
+the inference thread. On SIGTERM uvicorn stops accepting, lets in-flight requests finish and
+returns; the process then exits 0 (uvicorn would otherwise re-raise the signal after draining).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+
+from sagelab.serving.app import InferenceApp
+from sagelab.serving.batching import InferenceRunner
+from sagelab.serving.handlers import InferenceHandler
+from sagelab.serving.protocol import ServingSettings
+
+BACKLOG = 2048
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, starting the inference thread and reporting readiness once it accepts."""
+
+    def __init__(self, config: uvicorn.Config, runner: InferenceRunner, on_ready: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.runner = runner
+        self.on_ready = on_ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self.runner.start(asyncio.get_running_loop())
+        await super().startup(sockets=sockets)
+        if self.started and not self.should_exit:
+            self.on_ready()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # Unlike uvicorn's own handler this does not record the signal, so that after draining
+        # uvicorn does not raise it again: a drained server exits 0.
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
+
+
+def run_worker(model_dir: Path, sock: socket.socket, settings: ServingSettings, *, workers: int = 1,
+               on_ready: Callable[[], None] = lambda: None) -> None:  # fmt: skip
+    """Load the model, start accepting on `sock`, serve until SIGTERM/SIGINT, drain, return."""
+    handler = InferenceHandler(model_dir, settings).load()
+    runner = InferenceRunner(handler)
+    app = InferenceApp(runner, workers=workers, max_payload_bytes=settings.max_payload_bytes, timeout=settings.timeout)
+    sock.listen(BACKLOG)  # only now: until the model is loaded, connections wait or go to another server
+    config = uvicorn.Config(
+        app,
+        loop="auto",  # uvloop when installed
+        http="auto",  # httptools when installed
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        backlog=BACKLOG,
+        timeout_graceful_shutdown=int(settings.timeout) + 5,
+    )
+    try:
+        _Server(config, runner, on_ready).run(sockets=[sock])
+    finally:
+        runner.stop(timeout=settings.timeout)
