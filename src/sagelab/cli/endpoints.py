@@ -89,7 +89,9 @@ def endpoints(context: typer.Context) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("Endpoint", "Status", "URL", "Model", "Uptime")
+    table = Table()
+    for column in ("Endpoint", "Status", "URL", "Model", "Uptime"):
+        table.add_column(column, no_wrap=True)
     for info in _hosting().endpoints():
         uptime = f"{time.time() - info.started:.0f}s" if info.started and info.status == "InService" else ""
         table.add_row(info.name, info.status, info.url if info.port else "", info.model, uptime)

@@ -49,7 +49,10 @@ def list_versions(group: Annotated[str, typer.Argument(help="A model package gro
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("Version", "Status", "Registered", "Execution", "Model data", title=group, title_justify="left")
+    table = Table(title=group, title_justify="left")
+    for column in ("Version", "Status", "Registered", "Execution"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("Model data", overflow="fold")
     for package in open_registry().list(group):
         execution = (package.generated_by or "").rsplit("/", 1)[-1]
         table.add_row(str(package.version), package.status, _when(package.created), execution, package.container.get("ModelDataUrl", ""))

@@ -6,7 +6,7 @@ the listening socket and runs the inference server (`python -m sagelab.serving`)
 update starts a new server on the same socket, waits until it is ready, then lets the old
 one finish its in-flight requests: the port never changes and no request is dropped.
 
-    python -m sagelab.serving.endpoints FOLDER      (the supervisor; `Hosting.deploy` starts it)
+    python -m sagelab.serving.endpoints [--detach] FOLDER   (the supervisor; `Hosting.deploy` starts it)
 """
 
 from __future__ import annotations
@@ -158,9 +158,9 @@ class Hosting:
             os.kill(int(state["pid"]), signal.SIGHUP)
         else:
             with open(folder / "endpoint.log", "ab") as log:
-                subprocess.Popen(
-                    [sys.executable, "-m", "sagelab.serving.endpoints", str(folder)],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                subprocess.run(  # returns at once: the supervisor detaches and outlives this process
+                    [sys.executable, "-m", "sagelab.serving.endpoints", "--detach", str(folder)],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, check=True,
                 )  # fmt: skip
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -304,5 +304,14 @@ class _Supervisor:
         _write_json(self.folder / "state.json", self.state)
 
 
+def main(argv: list[str]) -> None:
+    if argv[0] == "--detach":  # the caller waits for this process only; the supervisor lives on
+        argv = argv[1:]
+        if os.fork():
+            os._exit(0)
+        os.setsid()
+    _Supervisor(Path(argv[0])).run()
+
+
 if __name__ == "__main__":
-    _Supervisor(Path(sys.argv[1])).run()
+    main(sys.argv[1:])

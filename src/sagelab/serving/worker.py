@@ -22,6 +22,7 @@ from sagelab.serving.handlers import InferenceHandler
 from sagelab.serving.protocol import ServingSettings
 
 BACKLOG = 2048
+ACCEPT_GRACE = 0.5  # seconds for a just-accepted connection to send its request before shutdown
 
 
 class _Server(uvicorn.Server):
@@ -37,6 +38,20 @@ class _Server(uvicorn.Server):
         await super().startup(sockets=sockets)
         if self.started and not self.should_exit:
             self.on_ready()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Stop accepting first, then give just-accepted connections time to send their request.
+
+        uvicorn closes connections that have no request in progress yet; on a socket shared
+        with a newer server (an endpoint update) a connection accepted a moment before SIGTERM
+        would be reset. Waiting a little lets its request arrive, so it is served instead.
+        """
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        await asyncio.sleep(ACCEPT_GRACE)
+        await super().shutdown(sockets=[])
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Unlike uvicorn's own handler this does not record the signal, so that after draining
