@@ -14,6 +14,16 @@
 
     [tool.sagelab.profiles.local]   # a profile overrides any of the keys above
     concurrency = 2
+
+    [tool.sagelab.profiles.aws]     # a profile that runs on SageMaker, with its data in S3
+    engine = "sagemaker"
+    region = "eu-west-1"
+    account = "123456789012"
+    role = "arn:aws:iam::123456789012:role/SageMakerRole"
+    bucket = "my-team-bucket"
+    aws_profile = "ml-dev"          # the boto3 profile; credentials only ever come from boto3's chain
+    s3_endpoint_url = "http://127.0.0.1:8333"   # optional: MinIO or another S3-compatible store
+    tags = { team = "ml" }
 """
 
 from __future__ import annotations
@@ -44,6 +54,10 @@ class Settings:
     instance_count: int = 1
     volume_size_gb: int = 30
     cache: str = "sagemaker"
+    engine: str = "local"  # "sagemaker" runs pipelines on SageMaker Pipelines
+    aws_profile: str | None = None
+    s3_endpoint_url: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
     profile: str = "local"
 
     @property
@@ -108,6 +122,20 @@ def _checked(values: dict[str, Any], root: Path) -> dict[str, Any]:
             if value not in ("sagemaker", "content", "off"):
                 raise ConfigError(f'{where} cache must be "sagemaker", "content" or "off"; got {value!r}')
             checked[key] = value
+        elif key == "engine":
+            if value not in ("local", "sagemaker"):
+                raise ConfigError(f'{where} engine must be "local" or "sagemaker"; got {value!r}')
+            checked[key] = value
+        elif key in ("aws_profile", "s3_endpoint_url"):
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{where} {key} must be a string; got {value!r}")
+            if key == "s3_endpoint_url" and not value.startswith(("http://", "https://")):
+                raise ConfigError(f"{where} s3_endpoint_url must be an http(s):// URL; got {value!r}")
+            checked[key] = value
+        elif key == "tags":
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                raise ConfigError(f'{where} tags must be a table of strings, e.g. tags = {{ team = "ml" }}; got {value!r}')
+            checked[key] = tuple(sorted(value.items()))
         elif key == "instance_type":
             if not isinstance(value, str) or not value.startswith("ml."):
                 raise ConfigError(f"{where} instance_type must be a SageMaker instance type such as ml.m5.large; got {value!r}")
