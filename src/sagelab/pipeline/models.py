@@ -17,13 +17,7 @@ class _Serving:
         self.step = step
         self.model_data = model.model_data if isinstance(model, TrainingStep) else model
         self.framework, self.image, self.env = framework, image, dict(env or {})
-        self.source_dir = step.local_path(source_dir) if source_dir is not None else None
-        self.entry_point = None
-        if entry_point is not None:
-            base = self.source_dir or step.folder
-            self.entry_point = Path(entry_point) if Path(entry_point).is_absolute() else base / entry_point
-            if not self.entry_point.is_file():
-                raise step.error(f"entry_point {entry_point} is not a file in {base}")
+        self.entry_point, self.source_dir = step.source_code(entry_point, source_dir)
 
     def container(self, context: BuildContext, instance: Value) -> dict[str, Any]:
         env = dict(self.env)

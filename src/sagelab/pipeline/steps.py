@@ -129,6 +129,17 @@ class Step:
         """An error about this step, located where the user built it."""
         return PipelineError(f"{where(self.site)}: step {self.name}: {message}")
 
+    def source_code(self, entry_point: str | Path | None, source_dir: str | Path | None) -> tuple[Path | None, Path | None]:
+        """The entry point file and the source folder of script-mode code, both checked to exist."""
+        folder = self.local_path(source_dir) if source_dir is not None else None
+        if entry_point is None:
+            return None, folder
+        base = folder or self.folder
+        script = Path(entry_point) if Path(entry_point).is_absolute() else base / entry_point
+        if not script.is_file():
+            raise self.error(f"entry_point {entry_point} is not a file in {base}")
+        return script, folder
+
     def local_path(self, value: str | Path) -> Path:
         """An existing local path; relative ones start at the folder of the step's file."""
         path = Path(value)
@@ -402,13 +413,7 @@ class TrainingStep(Step):
         **common: Any,
     ) -> None:
         super().__init__(name, **common)
-        self.source_dir = self.local_path(source_dir) if source_dir is not None else None
-        self.entry_point = None
-        if entry_point is not None:
-            base = self.source_dir or self.folder
-            self.entry_point = Path(entry_point) if Path(entry_point).is_absolute() else base / entry_point
-            if not self.entry_point.is_file():
-                raise self.error(f"entry_point {entry_point} is not a file in {base}")
+        self.entry_point, self.source_dir = self.source_code(entry_point, source_dir)
         self.framework, self.image = framework, image
         self.channels = {k: v if isinstance(v, Channel) else Channel(v, content_type) for k, v in (channels or {}).items()}
         self.hyperparameters = dict(hyperparameters or {})

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sagelab.errors import EndpointError
+from sagelab.processes import alive
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -57,17 +58,6 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {}
     return document if isinstance(document, dict) else {}
 
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass(frozen=True)
@@ -154,7 +144,7 @@ class Hosting:
         desired = {"model": str(model), "label": label, "environment": environment or {}, "port": port, "generation": generation}
         _write_json(folder / "desired.json", desired)
         state = _read_json(folder / "state.json")
-        if _alive(state.get("pid")):
+        if alive(state.get("pid")):
             os.kill(int(state["pid"]), signal.SIGHUP)
         else:
             with open(folder / "endpoint.log", "ab") as log:
@@ -180,7 +170,7 @@ class Hosting:
         if not state:
             known = ", ".join(e.name for e in self.endpoints()) or "none"
             raise EndpointError(f"no endpoint {name!r}; endpoints: {known}")
-        status = state.get("status", "Creating") if _alive(state.get("pid")) else "OutOfService"
+        status = state.get("status", "Creating") if alive(state.get("pid")) else "OutOfService"
         return EndpointInfo(name, status, state.get("port"), state.get("label", ""), state.get("started"), state.get("failure_reason"))
 
     def endpoints(self) -> list[EndpointInfo]:
@@ -193,12 +183,12 @@ class Hosting:
         self.endpoint(name)  # refuses an unknown name
         folder = self.folder / name
         pid = int(_read_json(folder / "state.json").get("pid") or 0)
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGTERM)
             deadline = time.time() + timeout
-            while _alive(pid) and time.time() < deadline:
+            while alive(pid) and time.time() < deadline:
                 time.sleep(0.05)
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         (folder / "state.json").unlink(missing_ok=True)
         (folder / "desired.json").unlink(missing_ok=True)

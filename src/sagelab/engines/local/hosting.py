@@ -14,24 +14,17 @@ def hosting_for(job: Job) -> Hosting:
     return Hosting(job.settings.state_dir, job.settings.region, job.settings.account)
 
 
-class ModelRunner:
-    """Records the model (image, model data, environment) for endpoints and transform jobs."""
+class RecordRunner:
+    """Records a Model or an EndpointConfig, for the endpoints and transform jobs that use it."""
+
+    def __init__(self, kind: str, name_field: str) -> None:
+        self.kind, self.name_field = kind, name_field
 
     def run(self, job: Job) -> StepResult:
-        name = str(job.arguments.get("ModelName") or job.job_name)
+        name = str(job.arguments.get(self.name_field) or job.job_name)
         hosting = hosting_for(job)
         try:
-            return StepResult(hosting.create("model", name, job.arguments))
-        finally:
-            hosting.close()
-
-
-class EndpointConfigRunner:
-    def run(self, job: Job) -> StepResult:
-        name = str(job.arguments.get("EndpointConfigName") or job.job_name)
-        hosting = hosting_for(job)
-        try:
-            return StepResult(hosting.create("endpoint-config", name, job.arguments))
+            return StepResult(hosting.create(self.kind, name, job.arguments))
         finally:
             hosting.close()
 

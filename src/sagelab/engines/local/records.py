@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sagelab.errors import ExecutionError
+from sagelab.processes import alive
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -100,17 +101,6 @@ class CacheEntry:
     created: float
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 class Records:
     """One project's execution history, shared safely by concurrent runs."""
@@ -155,7 +145,7 @@ class Records:
     def mark_interrupted(self) -> list[str]:
         """Close the executions whose sagelab process died (killed, power loss): they are Interrupted."""
         rows = self._db.execute("SELECT id, owner_pid FROM executions WHERE status = 'Executing'").fetchall()
-        interrupted = [execution_id for execution_id, pid in rows if not _alive(pid)]
+        interrupted = [execution_id for execution_id, pid in rows if not alive(pid)]
         for execution_id in interrupted:
             reason = f"interrupted: the sagelab process stopped before the execution ended; `sagelab retry {execution_id}` completes it"
             self.finish_execution(execution_id, "Interrupted", time.time(), reason)

@@ -6,7 +6,7 @@ from typing import Protocol
 
 from sagelab.definition import PipelineDefinition
 from sagelab.engines.local.condition import ConditionRunner, FailRunner
-from sagelab.engines.local.hosting import EndpointConfigRunner, EndpointRunner, ModelRunner
+from sagelab.engines.local.hosting import EndpointRunner, RecordRunner
 from sagelab.engines.local.job import Job, StepResult
 from sagelab.engines.local.processing import ProcessingRunner
 from sagelab.engines.local.register import RegisterModelRunner
@@ -26,8 +26,8 @@ RUNNERS: dict[str, StepRunner] = {
     "Condition": ConditionRunner(),
     "Fail": FailRunner(),
     "RegisterModel": RegisterModelRunner(),
-    "Model": ModelRunner(),
-    "EndpointConfig": EndpointConfigRunner(),
+    "Model": RecordRunner("model", "ModelName"),
+    "EndpointConfig": RecordRunner("endpoint-config", "EndpointConfigName"),
     "Endpoint": EndpointRunner(),
     "Transform": TransformRunner(),
 }
