@@ -1,4 +1,10 @@
-"""`TrainingRunner`: a CreateTrainingJob request run in script mode, as the framework containers do."""
+"""`TrainingRunner`: a CreateTrainingJob request run as its container would run it.
+
+A job that names a script (sagemaker_program, or a ContainerEntrypoint) runs it in script mode,
+as the framework containers do. A job that names none runs what its image runs by default:
+`sagelab.containers.images` knows which prebuilt images do what (the built-in XGBoost
+algorithm, for one, is emulated by `sagelab.containers.xgboost`).
+"""
 
 from __future__ import annotations
 
@@ -8,14 +14,18 @@ import json
 import os
 import re
 import tarfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from sagelab.containers import contract
+from sagelab.containers import contract, images
 from sagelab.engines.local.inputs import download_input
 from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
 from sagelab.errors import StoreError
+
+_unknown_images: set[str] = set()  # images already reported as unknown, so each is named once per process
+_unknown_lock = threading.Lock()
 
 
 class TrainingRunner:
@@ -29,11 +39,17 @@ class TrainingRunner:
         hyperparameters = {key: contract.decode_hyperparameter(value) for key, value in raw.items()}
         algorithm = request.get("AlgorithmSpecification", {})
         program = hyperparameters.get(contract.PROGRAM)
-        if not program and not algorithm.get("ContainerEntrypoint"):
-            raise StepFailed(
-                f"image {algorithm.get('TrainingImage')} is run without sagemaker_program, as a built-in algorithm; "
-                "built-in algorithms do not run locally yet: use a framework estimator with an entry_point"
-            )
+        image = str(algorithm.get("TrainingImage") or algorithm.get("AlgorithmName") or "")
+        behaviour = images.identify(image)
+        builtin = None if program or algorithm.get("ContainerEntrypoint") else _builtin_command(image, behaviour)
+        if behaviour is None:
+            _report_unknown(job, image)
+        elif builtin and behaviour.metric_definitions:
+            # SageMaker attaches a built-in algorithm's own metric definitions to the job (the request's come after).
+            given = algorithm.get("MetricDefinitions", [])
+            named = {definition.get("Name") for definition in given}
+            own = [{"Name": n, "Regex": r} for n, r in behaviour.metric_definitions if n not in named]
+            algorithm = {**algorithm, "MetricDefinitions": [*own, *given]}
         channels = request.get("InputDataConfig", [])
         for channel in channels:
             source = channel.get("DataSource", {}).get("S3DataSource")
@@ -62,7 +78,9 @@ class TrainingRunner:
             region=job.settings.region,
         )
         env.update({str(k): str(v) for k, v in request.get("Environment", {}).items()})
-        if algorithm.get("ContainerEntrypoint"):  # the v3 SDK's ModelTrainer brings its own driver script
+        if builtin:  # the image's own program: a built-in algorithm
+            argv = list(builtin)
+        elif algorithm.get("ContainerEntrypoint"):  # the v3 SDK's ModelTrainer brings its own driver script
             argv = [*algorithm["ContainerEntrypoint"], *algorithm.get("ContainerArguments", [])]
         elif str(program).endswith(".py"):
             argv = ["python3", str(program), *args]
@@ -87,6 +105,7 @@ class TrainingRunner:
         ended = time.time()
         properties: dict[str, Any] = {
             **request,
+            "AlgorithmSpecification": algorithm,
             "TrainingJobName": job.job_name,
             "TrainingJobArn": job.arn("training-job"),
             "TrainingJobStatus": "Completed",
@@ -146,12 +165,42 @@ class TrainingRunner:
         return uri
 
 
+def _builtin_command(image: str, behaviour: images.ContainerBehaviour | None) -> tuple[str, ...]:
+    """What a job that names no script runs: its image's train command, or a StepFailed saying why there is none."""
+    if behaviour is None:
+        raise StepFailed(
+            f"image {image or '(none)'} is run without sagemaker_program, as a built-in algorithm, and sagelab does "
+            f"not know what this image does. Built-in algorithms that run locally: {images.supported_algorithms()}. "
+            "Framework images (scikit-learn, PyTorch, TensorFlow, Hugging Face, XGBoost) run a script: give the "
+            "estimator an entry_point"
+        )
+    if behaviour.train_command is None:
+        raise StepFailed(f"image {image} is run without sagemaker_program, but {behaviour.label} is {behaviour.note}. "
+                         f"Built-in algorithms that run locally: {images.supported_algorithms()}")  # fmt: skip
+    return behaviour.train_command
+
+
+def _report_unknown(job: Job, image: str) -> None:
+    """Say once per image that sagelab runs it as a generic script-mode container."""
+    with _unknown_lock:
+        if image in _unknown_images:
+            return
+        _unknown_images.add(image)
+    job.log(f"image {image or '(none)'} is not one of SageMaker's images that sagelab knows; "
+            "it is run as a script-mode training container")  # fmt: skip
+
+
 def final_metrics(log_path: Path, algorithm: dict[str, Any], timestamp: float) -> list[dict[str, Any]]:
-    """FinalMetricDataList: the last value each MetricDefinitions regex matched in the log."""
+    """FinalMetricDataList: the last value each MetricDefinitions regex matched in the log.
+
+    The regexes read the log as SageMaker's do, in CloudWatch, where a control character shows
+    as `#` and its octal code: a tab is `#011` (so the built-in XGBoost regexes match).
+    """
     definitions = algorithm.get("MetricDefinitions", [])
     if not definitions:
         return []
     text = log_path.read_text(errors="replace") if log_path.is_file() else ""
+    text = _CONTROL.sub(lambda match: f"#{ord(match[0]):03o}", text)
     metrics = []
     for definition in definitions:
         try:
@@ -163,6 +212,9 @@ def final_metrics(log_path: Path, algorithm: dict[str, Any], timestamp: float) -
         if numbers:
             metrics.append({"MetricName": definition["Name"], "Value": numbers[-1], "Timestamp": now_iso(timestamp)})
     return metrics
+
+
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")  # every control character but the newline
 
 
 def _text(value: Any) -> str:
