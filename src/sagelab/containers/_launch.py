@@ -46,9 +46,7 @@ def _enter_namespace(root: str) -> bool:
         return False
     if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         return False
-    if libc.mount(root.encode(), b"/opt/ml", None, MS_BIND | MS_REC, None) != 0:
-        return False
-    return True
+    return bool(libc.mount(root.encode(), b"/opt/ml", None, MS_BIND | MS_REC, None) == 0)
 
 
 def _run_in_process(argv: list[str]) -> None:

@@ -101,10 +101,8 @@ def _check_path(path: tuple[str | int, ...], step_type: str) -> str | None:
                 where = ".".join(map(str, walked)) or f"a {step_type} step"
                 return f"{token} is not a property of {where}{hint}"
             shape = shape[token]
-        elif isinstance(shape, list) and shape[0] == "list":
-            shape = shape[1]
-        elif isinstance(shape, list) and shape[0] == "map" and isinstance(token, str):
-            shape = shape[1]
+        elif isinstance(shape, list) and (shape[0] == "list" or isinstance(token, str)):
+            shape = shape[1]  # a list takes [n] or ['name']; a map takes ['key']
         else:
             return f"{'.'.join(map(str, walked))} is a {shape if isinstance(shape, str) else shape[0]} and has no [{token!r}]"
         walked.append(token)

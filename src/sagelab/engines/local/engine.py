@@ -148,7 +148,7 @@ class LocalEngine:
         if reference is None:
             raise ExecutionError(f"selective execution reuses a Succeeded execution of {pipeline}, and there is none yet; run it whole first")
         saved = {s.name: s for s in self.records.steps(reference.id)}
-        for name, state in steps.items():
+        for name in steps:
             if name in chosen:
                 continue
             earlier = saved.get(name)
