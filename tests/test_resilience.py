@@ -219,3 +219,30 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError:
         return b""
+
+
+def test_gc_removes_old_executions_but_keeps_what_is_referenced(engine: LocalEngine, project: Path) -> None:
+    from sagelab.engines.local.gc import collect_garbage, parse_age
+    from sagelab.registry import Registry
+
+    document = parse(chain(project))
+    upload_code(engine, project)
+    old = engine.start(document, "chain")
+    kept_by_registry = old.steps["B"].outputs[0]
+    registry = Registry(project / ".sagelab" / "registry.db")
+    registry.register({"ModelPackageGroupName": "g", "InferenceSpecification": {"Containers": [{"Image": "i", "ModelDataUrl": kept_by_registry}]}})
+    time.sleep(1.1)
+    recent = engine.start(document, "chain")
+
+    dry = collect_garbage(load_settings(project), parse_age("1s"), dry_run=True)
+    assert dry.executions == [old.id] and engine.records.execution(old.id)  # nothing removed yet
+    collected = collect_garbage(load_settings(project), parse_age("1s"))
+    assert collected.executions == [old.id] and collected.kept_objects == 1
+    with pytest.raises(ExecutionError):
+        engine.records.execution(old.id)
+    assert not list(engine.store.list(old.steps["A"].outputs[0]))  # A's output went
+    assert list(engine.store.list(kept_by_registry))  # the registry still points at B's
+    assert not list((project / ".sagelab" / "jobs").glob(f"pipelines-{old.id}-*"))
+    assert result(engine, recent) == "12"  # the newer execution is untouched
+    with pytest.raises(ExecutionError, match="is not an age"):
+        parse_age("a week")
