@@ -12,7 +12,9 @@ Hierarchy:
     ├── ExecutionError      an execution or step cannot be found or run
     ├── RegistryError       a model package group or version is missing or cannot change so
     ├── EndpointError       a local model, endpoint config or endpoint is missing or failed
-    └── ModelError          a model archive, its inference code or its serving settings are wrong
+    ├── ModelError          a model archive, its inference code or its serving settings are wrong
+    └── AwsError            an AWS request failed: names the API call, the resource and, when
+                            access was denied, the IAM action to allow
 
 Anything else that escapes is a bug in sagelab and keeps its traceback.
 """
@@ -82,3 +84,20 @@ class EndpointError(SagelabError):
 
 class ModelError(SagelabError):
     """A model cannot be served: an unsafe or unreadable archive, broken inference code, bad settings."""
+
+
+class AwsError(SagelabError):
+    """An AWS request failed (denied, no credentials, unreachable, rejected); the message says how to fix it.
+
+    `operation` is the API call (CreatePipeline), `resource` what it was about, `code` the
+    AWS error code when AWS answered, `action` the IAM action to allow when access was denied.
+    """
+
+    def __init__(self, message: str, *, operation: str, resource: str | None = None, code: str | None = None,
+                 action: str | None = None, detail: str | None = None) -> None:  # fmt: skip
+        super().__init__(message)
+        self.operation = operation
+        self.resource = resource
+        self.code = code
+        self.action = action
+        self.detail = detail  # AWS's own message, unchanged

@@ -5,9 +5,13 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from sagelab.config import Settings
+    from sagelab.store import ObjectStore
 
 from sagelab.cli.endpoints import deploy, endpoints_app, invoke, serve
 from sagelab.cli.models import models_app
@@ -52,6 +56,7 @@ def run(
     from_step: Annotated[Optional[str], typer.Option("--from", help="Run this step and everything after it; reuse the rest from --reference.")] = None,
     only: Annotated[Optional[str], typer.Option(help="Run only these steps (comma-separated); reuse the rest from --reference.")] = None,
     reference: Annotated[Optional[str], typer.Option(help="The execution whose results --from/--only reuse (default: the latest Succeeded).")] = None,
+    store: Annotated[Optional[str], typer.Option(help="local (the project's folder) or s3 (the profile's S3: steps run here on real data); default s3 when the profile sets s3_endpoint_url.")] = None,
 ) -> None:
     """Run a pipeline locally, showing each step live, and print where its outputs and logs are."""
     from dataclasses import replace
@@ -66,7 +71,7 @@ def run(
         settings = replace(settings, concurrency=concurrency)
     parameters = _parse_params(param or [])
     definition, default_name, artifacts = load(pipeline)
-    engine = LocalEngine(settings)
+    engine = LocalEngine(settings, _store(settings, store or ("s3" if settings.s3_endpoint_url else "local")))
     selection = None
     if from_step or only or reference:
         selection = Selection(tuple(s for s in (only or "").split(",") if s), from_step, reference)
@@ -74,6 +79,18 @@ def run(
         execution = engine.start(definition, name or default_name, parameters, listener, artifacts,
                                  cache=cache or settings.cache, select=selection)  # fmt: skip
     raise typer.Exit(_exit_code(execution.status))
+
+
+def _store(settings: Settings, kind: str) -> ObjectStore | None:
+    """The store a local run uses: None for the project folder, or the profile's S3."""
+    from sagelab.errors import ConfigError
+    from sagelab.store import S3Store
+
+    if kind == "local":
+        return None
+    if kind != "s3":
+        raise ConfigError(f"--store must be local or s3; got {kind!r}")
+    return S3Store(settings.region, settings.s3_endpoint_url, settings.aws_profile)
 
 
 def _exit_code(status: str) -> int:

@@ -16,7 +16,9 @@ from pathlib import Path
 from sagelab.containers.contract import OPT_ML
 
 LAUNCHER = Path(__file__).with_name("_launch.py")
-# Credentials of the user's own AWS account never reach a local step.
+# Set in a step's variables when it works on real S3 (a hybrid run) and so needs the user's own
+# credentials; otherwise the credentials of the user's own AWS account never reach a local step.
+KEEP_CREDENTIALS = "SAGELAB_KEEP_AWS_CREDENTIALS"
 _HIDDEN = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE",
            "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")  # fmt: skip
 
@@ -35,8 +37,9 @@ def command(job_root: Path, workdir: str, argv: list[str]) -> list[str]:
 
 
 def environment(variables: Mapping[str, str]) -> dict[str, str]:
-    """The environment of a step: ours minus AWS credentials, plus the step's variables."""
-    env = {k: v for k, v in os.environ.items() if k not in _HIDDEN}
+    """The environment of a step: ours minus AWS credentials (unless it works on real S3), plus the step's variables."""
+    keep = variables.get(KEEP_CREDENTIALS) == "1"
+    env = {k: v for k, v in os.environ.items() if keep or k not in _HIDDEN}
     interpreter_dir = os.path.dirname(sys.executable)
     env["PATH"] = os.pathsep.join([interpreter_dir, env.get("PATH", os.defpath)])
     env["PYTHONUNBUFFERED"] = "1"  # so the live view shows log lines as they are printed

@@ -22,7 +22,7 @@ from sagelab.engines.local.runners import unsupported_steps
 from sagelab.engines.local.scheduler import UNFINISHED, Execution, Listener, Scheduler, StepState, new_id
 from sagelab.engines.local.scope import ExecutionScope
 from sagelab.errors import DefinitionError, ExecutionError, NoSuchKey
-from sagelab.store import LocalStore
+from sagelab.store import LocalStore, ObjectStore
 
 
 def check(definition: PipelineDefinition, source: str = "the definition") -> None:
@@ -42,9 +42,12 @@ class Selection:
 
 
 class LocalEngine:
-    def __init__(self, settings: Settings) -> None:
+    """Runs definitions here. Its store is the project folder, or any `ObjectStore` given —
+    an `S3Store` makes a hybrid run: steps run locally on data in real S3."""
+
+    def __init__(self, settings: Settings, store: ObjectStore | None = None) -> None:
         self.settings = settings
-        self.store = LocalStore(settings.store)
+        self.store: ObjectStore = store if store is not None else LocalStore(settings.store)
         self.records = Records(settings.state_dir / "sagelab.db")
         self.records.mark_interrupted()
 

@@ -14,6 +14,7 @@ import string
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from sagelab.engines.local.records import Records, StepRecord
 from sagelab.engines.local.runners import INLINE, RUNNERS
 from sagelab.engines.local.scope import ExecutionScope
 from sagelab.errors import SagelabError
-from sagelab.store import LocalStore
+from sagelab.store import LocalStore, ObjectStore
 from sagelab.store.s3_server import S3Server
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -91,7 +92,7 @@ Listener = Callable[[Execution, "StepState | None"], None]
 
 
 class Scheduler:
-    def __init__(self, settings: Settings, store: LocalStore, records: Records, definition: PipelineDefinition,
+    def __init__(self, settings: Settings, store: ObjectStore, records: Records, definition: PipelineDefinition,
                  execution: Execution, scope: ExecutionScope, cache: StepCache, listener: Listener | None) -> None:  # fmt: skip
         self.settings, self.store, self.records = settings, store, records
         self.definition = definition
@@ -110,19 +111,30 @@ class Scheduler:
     def execute(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         sandbox.prepare_mountpoint()
-        with S3Server(self.store) as server, ThreadPoolExecutor(self.settings.concurrency) as pool:
-            self.step_env = {
-                "AWS_ENDPOINT_URL_S3": server.endpoint,
-                "AWS_ACCESS_KEY_ID": "sagelab-local",
-                "AWS_SECRET_ACCESS_KEY": "sagelab-local",
-                "AWS_DEFAULT_REGION": self.settings.region,
-                "AWS_REGION": self.settings.region,
-            }
+        with ExitStack() as stack:
+            self.step_env = self._step_environment(stack)
+            pool = stack.enter_context(ThreadPoolExecutor(self.settings.concurrency))
             try:
                 self._loop(pool)
             except KeyboardInterrupt:
                 self._stop()
         self._finish()
+
+    def _step_environment(self, stack: ExitStack) -> dict[str, str]:
+        """How steps reach the store: the local store served on loopback with throwaway keys,
+        or the real S3 store with the user's own credentials (a hybrid run)."""
+        region = {"AWS_DEFAULT_REGION": self.settings.region, "AWS_REGION": self.settings.region}
+        if isinstance(self.store, LocalStore):
+            server = stack.enter_context(S3Server(self.store))
+            return {"AWS_ENDPOINT_URL_S3": server.endpoint, "AWS_ACCESS_KEY_ID": "sagelab-local",
+                    "AWS_SECRET_ACCESS_KEY": "sagelab-local", **region}  # fmt: skip
+        env = {**region, sandbox.KEEP_CREDENTIALS: "1"}
+        endpoint = getattr(self.store, "endpoint_url", None)
+        if endpoint:
+            env["AWS_ENDPOINT_URL_S3"] = str(endpoint)
+        if self.settings.aws_profile:
+            env["AWS_PROFILE"] = self.settings.aws_profile
+        return env
 
     def _loop(self, pool: ThreadPoolExecutor) -> None:
         while True:
