@@ -192,3 +192,17 @@ def test_logs_follow_prints_until_the_execution_ends(project: Path) -> None:
     running.wait(timeout=30)
     assert follow.returncode == 0
     assert [line for line in follow.stdout.splitlines() if line.startswith("tick")] == [f"tick {i}" for i in range(4)]
+
+
+def test_definition_is_built_for_the_profile(project: Path) -> None:
+    """A pipeline written with sagelab.pipeline takes the profile's bucket and role."""
+    from conftest import EXAMPLE
+
+    (project / "pyproject.toml").write_text(
+        '[tool.sagelab.profiles.aws]\nengine = "sagemaker"\naccount = "123456789012"\nbucket = "team-bucket"\n'
+        'role = "arn:aws:iam::123456789012:role/Team"\n'
+    )
+    local = sagelab("definition", f"{EXAMPLE}/pipeline.py:pipeline", cwd=project).stdout
+    aws = sagelab("definition", f"{EXAMPLE}/pipeline.py:pipeline", "--profile", "aws", cwd=project).stdout
+    assert "s3://team-bucket/diabetes/code/" in aws and "arn:aws:iam::123456789012:role/Team" in aws
+    assert "team-bucket" not in local

@@ -70,7 +70,14 @@ def run(
     if concurrency:
         settings = replace(settings, concurrency=concurrency)
     parameters = _parse_params(param or [])
-    definition, default_name, artifacts = load(pipeline)
+    if settings.engine == "sagemaker":
+        from sagelab.cli import aws
+
+        loaded = load(pipeline, settings)
+        if name:
+            loaded = loaded._replace(name=name)
+        raise typer.Exit(_exit_code(aws.run(settings, loaded, parameters)))
+    definition, default_name, artifacts = load(pipeline, settings)
     engine = LocalEngine(settings, _store(settings, store or ("s3" if settings.s3_endpoint_url else "local")))
     selection = None
     if from_step or only or reference:
@@ -101,13 +108,18 @@ def _exit_code(status: str) -> int:
 def retry(
     execution: Annotated[str, typer.Argument(help="A failed, stopped or interrupted execution (id, prefix, or 'latest').")],
     cache: Annotated[Optional[str], typer.Option(help="sagemaker, content or off (default: [tool.sagelab] cache).")] = None,
+    profile: Profile = "local",
 ) -> None:
     """Run an execution's failed, stopped or interrupted steps again, as RetryPipelineExecution does."""
     from sagelab.cli.view import run_view
     from sagelab.config import load_settings
     from sagelab.engines.local import LocalEngine
 
-    settings = load_settings()
+    settings = load_settings(profile=profile)
+    if settings.engine == "sagemaker":
+        from sagelab.cli import aws
+
+        raise typer.Exit(_exit_code(aws.retry(settings, execution)))
     with run_view(settings) as listener:
         finished = LocalEngine(settings).retry(execution, listener, cache=cache or settings.cache)
     raise typer.Exit(_exit_code(finished.status))
@@ -123,6 +135,22 @@ def _parse_params(values: list[str]) -> dict[str, str]:
             raise ParameterError(f"--param {value!r} must look like Name=Value")
         parameters[key] = text
     return parameters
+
+
+@app.command()
+def stop(
+    execution: Annotated[str, typer.Argument(help="An execution ARN, id, or 'latest'.")],
+    profile: Profile = "aws",
+) -> None:
+    """Stop an execution on SageMaker (a local run stops with Ctrl-C)."""
+    from sagelab.cli import aws
+    from sagelab.config import load_settings
+    from sagelab.errors import ConfigError
+
+    settings = load_settings(profile=profile)
+    if settings.engine != "sagemaker":
+        raise ConfigError(f"profile {profile} runs locally; a local execution stops with Ctrl-C in its terminal")
+    aws.stop(settings, execution)
 
 
 @app.command()
@@ -144,19 +172,37 @@ def gc(
 def executions(
     limit: Annotated[int, typer.Option(help="How many to show, newest first.")] = 20,
     pipeline: Annotated[Optional[str], typer.Option(help="Only executions of this pipeline.")] = None,
+    profile: Profile = "local",
 ) -> None:
     """List the project's executions, newest first."""
     from sagelab.cli.tables import executions_table, print_table
     from sagelab.cli.view import records
+    from sagelab.config import load_settings
+
+    settings = load_settings(profile=profile)
+    if settings.engine == "sagemaker":
+        from sagelab.cli import aws
+
+        return aws.executions(settings, limit, pipeline)
 
     print_table(executions_table(records().executions(limit, pipeline)))
 
 
 @app.command()
-def status(execution: Annotated[str, typer.Argument(help="An execution id, a unique prefix of one, or 'latest'.")]) -> None:
+def status(
+    execution: Annotated[str, typer.Argument(help="An execution id, a unique prefix of one, or 'latest'.")],
+    profile: Profile = "local",
+) -> None:
     """Show an execution's steps: status, start, duration and failure reason."""
     from sagelab.cli.tables import print_table, steps_table
     from sagelab.cli.view import records
+    from sagelab.config import load_settings
+
+    settings = load_settings(profile=profile)
+    if settings.engine == "sagemaker":
+        from sagelab.cli import aws
+
+        return aws.status(settings, execution)
 
     store = records()
     record = store.execution(execution)
@@ -168,10 +214,18 @@ def logs(
     execution: Annotated[str, typer.Argument(help="An execution id, a unique prefix of one, or 'latest'.")],
     step: Annotated[Optional[str], typer.Argument(help="One step's log (default: every step's).")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the execution ends.")] = False,
+    profile: Profile = "local",
 ) -> None:
-    """Print the logs of an execution's steps."""
+    """Print the logs of an execution's steps (on SageMaker: the step's job log in CloudWatch)."""
     from sagelab.cli.view import records
+    from sagelab.config import load_settings
     from sagelab.errors import ExecutionError
+
+    settings = load_settings(profile=profile)
+    if settings.engine == "sagemaker":
+        from sagelab.cli import aws
+
+        return aws.logs(settings, execution, step)
 
     store = records()
     record = store.execution(execution)
@@ -208,13 +262,15 @@ def _print_new(name: str, path: str, positions: dict[str, int], header: bool) ->
 def definition(
     pipeline: Pipeline,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the JSON to this file instead of printing it.")] = None,
+    profile: Profile = "local",
 ) -> None:
-    """Print (or write) the definition JSON of a pipeline, as SageMaker receives it."""
+    """Print (or write) the definition JSON of a pipeline, as SageMaker receives it (built for the profile)."""
     import json
 
+    from sagelab.config import load_settings
     from sagelab.definition.loader import load
 
-    loaded = load(pipeline)
+    loaded = load(pipeline, load_settings(profile=profile))
     text = json.dumps(loaded.definition.raw, indent=2) + "\n"
     if out is None:
         sys.stdout.write(text)
@@ -226,12 +282,21 @@ def definition(
 
 
 @app.command()
-def graph(pipeline: Pipeline) -> None:
-    """Print the step graph of a pipeline: each step with what it waits for."""
+def graph(
+    pipeline: Pipeline,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the graph as an image instead: graph.svg, or graph.png (needs cairosvg).")] = None,
+) -> None:
+    """Print the step graph of a pipeline: each step with what it waits for (or draw it with --out)."""
     from sagelab.definition import dependencies
     from sagelab.definition.loader import load
 
     loaded = load(pipeline)
+    if out is not None:
+        from sagelab.docs import write_graph
+
+        write_graph(loaded.definition, out, loaded.name)
+        print(f"wrote {out} (pipeline {loaded.name}, {sum(1 for _ in loaded.definition.all_steps())} steps)", file=sys.stderr)
+        return
     needs = dependencies(loaded.definition)
     level: dict[str, int] = {}
 
@@ -253,3 +318,8 @@ app.command()(serve)
 app.command()(deploy)
 app.command()(invoke)
 app.add_typer(endpoints_app, name="endpoints")
+
+from sagelab.cli.project import docs_app, init  # noqa: E402 - registered after the commands above
+
+app.command()(init)
+app.add_typer(docs_app, name="docs")

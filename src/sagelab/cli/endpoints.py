@@ -48,12 +48,19 @@ def deploy(
     model: Annotated[str, typer.Argument(help="GROUP/VERSION, or GROUP for its latest Approved version.")],
     name: Annotated[str, typer.Option("--name", help="The endpoint's name.")],
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 for a new endpoint (default: a free one).")] = 0,
+    profile: Annotated[str, typer.Option(help="A profile; one with engine = \"sagemaker\" deploys on SageMaker.")] = "local",
+    instance: Annotated[str, typer.Option(help="On SageMaker: the endpoint's instance type.")] = "ml.m5.large",
 ) -> None:
-    """Start a named local endpoint for a registered model, or move an endpoint to it without downtime."""
+    """Start a named endpoint for a registered model, or move an endpoint to it without downtime."""
     from sagelab.config import load_settings
     from sagelab.engines.local.deploy import deploy_package
 
-    package, info = deploy_package(load_settings(), model, name, port)
+    settings = load_settings(profile=profile)
+    if settings.engine == "sagemaker":
+        from sagelab.cli import aws
+
+        return aws.deploy(settings, model, name, instance)
+    package, info = deploy_package(settings, model, name, port)
     print(f"endpoint {info.name} serves {package.ref} at {info.url} ({info.status})")
 
 
@@ -62,8 +69,10 @@ def invoke(
     body: Annotated[str, typer.Option(help="The request body, or @FILE to send a file's bytes.")],
     content_type: Annotated[str, typer.Option("--content-type", help="The body's content type.")] = "text/csv",
     accept: Annotated[Optional[str], typer.Option(help="The content type to ask for.")] = None,
+    profile: Annotated[str, typer.Option(help="A profile; one with engine = \"sagemaker\" calls sagemaker-runtime.")] = "local",
 ) -> None:
-    """Send one request to a local endpoint and print the response body."""
+    """Send one request to an endpoint and print the response body."""
+    from sagelab.config import load_settings
     from sagelab.errors import EndpointError
 
     if body.startswith("@"):
@@ -73,7 +82,13 @@ def invoke(
             raise EndpointError(f"cannot read {body[1:]}: {exc.strerror}") from None
     else:
         data = body.encode()
-    result = _hosting().invoke(name, data, content_type, accept)
+    settings = load_settings(profile=profile)
+    if settings.engine == "sagemaker":
+        from sagelab.cli import aws
+
+        result = aws.invoke(settings, name, data, content_type, accept)
+    else:
+        result = _hosting().invoke(name, data, content_type, accept)
     sys.stdout.buffer.write(result.body)
     if not result.body.endswith(b"\n"):
         sys.stdout.write("\n")

@@ -14,6 +14,20 @@ if TYPE_CHECKING:
 models_app = typer.Typer(help="The local model registry: groups, versions, approvals.", no_args_is_help=True)
 Reference = Annotated[str, typer.Argument(help="GROUP/VERSION, e.g. diabetes/3")]
 Reason = Annotated[Optional[str], typer.Option("--reason", help="Why; kept in the version's history.")]
+Profile = Annotated[str, typer.Option("--profile", help="A profile; one with engine = \"sagemaker\" uses SageMaker's Model Registry.")]
+
+
+def _on_aws(profile: str, action: str, reference: str = "", reason: str | None = None) -> bool:
+    """Run the command against SageMaker's registry when the profile says so; True if it did."""
+    from sagelab.config import load_settings
+
+    settings = load_settings(profile=profile)
+    if settings.engine != "sagemaker":
+        return False
+    from sagelab.cli import aws
+
+    aws.models(settings, action, reference, reason)
+    return True
 
 
 def open_registry() -> Registry:
@@ -31,8 +45,10 @@ def _when(iso: str | float) -> str:
 
 
 @models_app.command("groups")
-def groups() -> None:
+def groups(profile: Profile = "local") -> None:
     """List model package groups with their latest versions."""
+    if _on_aws(profile, "groups"):
+        return
     from rich.console import Console
     from rich.table import Table
 
@@ -44,8 +60,10 @@ def groups() -> None:
 
 
 @models_app.command("list")
-def list_versions(group: Annotated[str, typer.Argument(help="A model package group.")]) -> None:
+def list_versions(group: Annotated[str, typer.Argument(help="A model package group.")], profile: Profile = "local") -> None:
     """List the versions of a group."""
+    if _on_aws(profile, "list", group):
+        return
     from rich.console import Console
     from rich.table import Table
 
@@ -60,8 +78,10 @@ def list_versions(group: Annotated[str, typer.Argument(help="A model package gro
 
 
 @models_app.command("show")
-def show(reference: Reference) -> None:
+def show(reference: Reference, profile: Profile = "local") -> None:
     """Show a version: status and its history, inference specification, metrics."""
+    if _on_aws(profile, "show", reference):
+        return
     registry = open_registry()
     package = registry.resolve(reference)
     spec = package.request.get("InferenceSpecification", {})
@@ -107,14 +127,18 @@ def _set(reference: str, status: str, reason: str | None) -> ModelPackage:
 
 
 @models_app.command("approve")
-def approve(reference: Reference, reason: Reason = None) -> None:
+def approve(reference: Reference, reason: Reason = None, profile: Profile = "local") -> None:
     """Approve a version, so `sagelab deploy GROUP` picks it."""
+    if _on_aws(profile, "approve", reference, reason):
+        return
     package = _set(reference, "Approved", reason)
     print(f"{package.ref} is Approved")
 
 
 @models_app.command("reject")
-def reject(reference: Reference, reason: Reason = None) -> None:
+def reject(reference: Reference, reason: Reason = None, profile: Profile = "local") -> None:
     """Reject a version."""
+    if _on_aws(profile, "reject", reference, reason):
+        return
     package = _set(reference, "Rejected", reason)
     print(f"{package.ref} is Rejected")

@@ -25,10 +25,11 @@ class Loaded(NamedTuple):
     artifacts: dict[str, Path | bytes]
 
 
-def load(spec: str) -> Loaded:
+def load(spec: str, settings: Any = None) -> Loaded:
     """Load what `spec` names: a definition JSON file, or `module:attribute` /
     `path/to/file.py:attribute` naming an object with a `definition()` method (a sagelab
-    or SageMaker SDK Pipeline), a definition dict, or a JSON string.
+    or SageMaker SDK Pipeline), a definition dict, or a JSON string. A sagelab Pipeline is
+    built for `settings` (a profile's bucket, region and role) when they are given.
     """
     path = Path(spec)
     if path.is_file():
@@ -44,6 +45,8 @@ def load(spec: str) -> Loaded:
     target = _attribute(_import(module_name, spec), attribute, spec)
     name = str(getattr(target, "name", None) or attribute)
     artifacts: dict[str, Path | bytes] = {}
+    if settings is not None and callable(getattr(target, "with_settings", None)):
+        target = target.with_settings(settings)
     if callable(getattr(target, "definition", None)):
         try:
             if callable(getattr(target, "artifacts", None)):

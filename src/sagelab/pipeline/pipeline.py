@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sagelab.errors import PipelineError
+
+if TYPE_CHECKING:
+    from sagelab.config import Settings
 from sagelab.pipeline._callsite import call_site, where
 from sagelab.pipeline.expressions import Comparison, Condition, In, Join, JsonGet, Not, Or, Parameter, Property
 from sagelab.pipeline.steps import BuildContext, Step
@@ -38,6 +42,7 @@ class Pipeline:
         self.steps = list(steps)
         self.parameters = list(parameters or [])
         self.bucket, self.region, self.role = bucket, region, role
+        self._settings: Settings | None = None
         self._compiled: tuple[dict[str, Any], dict[str, Path | bytes]] | None = None
 
     def __repr__(self) -> str:
@@ -50,6 +55,13 @@ class Pipeline:
             step = pending.pop()
             yield step
             pending.extend(reversed(step.branches()))
+
+    def with_settings(self, settings: Settings) -> Pipeline:
+        """This pipeline built for a profile: its bucket, region, role and instance defaults
+        (values given to the Pipeline itself still win)."""
+        built = copy.copy(self)
+        built._settings, built._compiled = settings, None
+        return built
 
     def definition(self) -> str:
         """The definition JSON, byte-identical for the same code and data."""
@@ -66,7 +78,7 @@ class Pipeline:
     def _context(self) -> BuildContext:
         from sagelab.config import find_project_root, load_settings
 
-        settings = load_settings(find_project_root(self.site[0].parent))
+        settings = self._settings or load_settings(find_project_root(self.site[0].parent))
         return BuildContext(
             pipeline=self.name,
             bucket=self.bucket or settings.default_bucket,

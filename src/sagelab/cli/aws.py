@@ -1,0 +1,137 @@
+"""The commands' SageMaker side, for profiles with `engine = "sagemaker"`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from sagelab.config import Settings
+    from sagelab.definition.loader import Loaded
+    from sagelab.engines.sagemaker import ExecutionSnapshot, SageMakerEngine
+
+
+def engine(settings: Settings) -> SageMakerEngine:
+    from sagelab.engines.sagemaker import SageMakerEngine
+
+    return SageMakerEngine(settings)
+
+
+def run(settings: Settings, loaded: Loaded, parameters: dict[str, str]) -> str:
+    """Upload, upsert, start and follow an execution on SageMaker; returns its final status."""
+    aws = engine(settings)
+    definition = json.dumps(loaded.definition.raw)  # the very JSON the local engine runs
+    arn = aws.submit(definition, loaded.name, parameters, loaded.artifacts, progress=lambda uri: print(f"upload: {uri}", file=sys.stderr))
+    print(f"started {arn}", flush=True)
+    try:
+        status = aws.watch(arn, _print_changes({}))
+    except KeyboardInterrupt:
+        if sys.stdin.isatty() and typer.confirm(f"\nStop execution {arn.rsplit('/', 1)[-1]} on SageMaker?", default=False):
+            aws.stop(arn)
+            print("stopping; `sagelab status` shows when it has stopped")
+        else:
+            print(f"\nthe execution goes on; stop it with: sagelab stop {arn} --profile {settings.profile}")
+        return "Stopped"
+    print(f"Execution {arn.rsplit('/', 1)[-1]} of {loaded.name}: {status}")
+    return status
+
+
+def _print_changes(seen: dict[str, str]) -> Any:
+    def listener(snapshot: ExecutionSnapshot) -> None:
+        for step in snapshot.steps:
+            if seen.get(step.name) != step.status:
+                seen[step.name] = step.status
+                print(f"{step.name:<30} {step.status}", flush=True)
+                if step.failure_reason:
+                    print(f"    {step.failure_reason}", flush=True)
+
+    return listener
+
+
+def executions(settings: Settings, limit: int, pipeline: str | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("Execution", "Pipeline", "Status", "Started")
+    for summary in engine(settings).executions(pipeline, limit):
+        started = summary.get("StartTime")
+        table.add_row(str(summary.get("PipelineExecutionArn", "")).rsplit("/", 1)[-1], str(summary.get("PipelineName", "")),
+                      str(summary.get("PipelineExecutionStatus", "")), str(started or ""))  # fmt: skip
+    Console().print(table)
+
+
+def status(settings: Settings, reference: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    aws = engine(settings)
+    snapshot = aws.snapshot(aws.find_execution(reference))
+    title = f"{snapshot.pipeline} · {snapshot.id} · {snapshot.status}" + (f"\n{snapshot.failure_reason}" if snapshot.failure_reason else "")
+    table = Table("Step", "Type", "Status", "Started", "Duration", "Failure reason", title=title, title_justify="left")
+    for step in snapshot.steps:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(step.started)) if step.started else ""
+        took = f"{(step.ended or time.time()) - step.started:.0f}s" if step.started else ""
+        table.add_row(step.name, step.type or "", step.status, started, took, (step.failure_reason or "").splitlines()[0] if step.failure_reason else "")
+    Console().print(table)
+
+
+def logs(settings: Settings, reference: str, step: str | None) -> None:
+    from sagelab.errors import ExecutionError
+
+    if step is None:
+        raise ExecutionError("on SageMaker, name the step whose job log to read: sagelab logs EXECUTION STEP --profile ...")
+    aws = engine(settings)
+    for line in aws.logs(aws.find_execution(reference), step):
+        print(line)
+
+
+def stop(settings: Settings, reference: str) -> None:
+    aws = engine(settings)
+    arn = aws.find_execution(reference)
+    aws.stop(arn)
+    print(f"stopping {arn}")
+
+
+def retry(settings: Settings, reference: str) -> str:
+    aws = engine(settings)
+    arn = aws.retry(aws.find_execution(reference))
+    print(f"retrying {arn}", flush=True)
+    return aws.watch(arn, _print_changes({}))
+
+
+def models(settings: Settings, action: str, reference: str, reason: str | None = None) -> None:
+    from sagelab.engines.sagemaker import ModelRegistry
+
+    registry = ModelRegistry(settings)
+    if action == "groups":
+        for group in registry.groups():
+            print(group.get("ModelPackageGroupName"))
+    elif action == "list":
+        for package in registry.versions(reference):
+            print(f"{package.get('ModelPackageVersion')}  {package.get('ModelApprovalStatus')}  {package.get('ModelPackageArn')}")
+    elif action == "show":
+        print(json.dumps(registry.describe(reference), indent=2, default=str))
+    else:
+        described = registry.approve(reference, reason) if action == "approve" else registry.reject(reference, reason)
+        print(f"{described.get('ModelPackageArn')} is {described.get('ModelApprovalStatus')}")
+
+
+def deploy(settings: Settings, reference: str, name: str, instance: str) -> None:
+    from sagelab.engines.sagemaker import Endpoints
+
+    deployment = Endpoints(settings).deploy(reference, name, instance_type=instance, progress=lambda s: print(s, file=sys.stderr, flush=True))
+    print(f"endpoint {deployment.endpoint} is {deployment.status} ({deployment.model_package_arn})")
+
+
+def invoke(settings: Settings, name: str, body: bytes, content_type: str, accept: str | None) -> Any:
+    from sagelab.engines.sagemaker import Endpoints
+
+    return Endpoints(settings).invoke(name, body, content_type, accept)
+
+
+
