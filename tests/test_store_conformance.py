@@ -580,3 +580,21 @@ def test_local_engine_with_its_store_on_s3(project: Path, seaweedfs: SeaweedFS) 
     assert store.get_bytes(f"s3://{bucket}/Sum/out/sub/files.txt") == b"2"
     assert calls["GetObject"] >= 2 and calls["PutObject"] >= 2  # the engine moved the data through S3
     assert not (settings.store / bucket).exists()  # and nothing through the project's local folder
+
+
+def test_s3_commands_work_on_a_profile_s_s3(project: Path, seaweedfs: SeaweedFS) -> None:
+    """`sagelab s3 ... --profile` talks to the profile's S3 endpoint instead of the local folder."""
+    import subprocess
+    import sys
+
+    (project / "pyproject.toml").write_text(f'[tool.sagelab.profiles.minio]\nregion = "{REGION}"\ns3_endpoint_url = "{seaweedfs.endpoint}"\n')
+    bucket = new_bucket()
+    seaweedfs.admin_client().create_bucket(Bucket=bucket)
+    (project / "data").mkdir()
+    (project / "data" / "a.csv").write_text("1,2\n")
+    sagelab = str(Path(sys.executable).parent / "sagelab")
+    upload = subprocess.run([sagelab, "s3", "cp", "data", f"s3://{bucket}/raw", "-r", "--profile", "minio"], cwd=project, capture_output=True, text=True)
+    assert upload.returncode == 0, upload.stderr
+    listing = subprocess.run([sagelab, "s3", "ls", f"s3://{bucket}/raw/", "--profile", "minio"], cwd=project, capture_output=True, text=True)
+    assert f"s3://{bucket}/raw/a.csv" in listing.stdout
+    assert not (project / ".sagelab" / "s3" / bucket).exists()

@@ -9,22 +9,26 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 if TYPE_CHECKING:
-    from sagelab.store import LocalStore
+    from sagelab.store import ObjectStore
 
 s3_app = typer.Typer(help="Look inside the project's object store (s3:// URIs).", no_args_is_help=True)
 
 
-def _store() -> LocalStore:
-    from sagelab.config import load_settings
-    from sagelab.store import LocalStore
+Profile = Annotated[str, typer.Option("--profile", help="A profile; one with engine = \"sagemaker\" or s3_endpoint_url works on S3.")]
 
-    return LocalStore(load_settings().store)
+
+def _store(profile: str = "local") -> ObjectStore:
+    from sagelab.config import load_settings
+    from sagelab.store import open_store
+
+    return open_store(load_settings(profile=profile))
 
 
 @s3_app.command("ls")
-def ls(uri: Annotated[Optional[str], typer.Argument(help="s3://bucket/prefix (default: list buckets).")] = None) -> None:
+def ls(uri: Annotated[Optional[str], typer.Argument(help="s3://bucket/prefix (default: list buckets).")] = None,
+       profile: Profile = "local") -> None:  # fmt: skip
     """List buckets, or the objects under a prefix."""
-    store = _store()
+    store = _store(profile)
     if uri is None:
         for bucket in store.list_buckets():
             print(f"s3://{bucket}/")
@@ -38,11 +42,12 @@ def cp(
     source: Annotated[str, typer.Argument(help="A local path, an s3:// URI, or - for standard input.")],
     target: Annotated[str, typer.Argument(help="A local path, an s3:// URI, or - for standard output.")],
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Copy a folder or a whole prefix.")] = False,
+    profile: Profile = "local",
 ) -> None:
     """Copy files into, out of, or within the store."""
     from sagelab.errors import StoreError
 
-    store = _store()
+    store = _store(profile)
     if source.startswith("s3://") and target.startswith("s3://"):
         for info in list(store.list(source)) if recursive else [store.head(source)]:
             relative = info.key[len(source.split("/", 3)[3]) :].lstrip("/") if recursive else ""
@@ -77,7 +82,7 @@ def cp(
 
 
 @s3_app.command("cat")
-def cat(uri: Annotated[str, typer.Argument(help="s3://bucket/key")]) -> None:
+def cat(uri: Annotated[str, typer.Argument(help="s3://bucket/key")], profile: Profile = "local") -> None:
     """Print an object."""
-    with _store().open(uri) as stream:
+    with _store(profile).open(uri) as stream:
         sys.stdout.buffer.write(stream.read())
