@@ -49,6 +49,19 @@ def check_bucket_name(bucket: str) -> None:
         )
 
 
+def relative_key(prefix: str, key: str) -> str | None:
+    """Where an object lands when the objects under `prefix` are downloaded into a folder.
+
+    A key equal to the prefix lands under its own name, a key below `prefix/` under the
+    rest of its key; a key that merely starts with the same characters (`data/training.csv`
+    for `data/train`) is not under the prefix: None.
+    """
+    if key == prefix:
+        return key.rpartition("/")[2]
+    base = prefix if prefix.endswith("/") or not prefix else prefix + "/"
+    return key[len(base) :] if key.startswith(base) else None
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     """What a listing or HEAD tells about one object."""

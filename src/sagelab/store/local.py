@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sagelab.errors import NoSuchKey, StoreError
-from sagelab.store.base import ObjectInfo, S3Uri, check_bucket_name, parse_s3_uri
+from sagelab.store.base import ObjectInfo, S3Uri, check_bucket_name, parse_s3_uri, relative_key
 
 _TMP = ".tmp"
 _CHUNK = 1024 * 1024
@@ -139,14 +139,10 @@ class LocalStore:
         """
         parsed = parse_s3_uri(prefix)
         objects = list(self.list(prefix))
-        base = parsed.key if parsed.key.endswith("/") or not parsed.key else parsed.key + "/"
         copied = []
         for info in objects:
-            if info.key == parsed.key:
-                relative = info.key.rpartition("/")[2]
-            elif info.key.startswith(base):
-                relative = info.key[len(base) :]
-            else:  # `data/train` must not pull in `data/training.csv`
+            relative = relative_key(parsed.key, info.key)
+            if relative is None:
                 continue
             self.download_file(info.uri, path / relative)
             copied.append(info)

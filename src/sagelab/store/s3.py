@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sagelab.errors import NoSuchKey, StoreError
-from sagelab.store.base import ObjectInfo, S3Uri, check_bucket_name, parse_s3_uri
+from sagelab.store.base import ObjectInfo, S3Uri, check_bucket_name, parse_s3_uri, relative_key
 
 Progress = Callable[[int], None]  # called with the bytes moved since the last call
 
@@ -197,15 +197,9 @@ class S3Store:
         markers (keys ending in "/") are skipped.
         """
         parsed = parse_s3_uri(prefix)
-        base = parsed.key if parsed.key.endswith("/") or not parsed.key else parsed.key + "/"
         chosen: list[tuple[ObjectInfo, Path]] = []
         for info in self.list(prefix):
-            if info.key == parsed.key:
-                relative = info.key.rpartition("/")[2]
-            elif info.key.startswith(base):
-                relative = info.key[len(base) :]
-            else:  # `data/train` must not pull in `data/training.csv`
-                continue
+            relative = relative_key(parsed.key, info.key)
             if not relative or relative.endswith("/"):
                 continue
             chosen.append((info, Path(path, *_safe_parts(info, relative))))
