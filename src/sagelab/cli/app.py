@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 from sagelab.cli.endpoints import deploy, endpoints_app, invoke, serve
 from sagelab.cli.models import models_app
+from sagelab.cli.project import docs_app, init
 from sagelab.cli.s3 import s3_app
 
 app = typer.Typer(
@@ -318,8 +319,6 @@ app.command()(serve)
 app.command()(deploy)
 app.command()(invoke)
 app.add_typer(endpoints_app, name="endpoints")
-
-from sagelab.cli.project import docs_app, init  # noqa: E402 - registered after the commands above
 
 app.command()(init)
 app.add_typer(docs_app, name="docs")
