@@ -206,3 +206,25 @@ def test_definition_is_built_for_the_profile(project: Path) -> None:
     aws = sagelab("definition", f"{EXAMPLE}/pipeline.py:pipeline", "--profile", "aws", cwd=project).stdout
     assert "s3://team-bucket/diabetes/code/" in aws and "arn:aws:iam::123456789012:role/Team" in aws
     assert "team-bucket" not in local
+
+
+def test_a_sagemaker_execution_shows_in_the_local_view(capsys: pytest.CaptureFixture[str]) -> None:
+    """`run --profile aws` follows SageMaker's snapshots with the same view as a local run."""
+    from sagelab.cli.aws import follow
+    from sagelab.cli.view import _plain
+    from sagelab.engines.sagemaker import ExecutionSnapshot, StepSnapshot
+
+    arn = "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/demo/execution/abc123"
+    running = ExecutionSnapshot(arn, "demo", "Executing", 100.0, None, None, (StepSnapshot("Prep", "Executing", "Processing", 100.0),))
+    failed = ExecutionSnapshot(arn, "demo", "Failed", 100.0, 130.0, "Step failure: One or multiple steps failed.", (
+        StepSnapshot("Prep", "Succeeded", "Processing", 100.0, 110.0),
+        StepSnapshot("Train", "Failed", "Training", 110.0, 130.0, "AlgorithmError: boom"),
+    ))
+    on_snapshot = follow(_plain, "demo")
+    for snapshot in (running, running, failed):
+        on_snapshot(snapshot)
+    out = capsys.readouterr().out
+    assert out.count("Prep                           Executing") == 1  # an unchanged step is not repeated
+    assert "Prep                           Succeeded in 10.00s" in out
+    assert "Train                          Failed in 20.00s\n    AlgorithmError: boom" in out
+    assert "Execution abc123 of demo: Failed in 30.00s" in out

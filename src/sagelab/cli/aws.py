@@ -6,6 +6,7 @@ import json
 import sys
 import time
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -24,12 +25,15 @@ def engine(settings: Settings) -> SageMakerEngine:
 
 def run(settings: Settings, loaded: Loaded, parameters: dict[str, str]) -> str:
     """Upload, upsert, start and follow an execution on SageMaker; returns its final status."""
+    from sagelab.cli.view import run_view
+
     aws = engine(settings)
     definition = json.dumps(loaded.definition.raw)  # the very JSON the local engine runs
     arn = aws.submit(definition, loaded.name, parameters, loaded.artifacts, progress=lambda uri: print(f"upload: {uri}", file=sys.stderr))
     print(f"started {arn}", flush=True)
     try:
-        status = aws.watch(arn, _print_changes({}))
+        with run_view(settings) as listener:  # the same view as a local run
+            status = aws.watch(arn, follow(listener, loaded.name))
     except KeyboardInterrupt:
         if sys.stdin.isatty() and typer.confirm(f"\nStop execution {arn.rsplit('/', 1)[-1]} on SageMaker?", default=False):
             aws.stop(arn)
@@ -37,8 +41,31 @@ def run(settings: Settings, loaded: Loaded, parameters: dict[str, str]) -> str:
         else:
             print(f"\nthe execution goes on; stop it with: sagelab stop {arn} --profile {settings.profile}")
         return "Stopped"
-    print(f"Execution {arn.rsplit('/', 1)[-1]} of {loaded.name}: {status}")
     return status
+
+
+def follow(listener: Any, pipeline: str) -> Callable[[ExecutionSnapshot], None]:
+    """Feed SageMaker's snapshots to the local engine's view, as if they were local steps."""
+    from sagelab.engines.local import Execution, StepState
+
+    seen: dict[str, tuple[str, float | None]] = {}
+
+    def on_snapshot(snapshot: ExecutionSnapshot) -> None:
+        steps = {
+            s.name: StepState(s.name, s.type or "", s.status, started=s.started, ended=s.ended, failure_reason=s.failure_reason,
+                              note=f"cached: reused from execution {s.cached_from}" if s.cached_from else None)  # fmt: skip
+            for s in snapshot.steps
+        }
+        execution = Execution(snapshot.id, pipeline, snapshot.arn, steps, snapshot.started or time.time(),
+                              snapshot.status, snapshot.ended, snapshot.failure_reason)  # fmt: skip
+        for state in steps.values():
+            if seen.get(state.name) != (state.status, state.ended):
+                seen[state.name] = (state.status, state.ended)
+                listener(execution, state)
+        if snapshot.finished:
+            listener(execution, None)
+
+    return on_snapshot
 
 
 def _print_changes(seen: dict[str, str]) -> Any:
