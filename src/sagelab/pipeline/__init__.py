@@ -18,22 +18,26 @@ from sagelab.pipeline.expressions import (
     not_,
     or_,
 )
-from sagelab.pipeline.models import ModelStep, RegisterModelStep, TransformStep, model, register, transform
+from sagelab.pipeline.models import (
+    ModelStep,
+    RegisterModelStep,
+    TransformStep,
+    model,
+    register,
+    transform,
+)
 from sagelab.pipeline.pipeline import Pipeline
+from sagelab.pipeline.processing import ProcessingStep, processing
 from sagelab.pipeline.steps import (
     CacheConfig,
-    Channel,
     ConditionStep,
     FailStep,
-    ProcessingStep,
     RetryPolicy,
     Step,
-    TrainingStep,
     condition,
     fail,
-    processing,
-    training,
 )
+from sagelab.pipeline.training import Channel, TrainingStep, training
 
 __all__ = [
     "CacheConfig",

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from sagelab.pipeline.expressions import Property, Value
-from sagelab.pipeline.steps import BuildContext, Step, TrainingStep, image_for, source_of
+from sagelab.pipeline.steps import BuildContext, Step, image_for, source_of
+from sagelab.pipeline.training import TrainingStep
 
 
 class _Serving:

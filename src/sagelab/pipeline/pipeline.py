@@ -13,7 +13,17 @@ from sagelab.errors import PipelineError
 if TYPE_CHECKING:
     from sagelab.config import Settings
 from sagelab.pipeline._callsite import call_site, where
-from sagelab.pipeline.expressions import Comparison, Condition, In, Join, JsonGet, Not, Or, Parameter, Property
+from sagelab.pipeline.expressions import (
+    Comparison,
+    Condition,
+    In,
+    Join,
+    JsonGet,
+    Not,
+    Or,
+    Parameter,
+    Property,
+)
 from sagelab.pipeline.steps import BuildContext, Step
 
 

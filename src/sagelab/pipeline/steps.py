@@ -1,7 +1,8 @@
-"""Step builders: `processing`, `training`, `condition`, `fail`.
+"""Steps: the `Step` base, what every step shares, and the control steps `condition` and `fail`.
 
 Each builder returns a `Step` that remembers where the user built it; `Pipeline` compiles
-steps into the Create* request JSON that SageMaker (and sagelab's local engine) runs.
+steps into the Create* request JSON that SageMaker (and sagelab's local engine) runs. Job
+steps live in processing.py, training.py and models.py.
 """
 
 from __future__ import annotations
@@ -18,16 +19,12 @@ from sagelab.pipeline.expressions import (
     Condition,
     ConditionList,
     Expression,
-    ExecutionVariables,
-    Join,
-    JsonGet,
     Property,
     Value,
-    as_text,
     compile_value,
 )
 
-_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,64}$")
+NAME = re.compile(r"^[A-Za-z0-9\-_]{1,64}$")
 PROCESSING_BASE = "/opt/ml/processing"
 
 
@@ -96,7 +93,7 @@ class Step:
         retry: list[RetryPolicy] | None = None,
     ) -> None:
         self.site = call_site()
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not NAME.match(name):
             raise PipelineError(f"{where(self.site)}: {name!r} is not a valid step name: use 1-64 letters, digits, - and _")
         self.name = name
         self.depends_on = list(depends_on or [])
@@ -172,7 +169,7 @@ class Step:
         return []
 
 
-class _Resources:
+class Resources:
     """Instance settings with project defaults."""
 
     def __init__(self, instance: Value, count: Value, volume_gb: Value) -> None:
@@ -200,150 +197,7 @@ def image_for(step: Step, framework: str | None, image: Value, scope: str, conte
         raise step.error(str(exc)) from None
 
 
-class ProcessingStep(Step):
-    """A processing job: inputs at /opt/ml/processing/input/<name>, outputs from /opt/ml/processing/output/<name>.
-
-    Args:
-        name: The step name (1-64 letters, digits, - and _).
-        code: A local script, run as `python3 /opt/ml/processing/input/code/<file>`.
-        framework: "sklearn:1.2-1", "xgboost:1.7-1", ...: the image, resolved for the region.
-        image: An image URI instead of `framework`.
-        command: The container command (with `code`, the interpreter; default `python3`).
-        arguments: Arguments after the script (ContainerArguments).
-        inputs: Name → an s3:// URI, a pipeline value (e.g. `other.outputs["x"]`), or a local
-            file or folder, uploaded by content when the pipeline runs.
-        outputs: Output names (stored under the pipeline's execution), or name → S3 URI.
-        reports: Output name → a JSON file inside it that conditions read with `report()`.
-        env: Environment variables of the job.
-        instance, instance_count, volume_gb: The job's resources; defaults from [tool.sagelab].
-        max_runtime: Seconds before the job is stopped.
-        depends_on, display_name, description, cache, retry: As for every step.
-    """
-
-    type = "Processing"
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        code: str | Path | None = None,
-        framework: str | None = None,
-        image: Value = None,
-        command: list[str] | None = None,
-        arguments: list[Value] | None = None,
-        inputs: dict[str, Value] | None = None,
-        outputs: list[str] | dict[str, Value] | None = None,
-        reports: dict[str, str] | None = None,
-        env: dict[str, Value] | None = None,
-        instance: Value = None,
-        instance_count: Value = None,
-        volume_gb: Value = None,
-        max_runtime: int | None = None,
-        **common: Any,
-    ) -> None:
-        super().__init__(name, **common)
-        self.code = self.local_path(code) if code is not None else None
-        if self.code is not None and not self.code.is_file():
-            raise self.error(f"code {code} is not a file")
-        self.framework, self.image, self.command = framework, image, command
-        self.container_arguments = list(arguments or [])
-        self.inputs = dict(inputs or {})
-        declared = outputs if isinstance(outputs, dict) else {o: None for o in outputs or []}
-        self.output_targets: dict[str, Value] = dict(declared)
-        self.reports = dict(reports or {})
-        for output in self.reports:
-            if output not in self.output_targets:
-                raise self.error(f"report {output!r} names no output; outputs: {', '.join(self.output_targets) or 'none'}")
-        for key in [*self.inputs, *self.output_targets]:
-            if not _NAME.match(key) or key == "code":
-                raise self.error(f"{key!r} cannot name an input or output: use letters, digits, - and _ (and not 'code')")
-        self.env = dict(env or {})
-        self.resources = _Resources(instance, instance_count, volume_gb)
-        self.max_runtime = max_runtime
-
-    @property
-    def outputs(self) -> _Outputs:
-        """`step.outputs['train']`: the S3 URI of a declared output."""
-        return _Outputs(self)
-
-    def report(self, output: str, path: str) -> JsonGet:
-        """A value inside a JSON report the step writes, e.g. `report("evaluation", "metrics.mse.value")`."""
-        if output not in self.reports:
-            raise PipelineError(
-                f"{where(call_site())}: step {self.name} declares no report {output!r}; "
-                f"declare it with reports={{{output!r}: 'file.json'}} ({', '.join(self.reports) or 'none declared'})"
-            )
-        return JsonGet(path, report=Property(self, ("PropertyFiles", output)))
-
-    def report_uri(self, output: str) -> Join:
-        """The S3 URI of a declared report file, e.g. for a registered model's metrics."""
-        if output not in self.reports:
-            raise PipelineError(f"{where(call_site())}: step {self.name} declares no report {output!r}")
-        return Join("/", [self.outputs[output], self.reports[output]])
-
-    def check_named_item(self, path: tuple[str | int, ...], name: str) -> None:
-        if path == ("ProcessingOutputConfig", "Outputs") and name not in self.output_targets:
-            raise PipelineError(
-                f"{where(call_site())}: step {self.name} has no output {name!r}; outputs: {', '.join(self.output_targets) or 'none'}"
-            )
-
-    def arguments(self, context: BuildContext) -> dict[str, Any]:
-        inputs = [self._input(name, source, context) for name, source in self.inputs.items()]
-        if self.code is not None:
-            inputs.append(_s3_input("code", context.artifacts.file(self.code), f"{PROCESSING_BASE}/input/code"))
-            entrypoint = [*(self.command or ["python3"]), f"{PROCESSING_BASE}/input/code/{self.code.name}"]
-        elif self.command:
-            entrypoint = list(self.command)
-        else:
-            raise self.error("give code= (a script to run) or command= (the container command)")
-        app: dict[str, Any] = {"ImageUri": image_for(self, self.framework, self.image, "processing", context, self.resources.instance),
-                               "ContainerEntrypoint": entrypoint}  # fmt: skip
-        if self.container_arguments:
-            app["ContainerArguments"] = self.container_arguments
-        arguments: dict[str, Any] = {
-            "ProcessingResources": {"ClusterConfig": self.resources.cluster(context)},
-            "AppSpecification": app,
-            "RoleArn": context.role,
-            "ProcessingInputs": inputs,
-        }
-        if self.output_targets:
-            arguments["ProcessingOutputConfig"] = {"Outputs": [self._output(name, target, context) for name, target in self.output_targets.items()]}
-        if self.env:
-            arguments["Environment"] = self.env
-        if self.max_runtime:
-            arguments["StoppingCondition"] = {"MaxRuntimeInSeconds": self.max_runtime}
-        return arguments
-
-    def _input(self, name: str, source: Value, context: BuildContext) -> dict[str, Any]:
-        return _s3_input(name, _source(self, source, context), f"{PROCESSING_BASE}/input/{name}")
-
-    def _output(self, name: str, target: Value, context: BuildContext) -> dict[str, Any]:
-        if target is None:  # where the SDK puts an output that names no destination
-            target = Join("/", ["s3:/", context.bucket, context.pipeline, ExecutionVariables.PIPELINE_EXECUTION_ID, self.name, "output", name])
-        return {"OutputName": name, "AppManaged": False,
-                "S3Output": {"S3Uri": target, "LocalPath": f"{PROCESSING_BASE}/output/{name}", "S3UploadMode": "EndOfJob"}}  # fmt: skip
-
-    def compile(self, context: BuildContext) -> dict[str, Any]:
-        step = super().compile(context)
-        if self.reports:
-            step["PropertyFiles"] = [
-                {"PropertyFileName": output, "OutputName": output, "FilePath": file} for output, file in self.reports.items()
-            ]
-        return step
-
-
-class _Outputs:
-    def __init__(self, step: ProcessingStep) -> None:
-        self._step = step
-
-    def __getitem__(self, name: str) -> Property:
-        return self._step.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri
-
-    def __iter__(self) -> Any:
-        return iter(self._step.output_targets)
-
-
-def _s3_input(name: str, uri: Value, local_path: str) -> dict[str, Any]:
+def s3_input(name: str, uri: Value, local_path: str) -> dict[str, Any]:
     return {
         "InputName": name,
         "AppManaged": False,
@@ -352,7 +206,7 @@ def _s3_input(name: str, uri: Value, local_path: str) -> dict[str, Any]:
     }
 
 
-def _source(step: Step, source: Value, context: BuildContext) -> Value:
+def source_of(step: Step, source: Value, context: BuildContext) -> Value:
     """An S3 URI or expression as it is; a local file or folder becomes a content-addressed upload."""
     if isinstance(source, (Expression, Condition)) or (isinstance(source, str) and source.startswith("s3://")):
         return source
@@ -360,111 +214,6 @@ def _source(step: Step, source: Value, context: BuildContext) -> Value:
         path = step.local_path(source)
         return context.artifacts.folder(path) if path.is_dir() else context.artifacts.file(path, kind="data")
     raise step.error(f"an input must be an s3:// URI, a local path or a pipeline value; got {source!r}")
-
-
-@dataclass(frozen=True)
-class Channel:
-    """A training channel with settings beyond its source."""
-
-    source: Value
-    content_type: str | None = None
-
-
-class TrainingStep(Step):
-    """A training job in script mode (`entry_point`) or with an image's own algorithm.
-
-    Args:
-        name: The step name.
-        entry_point: The training script, relative to `source_dir` when one is given.
-        source_dir: A local folder shipped with the script (packed as sourcedir.tar.gz).
-        framework: "sklearn:1.2-1", "pytorch:2.1", ...: the image, resolved for the region.
-        image: An image URI instead of `framework`.
-        channels: Channel name → an s3:// URI, a pipeline value, a local path, or a `Channel`.
-        hyperparameters: Values passed to the script as `--key value` (JSON-encoded, as the SDK does).
-        metrics: Metric name → regex over the log, giving FinalMetricDataList.
-        output_path: Where model.tar.gz goes (default: the bucket root, as in the SDK).
-        env: Environment variables of the job.
-        content_type: The content type of every channel that does not set its own.
-        instance, instance_count, volume_gb: The job's resources; defaults from [tool.sagelab].
-        max_runtime: Seconds before the job is stopped (default one day, as in the SDK).
-        depends_on, display_name, description, cache, retry: As for every step.
-    """
-
-    type = "Training"
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        entry_point: str | Path | None = None,
-        source_dir: str | Path | None = None,
-        framework: str | None = None,
-        image: Value = None,
-        channels: dict[str, Value | Channel] | None = None,
-        hyperparameters: dict[str, Value] | None = None,
-        metrics: dict[str, str] | None = None,
-        output_path: Value = None,
-        env: dict[str, Value] | None = None,
-        content_type: str | None = None,
-        instance: Value = None,
-        instance_count: Value = None,
-        volume_gb: Value = None,
-        max_runtime: int = 86400,
-        **common: Any,
-    ) -> None:
-        super().__init__(name, **common)
-        self.entry_point, self.source_dir = self.source_code(entry_point, source_dir)
-        self.framework, self.image = framework, image
-        self.channels = {k: v if isinstance(v, Channel) else Channel(v, content_type) for k, v in (channels or {}).items()}
-        self.hyperparameters = dict(hyperparameters or {})
-        self.metrics = dict(metrics or {})
-        self.output_path, self.env = output_path, dict(env or {})
-        self.resources = _Resources(instance, instance_count, volume_gb)
-        self.max_runtime = max_runtime
-
-    @property
-    def model_data(self) -> Property:
-        """The S3 URI of the trained model.tar.gz."""
-        return self.properties.ModelArtifacts.S3ModelArtifacts
-
-    def arguments(self, context: BuildContext) -> dict[str, Any]:
-        hyperparameters = {key: as_text(value) for key, value in self.hyperparameters.items()}
-        if self.entry_point is not None:
-            root = self.source_dir or self.entry_point.parent
-            hyperparameters.update({
-                "sagemaker_container_log_level": "20",
-                "sagemaker_program": as_text(self.entry_point.relative_to(root).as_posix()),
-                "sagemaker_region": as_text(context.region),
-                "sagemaker_submit_directory": as_text(context.artifacts.sourcedir(self.entry_point, self.source_dir)),
-            })
-        algorithm: dict[str, Any] = {"TrainingImage": image_for(self, self.framework, self.image, "training", context, self.resources.instance),
-                                     "TrainingInputMode": "File"}  # fmt: skip
-        if self.metrics:
-            algorithm["MetricDefinitions"] = [{"Name": name, "Regex": regex} for name, regex in self.metrics.items()]
-        # The SDK's default: the model lands at s3://<bucket>/<training job name>/output/model.tar.gz
-        output = self.output_path if self.output_path is not None else f"s3://{context.bucket}/"
-        arguments: dict[str, Any] = {
-            "AlgorithmSpecification": algorithm,
-            "OutputDataConfig": {"S3OutputPath": output},
-            "StoppingCondition": {"MaxRuntimeInSeconds": self.max_runtime},
-            "ResourceConfig": self.resources.cluster(context),
-            "RoleArn": context.role,
-            "InputDataConfig": [self._channel(name, channel, context) for name, channel in self.channels.items()],
-            "HyperParameters": hyperparameters,
-        }
-        if self.env:
-            arguments["Environment"] = self.env
-        return arguments
-
-    def _channel(self, name: str, channel: Channel, context: BuildContext) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "ChannelName": name,
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": _source(self, channel.source, context),
-                                            "S3DataDistributionType": "FullyReplicated"}},  # fmt: skip
-        }
-        if channel.content_type:
-            entry["ContentType"] = channel.content_type
-        return entry
 
 
 class ConditionStep(Step):
@@ -509,27 +258,6 @@ class FailStep(Step):
 
     def arguments(self, context: BuildContext) -> dict[str, Any]:
         return {"ErrorMessage": self.message}
-
-
-def processing(name: str, **options: Any) -> ProcessingStep:
-    """A Processing step. See `ProcessingStep` for the options.
-
-    Example:
-        >>> prep = processing("Prep", command=["python3", "-c", "print(1)"], image="img:1")
-        >>> prep.type
-        'Processing'
-    """
-    return ProcessingStep(name, **options)
-
-
-def source_of(step: Step, source: Value, context: BuildContext) -> Value:
-    """An input's S3 URI: URIs and pipeline values as they are, local paths uploaded by content."""
-    return _source(step, source, context)
-
-
-def training(name: str, **options: Any) -> TrainingStep:
-    """A Training step. See `TrainingStep` for the options."""
-    return TrainingStep(name, **options)
 
 
 def condition(name: str, conditions: Condition | list[Condition], *, then: list[Step] | None = None,
