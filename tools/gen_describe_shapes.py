@@ -16,17 +16,18 @@ from pathlib import Path
 
 import botocore.session
 
-# Step type → the response shape its properties follow.
+# Step type → the response shapes its properties follow (their members merged, as the SDK's
+# `Properties(shape_names=[...])` does: a Tuning step also lists its TrainingJobSummaries).
 STEP_SHAPES = {
-    "Processing": "DescribeProcessingJobResponse",
-    "Training": "DescribeTrainingJobResponse",
-    "Transform": "DescribeTransformJobResponse",
-    "Tuning": "DescribeHyperParameterTuningJobResponse",
-    "Model": "DescribeModelOutput",
-    "RegisterModel": "DescribeModelPackageOutput",
-    "EndpointConfig": "DescribeEndpointConfigOutput",
-    "Endpoint": "DescribeEndpointOutput",
-    "AutoML": "DescribeAutoMLJobResponse",
+    "Processing": ("DescribeProcessingJobResponse",),
+    "Training": ("DescribeTrainingJobResponse",),
+    "Transform": ("DescribeTransformJobResponse",),
+    "Tuning": ("DescribeHyperParameterTuningJobResponse", "ListTrainingJobsForHyperParameterTuningJobResponse"),
+    "Model": ("DescribeModelOutput",),
+    "RegisterModel": ("DescribeModelPackageOutput",),
+    "EndpointConfig": ("DescribeEndpointConfigOutput",),
+    "Endpoint": ("DescribeEndpointOutput",),
+    "AutoML": ("DescribeAutoMLJobResponse",),
 }
 MAX_DEPTH = 12
 OUT = Path(__file__).resolve().parents[1] / "src/sagelab/definition/describe_shapes.json"
@@ -46,7 +47,7 @@ def convert(shape, depth: int = 0):  # type: ignore[no-untyped-def]
 
 def main() -> None:
     model = botocore.session.get_session().get_service_model("sagemaker")
-    shapes = {step: convert(model.shape_for(name)) for step, name in STEP_SHAPES.items()}
+    shapes = {step: {k: v for name in names for k, v in convert(model.shape_for(name)).items()} for step, names in STEP_SHAPES.items()}
     OUT.write_text(json.dumps(shapes, sort_keys=True, separators=(",", ":")) + "\n")
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes)")
 

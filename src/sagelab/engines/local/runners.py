@@ -12,6 +12,7 @@ from sagelab.engines.local.processing import ProcessingRunner
 from sagelab.engines.local.register import RegisterModelRunner
 from sagelab.engines.local.training import TrainingRunner
 from sagelab.engines.local.transform import TransformRunner
+from sagelab.engines.local.tuning import TuningRunner
 from sagelab.errors import Problem
 
 
@@ -30,6 +31,7 @@ RUNNERS: dict[str, StepRunner] = {
     "EndpointConfig": RecordRunner("endpoint-config", "EndpointConfigName"),
     "Endpoint": EndpointRunner(),
     "Transform": TransformRunner(),
+    "Tuning": TuningRunner(),
 }
 # Quick steps that start no process: they run on the scheduler's own thread.
 INLINE = {"Condition", "Fail", "RegisterModel", "Model", "EndpointConfig"}
