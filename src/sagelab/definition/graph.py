@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sagelab.definition.expressions import Reference, references
-from sagelab.definition.model import PipelineDefinition, Step
+from sagelab.definition.model import CHECK_SETTINGS, CHECK_STEP_TYPES, PipelineDefinition, Step
 
 
 def step_references(step: Step) -> Iterator[Reference | tuple[str, str]]:
     """The expressions of one step; a condition's branch steps are steps of their own."""
     arguments = {k: v for k, v in step.arguments.items() if not (step.type == "Condition" and k in ("IfSteps", "ElseSteps"))}
+    settings = {k: arguments.pop(k) for k in CHECK_SETTINGS if k in arguments} if step.type in CHECK_STEP_TYPES else {}
     yield from references(arguments, f"{step.pointer}/Arguments")
+    yield from references(settings, step.pointer)  # a check step's settings sit beside its Arguments
 
 
 def condition_parent(step: Step) -> str | None:

@@ -43,6 +43,19 @@ STEP_TYPES = (
     "Endpoint",
     "Notebook",
 )
+# A check step's settings sit beside its Arguments in the JSON; the parser keeps them with the
+# step's arguments, so their expressions resolve, validate and key the cache like any argument's.
+CHECK_SETTINGS = (
+    "CheckType",
+    "ModelPackageGroupName",
+    "SkipCheck",
+    "FailOnViolation",
+    "RegisterNewBaseline",
+    "SuppliedBaselineStatistics",
+    "SuppliedBaselineConstraints",
+    "ModelName",
+)
+CHECK_STEP_TYPES = ("QualityCheck", "ClarifyCheck")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from typing import Any
 
 from sagelab.definition.expressions import CONDITION_TYPES
 from sagelab.definition.model import (
+    CHECK_SETTINGS,
+    CHECK_STEP_TYPES,
     PARAMETER_TYPES,
     STEP_TYPES,
     VERSION,
@@ -124,6 +126,8 @@ class _Parser:
         if not isinstance(arguments, dict):
             self.problem(f"{pointer}/Arguments", f"step {name}: Arguments must be an object; got {_kind(arguments)}")
             arguments = {}
+        if kind in CHECK_STEP_TYPES:
+            arguments = {**arguments, **{key: raw[key] for key in CHECK_SETTINGS if key in raw}}
         depends_on = raw.get("DependsOn", [])
         if not isinstance(depends_on, list) or not all(isinstance(d, str) for d in depends_on):
             self.problem(f"{pointer}/DependsOn", f"step {name}: DependsOn must be a list of step names")

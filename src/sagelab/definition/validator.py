@@ -19,6 +19,14 @@ _OTHER_SHAPES: dict[str, Any] = {
     "Fail": {},
     "Lambda": {"OutputParameters": ["map", "string"]},
     "Callback": {"OutputParameters": ["map", "string"]},
+    # The S3 URIs SageMaker gives check steps (the SDK's QualityCheckStep/ClarifyCheckStep.properties).
+    "QualityCheck": {
+        "CalculatedBaselineConstraints": "string",
+        "CalculatedBaselineStatistics": "string",
+        "BaselineUsedForDriftCheckConstraints": "string",
+        "BaselineUsedForDriftCheckStatistics": "string",
+    },
+    "ClarifyCheck": {"CalculatedBaselineConstraints": "string", "BaselineUsedForDriftCheckConstraints": "string"},
 }
 
 

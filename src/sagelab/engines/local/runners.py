@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from sagelab.definition import PipelineDefinition
+from sagelab.engines.local.checks import CheckRunner
 from sagelab.engines.local.condition import ConditionRunner, FailRunner
 from sagelab.engines.local.hosting import EndpointRunner, RecordRunner
 from sagelab.engines.local.job import Job, StepResult
@@ -32,6 +33,8 @@ RUNNERS: dict[str, StepRunner] = {
     "Endpoint": EndpointRunner(),
     "Transform": TransformRunner(),
     "Tuning": TuningRunner(),
+    "QualityCheck": CheckRunner(),
+    "ClarifyCheck": CheckRunner(),
 }
 # Quick steps that start no process: they run on the scheduler's own thread.
 INLINE = {"Condition", "Fail", "RegisterModel", "Model", "EndpointConfig"}
