@@ -6,6 +6,7 @@
     account = "000000000000"     # the account id in ARNs and the default bucket name
     concurrency = 4              # steps run at once (default: the CPU count)
     cache = "content"            # reuse step runs: "sagemaker" (CacheConfig, the default), "content", "off"
+    parity = true                # steps on a framework image run on its releases (default false; docs/containers.md)
     bucket = "my-team-bucket"    # where pipelines keep code and outputs (default: SageMaker's default bucket)
     role = "arn:aws:iam::123456789012:role/SageMakerRole"   # the execution role written into steps
     instance_type = "ml.m5.large"   # step defaults for pipelines written with sagelab.pipeline
@@ -54,6 +55,7 @@ class Settings:
     instance_count: int = 1
     volume_size_gb: int = 30
     cache: str = "sagemaker"
+    parity: bool = False  # steps on a framework image run in a cached venv with the image's framework release
     engine: str = "local"  # "sagemaker" runs pipelines on SageMaker Pipelines
     aws_profile: str | None = None
     s3_endpoint_url: str | None = None
@@ -121,6 +123,10 @@ def _checked(values: dict[str, Any], root: Path) -> dict[str, Any]:
         elif key == "cache":
             if value not in ("sagemaker", "content", "off"):
                 raise ConfigError(f'{where} cache must be "sagemaker", "content" or "off"; got {value!r}')
+            checked[key] = value
+        elif key == "parity":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where} parity must be true or false; got {value!r}")
             checked[key] = value
         elif key == "engine":
             if value not in ("local", "sagemaker"):

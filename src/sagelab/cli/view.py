@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sagelab.config import Settings, load_settings
+from sagelab.containers.environments import PROPERTY, describe
 from sagelab.engines.local import Execution, Records, StepState
 from sagelab.engines.local.scheduler import Listener
 from sagelab.engines.local.job import tail
@@ -106,6 +107,10 @@ def _summary_text(execution: Execution) -> str:
     if notes:
         lines.append("Notes:")
         lines.extend(f"  {name}: {note}" for name, note in notes)
+    versions = [(s.name, s.properties[PROPERTY]) for s in execution.steps.values() if s.properties and PROPERTY in s.properties]
+    if versions:
+        lines.append("Framework versions (the step's against its image's):")
+        lines.extend(f"  {name}: {describe(record)}" for name, record in versions)
     outputs = [(s.name, uri) for s in execution.steps.values() for uri in s.outputs]
     if outputs:
         lines.append("Outputs:")

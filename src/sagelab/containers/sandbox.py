@@ -3,7 +3,8 @@
 Each job gets a folder that the step sees as `/opt/ml`: `_launch.py` bind-mounts it there
 inside a private mount namespace (Linux, root), so two steps running at once never see
 each other's files, and falls back to remapping paths in Python elsewhere. Commands named
-`python`/`python3` run on sagelab's own interpreter, whose packages the steps use.
+`python`/`python3` run on the step's interpreter: sagelab's own, whose packages the steps use,
+or an environment built for the step (`environments`), whose bin folder comes first on PATH.
 """
 
 from __future__ import annotations
@@ -31,17 +32,17 @@ def prepare_mountpoint() -> None:
         pass  # the launcher falls back to path remapping
 
 
-def command(job_root: Path, workdir: str, argv: list[str]) -> list[str]:
-    """The argument list that runs `argv` in `workdir` with `job_root` as /opt/ml."""
-    return [sys.executable, str(LAUNCHER), str(job_root), workdir, "--", *argv]
+def command(job_root: Path, workdir: str, argv: list[str], interpreter: str | None = None) -> list[str]:
+    """The argument list that runs `argv` in `workdir` with `job_root` as /opt/ml, on `interpreter` (default: ours)."""
+    return [interpreter or sys.executable, str(LAUNCHER), str(job_root), workdir, "--", *argv]
 
 
-def environment(variables: Mapping[str, str]) -> dict[str, str]:
+def environment(variables: Mapping[str, str], interpreter: str | None = None) -> dict[str, str]:
     """The environment of a step: ours minus AWS credentials (unless it works on real S3), plus the step's variables."""
     keep = variables.get(KEEP_CREDENTIALS) == "1"
     env = {k: v for k, v in os.environ.items() if keep or k not in _HIDDEN}
-    interpreter_dir = os.path.dirname(sys.executable)
-    env["PATH"] = os.pathsep.join([interpreter_dir, env.get("PATH", os.defpath)])
+    interpreter_dirs = dict.fromkeys(os.path.dirname(path) for path in (interpreter or sys.executable, sys.executable))
+    env["PATH"] = os.pathsep.join([*interpreter_dirs, env.get("PATH", os.defpath)])
     env["PYTHONUNBUFFERED"] = "1"  # so the live view shows log lines as they are printed
     env.update(variables)
     return env

@@ -57,12 +57,13 @@ class Job:
         with open(self.log_path, "a", encoding="utf-8") as log:
             log.write(f"[sagelab] {message}\n")
 
-    def run(self, argv: list[str], workdir: str, variables: dict[str, str], timeout: float | None = None) -> int:
-        """Run `argv` in the sandbox, its output appended to the step log; returns the exit code."""
-        env = sandbox.environment({**self.step_env, **variables})
+    def run(self, argv: list[str], workdir: str, variables: dict[str, str], timeout: float | None = None,
+            interpreter: str | None = None) -> int:  # fmt: skip
+        """Run `argv` in the sandbox (on `interpreter`, else sagelab's), output appended to the step log; returns the exit code."""
+        env = sandbox.environment({**self.step_env, **variables}, interpreter)
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
-                sandbox.command(self.root, workdir, argv),
+                sandbox.command(self.root, workdir, argv, interpreter),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

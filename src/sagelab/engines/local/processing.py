@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sagelab.containers import environments, images
 from sagelab.containers.contract import PROCESSING_CONFIG_DIR, job_path, resource_config, write_json
 from sagelab.engines.local.inputs import download_input, upload_output
 from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
@@ -43,7 +44,9 @@ class ProcessingRunner:
         variables = {str(k): str(v) for k, v in request.get("Environment", {}).items()}
         timeout = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
         # Relative paths land in the job's own folder, never in the real filesystem root.
-        code = job.run([*entrypoint, *arguments], "/opt/ml", variables, timeout)
+        image = images.identify(str(app.get("ImageUri") or ""))
+        runtime = environments.prepare(job, image, environments.processing_code(request, job.root), parity=job.settings.parity)
+        code = job.run([*entrypoint, *arguments], "/opt/ml", variables, timeout, runtime.python)
         if code != 0:
             raise StepFailed(f"AlgorithmError: the container command exited with code {code}. Last log lines:\n{job.log_tail()}")
 
@@ -64,6 +67,7 @@ class ProcessingRunner:
             "ProcessingStartTime": now_iso(started),
             "ProcessingEndTime": now_iso(ended),
             "LastModifiedTime": now_iso(ended),
+            **runtime.properties,
         }
         return StepResult(properties, published)
 

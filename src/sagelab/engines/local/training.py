@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sagelab.containers import contract, images
+from sagelab.containers import contract, environments, images
 from sagelab.engines.local.inputs import download_input
 from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
 from sagelab.errors import StoreError
@@ -87,7 +87,8 @@ class TrainingRunner:
         else:
             argv = ["/bin/sh", "-c", " ".join([f"./{program}", *args])]
         timeout = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
-        code = job.run(argv, contract.container_path(contract.CODE_DIR), env, timeout)
+        runtime = environments.prepare(job, behaviour, job.root / contract.CODE_DIR, parity=job.settings.parity, builtin=bool(builtin))
+        code = job.run(argv, contract.container_path(contract.CODE_DIR), env, timeout, runtime.python)
         if code != 0:
             failure = job.root / contract.FAILURE_FILE
             reason = failure.read_text(errors="replace").strip() if failure.is_file() else ""
@@ -119,6 +120,7 @@ class TrainingRunner:
             "LastModifiedTime": now_iso(ended),
             "TrainingTimeInSeconds": int(ended - started),
             "BillableTimeInSeconds": int(ended - started),
+            **runtime.properties,
         }
         return StepResult(properties, published)
 
