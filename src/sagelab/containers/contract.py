@@ -34,6 +34,12 @@ PROGRAM = "sagemaker_program"
 SUBMIT_DIRECTORY = "sagemaker_submit_directory"
 RESERVED_PREFIX = "sagemaker_"
 LOG_LEVEL = "sagemaker_container_log_level"
+# Framework parameters that make the training toolkit treat the current instance group as distributed.
+DISTRIBUTION_FLAGS = (
+    "sagemaker_mpi_enabled", "sagemaker_parameter_server_enabled", "sagemaker_distributed_dataparallel_enabled",
+    "sagemaker_pytorch_ddp_enabled", "sagemaker_pytorch_xla_multi_worker_enabled",
+    "sagemaker_multi_worker_mirrored_strategy_enabled", "sagemaker_torch_distributed_enabled",
+)  # fmt: skip
 
 
 def container_path(relative: str) -> str:
@@ -104,11 +110,13 @@ def training_environment(
     resources: dict[str, Any],
     num_cpus: int,
     region: str,
+    framework_module: str | None = None,
 ) -> tuple[dict[str, str], list[str]]:
     """The SM_* environment and the script arguments of a script-mode training job.
 
     `hyperparameters` are the decoded values; reserved `sagemaker_*` ones are split off as
-    framework parameters, exactly as the toolkit does.
+    framework parameters, exactly as the toolkit does. `framework_module` is the image's
+    SAGEMAKER_TRAINING_MODULE (SM_FRAMEWORK_MODULE), None for an image without one.
     """
     user = {k: v for k, v in hyperparameters.items() if not k.startswith(RESERVED_PREFIX)}
     framework = {k: v for k, v in hyperparameters.items() if k.startswith(RESERVED_PREFIX)}
@@ -116,6 +124,11 @@ def training_environment(
     module_name = program[:-3] if isinstance(program, str) and program.endswith(".py") else program
     channels = {name: container_path(f"{INPUT_DATA_DIR}/{name}") for name in input_data_config}
     args = cmd_args(user)
+    groups = {group["instance_group_name"]: group for group in resources.get("instance_groups", [])}
+    group = resources["current_group_name"]
+    # The toolkit counts the current group as distributed when the SDK turned a distribution strategy on.
+    distributed = [group] if any(framework.get(flag) for flag in DISTRIBUTION_FLAGS) else []
+    distribution_groups = framework.get("sagemaker_distribution_instance_groups", distributed)
     values: dict[str, Any] = {
         "hosts": resources["hosts"],
         "network_interface_name": resources["network_interface_name"],
@@ -128,14 +141,21 @@ def training_environment(
         "channels": sorted(channels),
         "current_host": resources["current_host"],
         "current_instance_type": resources["current_instance_type"],
-        "current_instance_group": resources["current_group_name"],
+        "current_instance_group": group,
+        "current_instance_group_hosts": groups[group]["hosts"] if group in groups else [],
+        "instance_groups": list(groups),
+        "instance_groups_dict": groups,
+        "distribution_instance_groups": distribution_groups,
+        "is_hetero": len(groups) > 1,
         "module_name": module_name,
         "log_level": framework.get(LOG_LEVEL, 20),
+        "framework_module": framework_module,
         "input_dir": container_path(INPUT_DIR),
         "input_config_dir": container_path(INPUT_CONFIG_DIR),
         "output_dir": container_path(OUTPUT_DIR),
         "num_cpus": num_cpus,
         "num_gpus": 0,
+        "num_neurons": 0,
         "model_dir": container_path(MODEL_DIR),
         "module_dir": framework.get(SUBMIT_DIRECTORY, container_path(CODE_DIR)),
         "user_args": args,
@@ -149,6 +169,11 @@ def training_environment(
         "job_name": job_name,
         "is_master": True,
         "master_hostname": resources["current_host"],
+        "distribution_hosts": [host for name in distribution_groups if name in groups for host in groups[name]["hosts"]],
+        "is_modelparallel_enabled": None,  # the toolkit's value when SM_HP_MP_PARAMETERS is unset
+        "is_smddprun_installed": False,
+        "is_smddpmprun_installed": False,
+        "topology": resources.get("topology", []),
     }
     values["training_env"] = training_env
     values.update({f"channel_{name}": path for name, path in channels.items()})

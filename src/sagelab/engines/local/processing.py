@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sagelab.containers import environments, images
+from sagelab.containers import environments, frameworks, images
 from sagelab.containers.contract import PROCESSING_CONFIG_DIR, job_path, resource_config, write_json
 from sagelab.engines.local.inputs import download_input, upload_output
 from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
@@ -42,6 +42,8 @@ class ProcessingRunner:
                 "know this image's own entrypoint; set ContainerEntrypoint (the SDK's ScriptProcessor does)"
             )
         variables = {str(k): str(v) for k, v in request.get("Environment", {}).items()}
+        # A ScriptProcessor on a framework image (the training image, typically) sees that image's helper packages.
+        variables = frameworks.processing_environment(images.identify(str(app.get("ImageUri") or "")), variables)
         timeout = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
         # Relative paths land in the job's own folder, never in the real filesystem root.
         image = images.identify(str(app.get("ImageUri") or ""))

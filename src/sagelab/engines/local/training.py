@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sagelab.containers import contract, environments, images
+from sagelab.containers import contract, environments, frameworks, images
 from sagelab.engines.local.inputs import download_input
 from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
 from sagelab.errors import StoreError
@@ -71,13 +71,15 @@ class TrainingRunner:
             (job.root / folder).mkdir(parents=True, exist_ok=True)
         env, args = contract.training_environment(
             job_name=job.job_name,
-            hyperparameters=hyperparameters,
+            hyperparameters=frameworks.hyperparameters(behaviour, hyperparameters, job.job_name),
             input_data_config=data_config,
             resources=resources,
             num_cpus=os.cpu_count() or 1,
             region=job.settings.region,
+            framework_module=frameworks.training_module(behaviour),
         )
         env.update({str(k): str(v) for k, v in request.get("Environment", {}).items()})
+        env = frameworks.training_environment(behaviour, env)  # the image's variables and helper packages
         if builtin:  # the image's own program: a built-in algorithm
             argv = list(builtin)
         elif algorithm.get("ContainerEntrypoint"):  # the v3 SDK's ModelTrainer brings its own driver script
