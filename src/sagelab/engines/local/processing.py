@@ -41,12 +41,12 @@ class ProcessingRunner:
                 f"image {app.get('ImageUri')} has no ContainerEntrypoint in the request, and sagelab does not "
                 "know this image's own entrypoint; set ContainerEntrypoint (the SDK's ScriptProcessor does)"
             )
+        image = images.identify(str(app.get("ImageUri") or ""))
         variables = {str(k): str(v) for k, v in request.get("Environment", {}).items()}
         # A ScriptProcessor on a framework image (the training image, typically) sees that image's helper packages.
-        variables = frameworks.processing_environment(images.identify(str(app.get("ImageUri") or "")), variables)
+        variables = frameworks.processing_environment(image, variables)
         timeout = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
         # Relative paths land in the job's own folder, never in the real filesystem root.
-        image = images.identify(str(app.get("ImageUri") or ""))
         runtime = environments.prepare(job, image, environments.processing_code(request, job.root), parity=job.settings.parity)
         code = job.run([*entrypoint, *arguments], "/opt/ml", variables, timeout, runtime.python)
         if code != 0:
