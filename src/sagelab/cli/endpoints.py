@@ -70,6 +70,7 @@ def invoke(
     content_type: Annotated[str, typer.Option("--content-type", help="The body's content type.")] = "text/csv",
     accept: Annotated[Optional[str], typer.Option(help="The content type to ask for.")] = None,
     profile: Annotated[str, typer.Option(help="A profile; one with engine = \"sagemaker\" calls sagemaker-runtime.")] = "local",
+    target_container: Annotated[Optional[str], typer.Option(help="The container that answers, in a Direct-mode pipeline model.")] = None,
 ) -> None:
     """Send one request to an endpoint and print the response body."""
     from sagelab.config import load_settings
@@ -86,9 +87,11 @@ def invoke(
     if settings.engine == "sagemaker":
         from sagelab.cli import aws
 
+        if target_container:
+            raise typer.BadParameter("--target-container is for local endpoints; sagelab's SageMaker invoke sends none")
         result = aws.invoke(settings, name, data, content_type, accept)
     else:
-        result = _hosting().invoke(name, data, content_type, accept)
+        result = _hosting().invoke(name, data, content_type, accept, target_container=target_container)
     sys.stdout.buffer.write(result.body)
     if not result.body.endswith(b"\n"):
         sys.stdout.write("\n")

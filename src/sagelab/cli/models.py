@@ -73,7 +73,8 @@ def list_versions(group: Annotated[str, typer.Argument(help="A model package gro
     table.add_column("Model data", overflow="fold")
     for package in open_registry().list(group):
         execution = (package.generated_by or "").rsplit("/", 1)[-1]
-        table.add_row(str(package.version), package.status, _when(package.created), execution, package.container.get("ModelDataUrl", ""))
+        model_data = "\n".join(c.get("ModelDataUrl", "") for c in package.containers)
+        table.add_row(str(package.version), package.status, _when(package.created), execution, model_data)
     Console().print(table)
 
 
@@ -85,11 +86,18 @@ def show(reference: Reference, profile: Profile = "local") -> None:
     registry = open_registry()
     package = registry.resolve(reference)
     spec = package.request.get("InferenceSpecification", {})
-    container = package.container
+    containers = package.containers
     print(f"{package.ref}  {package.status}  {package.arn}")
     print(f"  registered  {_when(package.created)}" + (f" by {package.generated_by}" if package.generated_by else ""))
-    print(f"  image       {container.get('Image', '')}")
-    print(f"  model data  {container.get('ModelDataUrl', '')}")
+    for index, container in enumerate(containers, 1):
+        indent = "  " if len(containers) == 1 else "    "
+        if len(containers) > 1:  # a pipeline model: a request runs through the containers in this order
+            print(f"  container {index} of {len(containers)}" + (f"  {container['ContainerHostname']}" if container.get("ContainerHostname") else ""))
+        print(f"{indent}image       {container.get('Image', '')}")
+        print(f"{indent}model data  {container.get('ModelDataUrl', '')}")
+        program = (container.get("Environment") or {}).get("SAGEMAKER_PROGRAM")
+        if program:
+            print(f"{indent}program     {program}")
     for key, label in (("SupportedContentTypes", "content in"), ("SupportedResponseMIMETypes", "content out"),
                        ("SupportedRealtimeInferenceInstanceTypes", "endpoints"), ("SupportedTransformInstanceTypes", "transform")):  # fmt: skip
         if spec.get(key):

@@ -70,12 +70,17 @@ class ModelPackage:
         return f"{self.group}/{self.version}"
 
     @property
-    def container(self) -> dict[str, Any]:
-        """The first inference container: Image, ModelDataUrl, Environment."""
+    def containers(self) -> list[dict[str, Any]]:
+        """The inference containers in order (Image, ModelDataUrl, Environment); several make a pipeline model."""
         containers = self.request.get("InferenceSpecification", {}).get("Containers", [])
         if not containers:
             raise RegistryError(f"model package {self.ref} has no inference container")
-        return dict(containers[0])
+        return [dict(c) for c in containers]
+
+    @property
+    def container(self) -> dict[str, Any]:
+        """The first inference container."""
+        return self.containers[0]
 
     def describe(self) -> dict[str, Any]:
         """The DescribeModelPackage response of this version."""
@@ -172,6 +177,18 @@ class Registry:
                 + (f"; approve one with `sagelab models approve {group}/VERSION`" if status == "Approved" else "")
             )
         return candidates[-1]
+
+    def by_arn(self, arn: str) -> ModelPackage:
+        """The version a versioned model package ARN names (`.../model-package/GROUP/VERSION`; ARNs lower-case GROUP)."""
+        _, _, path = arn.partition(":model-package/")
+        group, slash, version = path.partition("/")
+        if not slash or not version.isdigit():
+            raise RegistryError(f"{arn!r} is not a versioned model package ARN such as "
+                                f"arn:aws:sagemaker:{self.region}:{self.account}:model-package/GROUP/1")  # fmt: skip
+        row = self._db.execute("SELECT name FROM groups WHERE lower(name) = ?", (group.lower(),)).fetchone()
+        if row is None:
+            self._check_group(group)  # raises, listing the groups
+        return self.get(row[0], int(version))
 
     def resolve(self, reference: str) -> ModelPackage:
         """`GROUP/VERSION`, or `GROUP` for its latest Approved version."""

@@ -2,6 +2,9 @@
 
     python -m sagelab.serving MODEL [--host 127.0.0.1] [--port P | --fd N] [--workers W] [--ready-file PATH]
 
+MODEL is a model folder, a model.tar.gz, or a pipeline model's description (.json, see
+sagelab.serving.pipeline_model).
+
 Defaults come from the SageMaker environment variables: SAGEMAKER_BIND_TO_PORT (8080),
 SAGEMAKER_MODEL_SERVER_WORKERS (1), SAGEMAKER_MODEL_SERVER_TIMEOUT, SAGEMAKER_MAX_PAYLOAD_IN_MB,
 SAGEMAKER_PROGRAM, SAGEMAKER_SUBMIT_DIRECTORY, SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT.
@@ -20,7 +23,7 @@ from sagelab.serving.server import serve
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sagelab.serving", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("model", type=Path, help="a model folder or model.tar.gz")
+    parser.add_argument("model", type=Path, help="a model folder, model.tar.gz or pipeline model description (.json)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--port", type=int, default=None, help="port (default SAGEMAKER_BIND_TO_PORT or 8080; 0: any free port)")
@@ -29,7 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-file", type=Path, default=None, help="file created once the model is loaded and connections are accepted")
     parser.add_argument("--framework", choices=FRAMEWORKS, default=None, help="default handlers to use (default: auto-detect)")
     parser.add_argument("--no-micro-batching", action="store_true", help="never share a predict call between concurrent requests")
+    parser.add_argument("--watch-fd", type=int, default=None, help=argparse.SUPPRESS)  # stop when this pipe's writer dies
     args = parser.parse_args(argv)
+    if args.watch_fd is not None:
+        from sagelab.serving.spawn import watch_parent
+
+        watch_parent(args.watch_fd)
     try:
         settings = ServingSettings.from_env()
         if args.framework is not None:

@@ -5,13 +5,15 @@ objects cost more than a small model's predict. The app only moves bytes; the in
 thread (batching.py) runs the model, so /ping answers while a prediction runs. A request the
 model has not answered within SAGEMAKER_MODEL_SERVER_TIMEOUT gets a 504; the model call itself
 cannot be interrupted and keeps the inference thread until it returns (the containers' model
-servers would restart the worker instead).
+servers would restart the worker instead). A pipeline model's front process answers the same
+protocol by passing each request through its containers (chain.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -27,16 +29,24 @@ logger = logging.getLogger("sagelab.serving")
 _TIMEOUT_STATUS = 504
 
 
-class InferenceApp:
-    """ASGI app answering SageMaker's container protocol with one model."""
+class ProtocolApp(ABC):
+    """ASGI app answering SageMaker's container protocol; subclasses say how a request is answered."""
 
-    def __init__(self, runner: InferenceRunner, *, workers: int = 1, max_payload_bytes: int | None = 6 * 1024 * 1024,
-                 timeout: float = 60.0) -> None:  # fmt: skip
-        self.runner = runner
-        self.workers = workers
+    def __init__(self, *, max_payload_bytes: int | None = 6 * 1024 * 1024) -> None:
         self.max_payload_bytes = max_payload_bytes
-        self.timeout = timeout
         self._content_types: dict[str, bytes] = {}
+
+    @abstractmethod
+    def ready(self) -> bool:
+        """Whether /ping answers 200."""
+
+    @abstractmethod
+    async def answer(self, body: bytes, content_type: str | None, accept: str | None, headers: dict[str, str]) -> Reply:
+        """The Reply to one POST /invocations (never an exception)."""
+
+    @abstractmethod
+    async def execution_parameters(self) -> Reply:
+        """The Reply to GET /execution-parameters."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,10 +61,9 @@ class InferenceApp:
             if method not in ("GET", "HEAD"):
                 await self._send(send, Reply.error(405, "use GET /ping"), allow=b"GET")
                 return
-            loaded = self.runner.handler.loaded
-            await self._send(send, Reply(200, b"", "application/json") if loaded else Reply.error(503, "the model is loading"))
+            await self._send(send, Reply(200, b"", "application/json") if self.ready() else Reply.error(503, "the model is loading"))
         elif path == "/execution-parameters" and method == "GET":
-            await self._send(send, self.runner.handler.execution_parameters(self.workers))
+            await self._send(send, await self.execution_parameters())
         else:
             await self._send(send, Reply.error(404, f"no {method} {path}: the server answers GET /ping, POST /invocations "
                                                     "and GET /execution-parameters"))  # fmt: skip
@@ -93,14 +102,7 @@ class InferenceApp:
             if not message.get("more_body", False):
                 break
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        future = self.runner.submit(body, content_type, accept, headers)
-        loop = asyncio.get_running_loop()
-        timer = loop.call_later(self.timeout, _expire, future, self.timeout)
-        try:
-            reply = await future
-        finally:
-            timer.cancel()
-        await self._send(send, reply)
+        await self._send(send, await self.answer(body, content_type, accept, headers))
 
     async def _too_large(self, send: Send, size: int) -> None:
         limit_mb = (self.max_payload_bytes or 0) / (1024 * 1024)
@@ -119,6 +121,31 @@ class InferenceApp:
             headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": reply.body})
+
+
+class InferenceApp(ProtocolApp):
+    """The protocol answered by one model, on this process's inference thread."""
+
+    def __init__(self, runner: InferenceRunner, *, workers: int = 1, max_payload_bytes: int | None = 6 * 1024 * 1024,
+                 timeout: float = 60.0) -> None:  # fmt: skip
+        super().__init__(max_payload_bytes=max_payload_bytes)
+        self.runner = runner
+        self.workers = workers
+        self.timeout = timeout
+
+    def ready(self) -> bool:
+        return self.runner.handler.loaded
+
+    async def answer(self, body: bytes, content_type: str | None, accept: str | None, headers: dict[str, str]) -> Reply:
+        future = self.runner.submit(body, content_type, accept, headers)
+        timer = asyncio.get_running_loop().call_later(self.timeout, _expire, future, self.timeout)
+        try:
+            return await future
+        finally:
+            timer.cancel()
+
+    async def execution_parameters(self) -> Reply:
+        return self.runner.handler.execution_parameters(self.workers)
 
 
 def _expire(future: asyncio.Future[Reply], timeout: float) -> None:

@@ -15,6 +15,10 @@ ends each with exactly one newline. DataProcessing (InputFilter, JoinSource, Out
 in dataprocessing.py; with a join or an output filter each response must hold one output per
 record (one line each, or a JSON array of them).
 
+A pipeline model (a .json description, see pipeline_model.py) is served by its own front server
+for the job, and each request runs through its containers as an endpoint's would; the job's
+Accept goes to the last container.
+
 Like SageMaker, a failed file gets no output and the other files still run; the job then fails
 naming each failed file and record. Not emulated: SplitType RecordIO/TFRecord, CompressionType
 Gzip, MaxConcurrentTransforms (records are sent one request at a time, in order), and S3 inputs
@@ -31,12 +35,13 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sagelab.errors import ModelError, SagelabError
 from sagelab.serving import dataprocessing as dp
 from sagelab.serving.handlers import InferenceHandler, load_handler
-from sagelab.serving.protocol import ServingSettings
+from sagelab.serving.pipeline_model import is_pipeline_model
+from sagelab.serving.protocol import Reply, ServingSettings
 
 logger = logging.getLogger("sagelab.serving")
 _CHOICES = {
@@ -88,6 +93,17 @@ class TransformResult:
 
 class _RecordError(Exception):
     pass
+
+
+class _Model(Protocol):
+    """What a transform asks of a model: an InferenceHandler, or a RemoteModel for a pipeline model."""
+
+    default_accept: str
+
+    def handle(self, body: bytes, content_type: str | None = None, accept: str | None = None,
+               headers: dict[str, str] | None = None) -> Reply: ...  # fmt: skip
+
+    def execution_parameters(self, workers: int) -> Reply: ...
 
 
 def _records(data: bytes, split_type: str) -> list[tuple[int, bytes]]:
@@ -144,7 +160,7 @@ def _split_output(body: bytes, count: int, out_fmt: str) -> list[bytes]:
                        "output per record (a line each, or a JSON array): use SingleRecord or adjust output_fn")  # fmt: skip
 
 
-def _execution_parameters(handler: InferenceHandler) -> dict[str, Any]:
+def _execution_parameters(handler: _Model) -> dict[str, Any]:
     """What the model's GET /execution-parameters answers; SageMaker uses it for unset job fields."""
     try:
         parameters = json.loads(handler.execution_parameters(1).body or b"{}")
@@ -156,7 +172,7 @@ def _execution_parameters(handler: InferenceHandler) -> dict[str, Any]:
 class _FileTransform:
     """Turns one input file into the bytes of its .out file."""
 
-    def __init__(self, handler: InferenceHandler, config: TransformConfig) -> None:
+    def __init__(self, handler: _Model, config: TransformConfig) -> None:
         self.handler = handler
         self.config = config
         parameters = _execution_parameters(handler)
@@ -234,7 +250,8 @@ def transform(model: Path | InferenceHandler, input_path: Path, output_dir: Path
     """Run a batch transform over every file under `input_path` (or that one file).
 
     Args:
-        model: a model folder or model.tar.gz, or a handler already loaded.
+        model: a model folder or model.tar.gz, a pipeline model's description (.json), or a
+            handler already loaded.
         input_path: a folder (walked recursively) or a single file.
         output_dir: where `<relative path>.out` files go.
         config: the job's content types, splitting, batching, assembly and filters.
@@ -245,9 +262,17 @@ def transform(model: Path | InferenceHandler, input_path: Path, output_dir: Path
             the files that succeeded are written.
     """
     config = config or TransformConfig()
+    if not isinstance(model, InferenceHandler) and is_pipeline_model(model):
+        from sagelab.serving.remote import pipeline_front
+
+        with pipeline_front(Path(model), settings or ServingSettings.from_env()) as remote:
+            return _transform(remote, Path(input_path), Path(output_dir), config)
     handler = model if isinstance(model, InferenceHandler) else load_handler(Path(model), settings or ServingSettings.from_env())
+    return _transform(handler, Path(input_path), Path(output_dir), config)
+
+
+def _transform(handler: _Model, input_path: Path, output_dir: Path, config: TransformConfig) -> TransformResult:
     job = _FileTransform(handler, config)
-    input_path, output_dir = Path(input_path), Path(output_dir)
     if input_path.is_file():
         files = [(input_path, Path(input_path.name))]
     elif input_path.is_dir():

@@ -27,6 +27,7 @@ from typing import Any
 
 from sagelab.errors import EndpointError
 from sagelab.processes import alive
+from sagelab.serving.protocol import TARGET_CONTAINER_HEADER
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -57,7 +58,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return document if isinstance(document, dict) else {}
-
 
 
 @dataclass(frozen=True)
@@ -193,12 +193,19 @@ class Hosting:
         (folder / "state.json").unlink(missing_ok=True)
         (folder / "desired.json").unlink(missing_ok=True)
 
-    def invoke(self, name: str, body: bytes, content_type: str, accept: str | None = None, timeout: float = 60.0) -> Invocation:
-        """POST /invocations to the endpoint, as sagemaker-runtime InvokeEndpoint does."""
+    def invoke(self, name: str, body: bytes, content_type: str, accept: str | None = None, timeout: float = 60.0,
+               target_container: str | None = None) -> Invocation:  # fmt: skip
+        """POST /invocations to the endpoint, as sagemaker-runtime InvokeEndpoint does.
+
+        `target_container` is InvokeEndpoint's TargetContainerHostname: the container of a
+        Direct-mode pipeline model that answers.
+        """
         info = self.endpoint(name)
         if info.status != "InService":
             raise EndpointError(f"endpoint {name} is {info.status}; deploy it again with `sagelab deploy`")
         headers = {"Content-Type": content_type, **({"Accept": accept} if accept else {})}
+        if target_container:
+            headers[TARGET_CONTAINER_HEADER] = target_container
         request = urllib.request.Request(f"{info.url}/invocations", data=body, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:

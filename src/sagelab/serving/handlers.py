@@ -34,10 +34,11 @@ from typing import Any
 from sagelab.errors import ModelError
 from sagelab.serving import protocol
 from sagelab.serving.archive import resolve_model
-from sagelab.serving.defaults import FRAMEWORK_DEFAULTS, detect_framework, negotiate
+from sagelab.serving.defaults import defaults_for, detect_framework
 from sagelab.serving.protocol import InvocationError, Reply, ServingSettings
 
 logger = logging.getLogger("sagelab.serving")
+_OPT_ML_MODEL = "/opt/ml/model"
 HANDLER_NAMES = ("model_fn", "input_fn", "predict_fn", "output_fn", "transform_fn",
                  "pre_model_fn", "model_warmup_fn", "execution_parameters_fn")  # fmt: skip
 
@@ -67,9 +68,15 @@ def _arity(func: Callable[..., Any]) -> int:
 
 
 def code_dir(model_dir: Path, settings: ServingSettings) -> Path | None:
-    """Where the user's module lives: SAGEMAKER_SUBMIT_DIRECTORY if set, else `<model>/code` if present."""
+    """Where the user's module lives: SAGEMAKER_SUBMIT_DIRECTORY if set, else `<model>/code` if present.
+
+    A SAGEMAKER_SUBMIT_DIRECTORY under /opt/ml/model (as AutoML's containers name it) means this
+    model's folder, wherever it was extracted.
+    """
     if settings.submit_directory:
         source = settings.submit_directory
+        if (source == _OPT_ML_MODEL or source.startswith(_OPT_ML_MODEL + "/")) and not Path(source).exists():
+            source = str(model_dir) + source[len(_OPT_ML_MODEL) :]
         if "://" in source:
             raise ModelError(f"{protocol.SUBMIT_DIRECTORY_ENV}={source}: sagelab serves code from this machine only; "
                              "point it at a folder or a sourcedir.tar.gz")  # fmt: skip
@@ -120,7 +127,7 @@ class InferenceHandler:
         self.settings = settings or ServingSettings()
         framework = self.settings.framework
         self.framework = detect_framework(self.model_dir) if framework == "auto" else framework
-        self.defaults = FRAMEWORK_DEFAULTS[self.framework](self.settings.default_accept)
+        self.defaults = defaults_for(self.framework, self.settings.default_accept, self.settings.program is not None)
         self.default_accept = self.defaults.default_accept
         self.context = Context(str(self.model_dir), {"model_dir": str(self.model_dir), "gpu_id": None})
         module = load_user_module(self.model_dir, self.settings)
@@ -131,6 +138,12 @@ class InferenceHandler:
             raise ModelError(f"{source} defines transform_fn and {others}: transform_fn replaces input_fn, predict_fn "
                              "and output_fn, so define either transform_fn alone or the others")  # fmt: skip
         self.user_functions = sorted(user)
+        image = self.settings.image
+        if image is not None and "model_fn" not in user and not self.defaults.container_has_model_fn:
+            where = getattr(module, "__file__", None) or f"{protocol.PROGRAM_ENV} ({protocol.DEFAULT_PROGRAM})"
+            raise ModelError(f"Please provide a model_fn implementation: the {self.framework} container {image} has no "
+                             f"default model_fn, so SageMaker would fail to load this model; define model_fn(model_dir) "
+                             f"in {where}")  # fmt: skip
         self._model_fn = self._bind(user, "model_fn", 1) or self.defaults.model_fn
         self._input_fn = self._bind(user, "input_fn", 2) or self.defaults.input_fn
         self._predict_fn = self._bind(user, "predict_fn", 2) or self.defaults.predict_fn
@@ -208,7 +221,7 @@ class InferenceHandler:
         if self._transform_fn is not None:
             return self._reply(self._transform_fn(self.model, data, content_type, accept), accept)
         if "output_fn" not in self.user_functions:
-            negotiate(accept, self.default_accept)  # refuse an unanswerable Accept before predicting
+            self.defaults.negotiate(accept)  # refuse an unanswerable Accept before predicting
         prediction = self._predict_fn(self._input_fn(data, content_type), self.model)
         return self._reply(self._output_fn(prediction, accept), accept)
 
@@ -224,7 +237,7 @@ class InferenceHandler:
     def prepare(self, body: bytes, content_type: str | None, accept: str | None) -> tuple[Any, str]:
         """Decode one request with the default input_fn, and pick its response type."""
         data, content_type, accept = self._request(body, content_type, accept)
-        media = negotiate(accept, self.default_accept)
+        media = self.defaults.negotiate(accept)
         return self.defaults.input_fn(data, content_type), media
 
     def predict(self, data: Any) -> Any:

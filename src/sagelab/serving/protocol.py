@@ -23,7 +23,10 @@ MAX_PAYLOAD_ENV = "SAGEMAKER_MAX_PAYLOAD_IN_MB"
 PORT_ENV = "SAGEMAKER_BIND_TO_PORT"
 # sagelab's own switches; not part of SageMaker's contract.
 FRAMEWORK_ENV = "SAGELAB_SERVING_FRAMEWORK"
+IMAGE_ENV = "SAGELAB_SERVING_IMAGE"  # the container's image, when known: its defaults apply exactly
 MICRO_BATCHING_ENV = "SAGELAB_MICRO_BATCHING"
+# InvokeEndpoint's TargetContainerHostname: which container of a Direct-mode pipeline model answers.
+TARGET_CONTAINER_HEADER = "x-amzn-sagemaker-target-container-hostname"
 
 DEFAULT_PROGRAM = "inference.py"
 DEFAULT_PORT = 8080
@@ -42,7 +45,7 @@ OCTET_STREAM = "application/octet-stream"
 ANY = "*/*"
 # The toolkit hands these to input_fn / transform_fn as str, everything else as bytes.
 UTF8_TYPES = frozenset({JSON, CSV})
-FRAMEWORKS = ("auto", "sklearn", "xgboost")
+FRAMEWORKS = ("auto", "sklearn", "xgboost", "pytorch")
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,9 @@ class ServingSettings:
         workers: server processes (SAGEMAKER_MODEL_SERVER_WORKERS, default 1 here).
         timeout: seconds a request may take in the model before it is answered 504.
         port: SAGEMAKER_BIND_TO_PORT, default 8080.
-        framework: which default handlers to use: auto, sklearn or xgboost.
+        framework: which default handlers to use: auto, sklearn, xgboost or pytorch.
+        image: the container's image URI when sagelab knows it (a registered or recorded model);
+            then the framework's defaults are the container's exactly, without local conveniences.
         micro_batching: whether concurrent requests to the default scikit-learn handlers may
             share one predict call.
     """
@@ -122,6 +127,7 @@ class ServingSettings:
     timeout: float = DEFAULT_TIMEOUT
     port: int = DEFAULT_PORT
     framework: str = "auto"
+    image: str | None = None
     micro_batching: bool = True
 
     @property
@@ -151,5 +157,6 @@ class ServingSettings:
             timeout=_number(env, TIMEOUT_ENV, DEFAULT_TIMEOUT, minimum=1),
             port=int(_number(env, PORT_ENV, DEFAULT_PORT, minimum=0)),
             framework=framework,
+            image=env.get(IMAGE_ENV, "").strip() or None,
             micro_batching=env.get(MICRO_BATCHING_ENV, "1").strip().lower() not in ("0", "false", "no", "off"),
         )

@@ -28,6 +28,7 @@ from types import FrameType
 
 from sagelab.errors import ModelError, SagelabError
 from sagelab.serving.archive import resolve_model
+from sagelab.serving.pipeline_model import PipelineModel, is_pipeline_model
 from sagelab.serving.protocol import ServingSettings
 
 logger = logging.getLogger("sagelab.serving")
@@ -83,7 +84,9 @@ def serve(model: Path, host: str = "127.0.0.1", port: int = 8080, workers: int =
     """Serve a model with SageMaker's inference protocol until SIGTERM or SIGINT (blocking).
 
     Args:
-        model: a model folder or a model.tar.gz (extracted once to a cache folder).
+        model: a model folder or a model.tar.gz (extracted once to a cache folder), or a pipeline
+            model's description (pipeline_model.py): then this process answers, and each container
+            runs in a server process of its own with `workers` workers.
         host, port: where to listen (port 0: any free port; see the ready file for which).
         workers: server processes sharing the socket.
         fd: serve on this inherited, already-bound socket instead of host and port.
@@ -97,7 +100,8 @@ def serve(model: Path, host: str = "127.0.0.1", port: int = 8080, workers: int =
     settings = settings or ServingSettings.from_env()
     if workers < 1:
         raise ModelError(f"workers must be at least 1, got {workers}")
-    model_dir = resolve_model(model)
+    pipeline = PipelineModel.load(Path(model)) if is_pipeline_model(model) else None
+    model_dir = resolve_model(model) if pipeline is None else Path(model)
     sock = inherit_socket(fd) if fd is not None else bind_socket(host, port)
 
     def ready() -> None:
@@ -107,7 +111,12 @@ def serve(model: Path, host: str = "127.0.0.1", port: int = 8080, workers: int =
             write_ready_file(Path(ready_file), sock, workers)
 
     try:
-        if workers == 1:
+        if pipeline is not None:
+            _stop_on_sigterm_while_loading()
+            from sagelab.serving.chain import run_pipeline
+
+            run_pipeline(pipeline, sock, settings, workers=workers, on_ready=ready)
+        elif workers == 1:
             _stop_on_sigterm_while_loading()
             from sagelab.serving.worker import run_worker
 

@@ -16,7 +16,7 @@ from types import FrameType
 
 import uvicorn
 
-from sagelab.serving.app import InferenceApp
+from sagelab.serving.app import InferenceApp, ProtocolApp
 from sagelab.serving.batching import InferenceRunner
 from sagelab.serving.handlers import InferenceHandler
 from sagelab.serving.protocol import ServingSettings
@@ -26,15 +26,16 @@ ACCEPT_GRACE = 0.5  # seconds for a just-accepted connection to send its request
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, starting the inference thread and reporting readiness once it accepts."""
+    """uvicorn's server, starting the app's helpers on its loop and reporting readiness once it accepts."""
 
-    def __init__(self, config: uvicorn.Config, runner: InferenceRunner, on_ready: Callable[[], None]) -> None:
+    def __init__(self, config: uvicorn.Config, on_start: Callable[[asyncio.AbstractEventLoop], None],
+                 on_ready: Callable[[], None]) -> None:  # fmt: skip
         super().__init__(config)
-        self.runner = runner
+        self.on_start = on_start
         self.on_ready = on_ready
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        self.runner.start(asyncio.get_running_loop())
+        self.on_start(asyncio.get_running_loop())
         await super().startup(sockets=sockets)
         if self.started and not self.should_exit:
             self.on_ready()
@@ -68,6 +69,15 @@ def run_worker(model_dir: Path, sock: socket.socket, settings: ServingSettings, 
     handler = InferenceHandler(model_dir, settings).load()
     runner = InferenceRunner(handler)
     app = InferenceApp(runner, workers=workers, max_payload_bytes=settings.max_payload_bytes, timeout=settings.timeout)
+    try:
+        run_app(app, sock, settings, on_start=runner.start, on_ready=on_ready)
+    finally:
+        runner.stop(timeout=settings.timeout)
+
+
+def run_app(app: ProtocolApp, sock: socket.socket, settings: ServingSettings, *,
+            on_start: Callable[[asyncio.AbstractEventLoop], None], on_ready: Callable[[], None]) -> None:  # fmt: skip
+    """Accept on `sock` and serve `app` with uvicorn until SIGTERM/SIGINT, then drain and return."""
     sock.listen(BACKLOG)  # only now: until the model is loaded, connections wait or go to another server
     config = uvicorn.Config(
         app,
@@ -80,7 +90,4 @@ def run_worker(model_dir: Path, sock: socket.socket, settings: ServingSettings, 
         backlog=BACKLOG,
         timeout_graceful_shutdown=int(settings.timeout) + 5,
     )
-    try:
-        _Server(config, runner, on_ready).run(sockets=[sock])
-    finally:
-        runner.stop(timeout=settings.timeout)
+    _Server(config, on_start, on_ready).run(sockets=[sock])

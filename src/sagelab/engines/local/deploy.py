@@ -1,16 +1,41 @@
-"""From a registered model version (or a recorded model) to local model files and a running endpoint."""
+"""From a registered model version (or a recorded model) to local model files and a running endpoint.
+
+A container's image decides which default handlers serve it (`sagelab.containers.images`):
+its framework and image go to the server in SAGELAB_SERVING_FRAMEWORK and SAGELAB_SERVING_IMAGE,
+so a model serves exactly as the image's container would. A model of several containers (the
+SDK's PipelineModel) becomes a pipeline model description that the server runs container by
+container (`sagelab.serving.pipeline_model`).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sagelab.config import Settings
-from sagelab.errors import EndpointError, StoreError
+from sagelab.containers.images import identify
+from sagelab.errors import EndpointError, RegistryError, StoreError
 from sagelab.registry import ModelPackage, Registry
 from sagelab.serving.endpoints import EndpointInfo, Hosting
+from sagelab.serving.pipeline_model import ContainerModel, PipelineModel
+from sagelab.serving.protocol import FRAMEWORK_ENV, FRAMEWORKS, IMAGE_ENV
 from sagelab.store import LocalStore, ObjectStore
+
+_SERVED = frozenset(FRAMEWORKS) - {"auto"}  # the frameworks whose inference containers sagelab emulates
+
+
+@dataclass(frozen=True)
+class LocalContainer:
+    """One container made local: its model data on this machine and its environment."""
+
+    hostname: str
+    image: str
+    model_data_url: str
+    model: Path  # the model.tar.gz (or an empty folder when the container has no model data)
+    environment: dict[str, str]
 
 
 def _cached(store: ObjectStore, settings: Settings, uri: str) -> Path:
@@ -24,20 +49,87 @@ def _cached(store: ObjectStore, settings: Settings, uri: str) -> Path:
     return target
 
 
-def materialize(store: ObjectStore, settings: Settings, container: dict[str, Any]) -> tuple[Path, dict[str, str]]:
-    """The local model.tar.gz of a container, and its environment with S3 code made local."""
-    if not container.get("ModelDataUrl"):
-        raise EndpointError("the model has no ModelDataUrl; local serving needs model data")
-    model = _cached(store, settings, str(container["ModelDataUrl"]))
+def serving_environment(container: dict[str, Any], where: str = "the model") -> dict[str, str]:
+    """The container's Environment plus the framework its image implies, for the default handlers.
+
+    Raises:
+        EndpointError: the image is a SageMaker inference image whose container sagelab does not emulate.
+    """
     env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
+    image = str(container.get("Image") or "")
+    behaviour = identify(image) if image else None
+    if behaviour is None or FRAMEWORK_ENV in env:
+        return env  # a custom image: the server picks defaults from the model's files
+    if behaviour.framework not in _SERVED:
+        raise EndpointError(f"{where}: {behaviour.label} is a {behaviour.framework} image, whose inference container "
+                            f"sagelab does not emulate; local serving knows the {', '.join(sorted(_SERVED))} containers "
+                            "(or use your own image with an inference.py)")  # fmt: skip
+    return {**env, FRAMEWORK_ENV: behaviour.framework, IMAGE_ENV: image}
+
+
+def materialize(store: ObjectStore, settings: Settings, container: dict[str, Any], hostname: str = "container-1",
+                where: str = "the model") -> LocalContainer:  # fmt: skip
+    """A container's model data downloaded, and its environment with S3 code made local."""
+    env = serving_environment(container, where)
+    url = str(container.get("ModelDataUrl") or "")
+    if url:
+        model = _cached(store, settings, url)
+    else:  # SageMaker allows a container without model data, e.g. code-only pre- or post-processing
+        model = settings.state_dir / "models" / "empty"
+        model.mkdir(parents=True, exist_ok=True)
     submit = env.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
     if submit.startswith("s3://"):
         env["SAGEMAKER_SUBMIT_DIRECTORY"] = str(_cached(store, settings, submit))
-    return model, env
+    return LocalContainer(hostname, str(container.get("Image") or ""), url, model, env)
+
+
+def materialize_all(store: ObjectStore, settings: Settings, containers: list[dict[str, Any]]) -> list[LocalContainer]:
+    """Every container of a model made local, named by ContainerHostname (else container-1, container-2, ...)."""
+    if not containers:
+        raise EndpointError("the model has no containers")
+    local = []
+    for index, container in enumerate(containers, 1):
+        hostname = str(container.get("ContainerHostname") or f"container-{index}")
+        where = "the model" if len(containers) == 1 else f"container {index} ({hostname})"
+        local.append(materialize(store, settings, container, hostname, where))
+    return local
+
+
+def served_model(settings: Settings, local: list[LocalContainer], mode: str = "Serial") -> tuple[Path, dict[str, str]]:
+    """What the server is given: a single container's model and environment, or a pipeline model's description."""
+    if len(local) == 1 and mode == "Serial":
+        return local[0].model, local[0].environment
+    pipeline = PipelineModel(tuple(ContainerModel(c.hostname, str(c.model), c.environment, c.image) for c in local), mode)
+    document = json.dumps([pipeline.mode, [(c.hostname, c.model, c.environment, c.image) for c in pipeline.containers]])
+    name = hashlib.sha256(document.encode()).hexdigest()[:16]
+    return pipeline.save(settings.state_dir / "models" / "pipelines" / f"{name}.json"), {}
 
 
 def open_registry(settings: Settings) -> Registry:
     return Registry(settings.state_dir / "registry.db", settings.region, settings.account)
+
+
+def expand_packages(settings: Settings, containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Containers with a ModelPackageName (a model made from a registered version) replaced by that version's containers."""
+    if not any(c.get("ModelPackageName") for c in containers):
+        return containers
+    registry = open_registry(settings)
+    try:
+        expanded: list[dict[str, Any]] = []
+        for container in containers:
+            arn = container.get("ModelPackageName")
+            if not arn:
+                expanded.append(container)
+                continue
+            try:
+                package = registry.by_arn(str(arn))
+            except RegistryError as exc:
+                raise EndpointError(f"ModelPackageName {arn}: {exc}") from None
+            extra = container.get("Environment") or {}
+            expanded += [{**c, "Environment": {**(c.get("Environment") or {}), **extra}} for c in package.containers]
+        return expanded
+    finally:
+        registry.close()
 
 
 def package_model(settings: Settings, reference: str) -> tuple[ModelPackage, Path, dict[str, str]]:
@@ -47,7 +139,11 @@ def package_model(settings: Settings, reference: str) -> tuple[ModelPackage, Pat
         package = registry.resolve(reference)
     finally:
         registry.close()
-    model, env = materialize(LocalStore(settings.store), settings, package.container)
+    try:
+        local = materialize_all(LocalStore(settings.store), settings, package.containers)
+    except EndpointError as exc:
+        raise EndpointError(f"{package.ref}: {exc}") from None
+    model, env = served_model(settings, local)
     return package, model, env
 
 

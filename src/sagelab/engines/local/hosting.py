@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sagelab.engines.local.deploy import materialize
+from sagelab.engines.local.deploy import expand_packages, materialize_all, served_model
 from sagelab.engines.local.job import Job, StepFailed, StepResult
 from sagelab.errors import EndpointError
 from sagelab.serving.endpoints import Hosting
@@ -29,16 +29,22 @@ class RecordRunner:
             hosting.close()
 
 
-def model_container(hosting: Hosting, model_name: str) -> dict[str, Any]:
-    """The container of a recorded model: PrimaryContainer, or the first of Containers."""
+def model_containers(job: Job, hosting: Hosting, model_name: str) -> tuple[list[dict[str, Any]], str]:
+    """The containers of a recorded model (PrimaryContainer, or Containers in order) and its mode (Serial or Direct)."""
     try:
         model = hosting.describe("model", model_name)
     except EndpointError as exc:
         raise StepFailed(f"ValidationException: {exc}") from None
-    container = model.get("PrimaryContainer") or (model.get("Containers") or [None])[0]
-    if not container or not container.get("ModelDataUrl"):
-        raise StepFailed(f"model {model_name} has no container with ModelDataUrl; local serving needs model data")
-    return dict(container)
+    containers = [model["PrimaryContainer"]] if model.get("PrimaryContainer") else list(model.get("Containers") or [])
+    if not containers:
+        raise StepFailed(f"ValidationException: model {model_name} has neither a PrimaryContainer nor Containers")
+    mode = str((model.get("InferenceExecutionConfig") or {}).get("Mode", "Serial"))
+    if mode not in ("Serial", "Direct"):
+        raise StepFailed(f"ValidationException: model {model_name}: InferenceExecutionConfig Mode must be Serial or Direct, got {mode!r}")
+    try:
+        return expand_packages(job.settings, [dict(c) for c in containers]), mode
+    except EndpointError as exc:
+        raise StepFailed(f"ValidationException: model {model_name}: {exc}") from None
 
 
 class EndpointRunner:
@@ -52,8 +58,8 @@ class EndpointRunner:
             variants = config.get("ProductionVariants") or []
             if not variants:
                 raise StepFailed(f"endpoint config {config['EndpointConfigName']} has no ProductionVariants")
-            container = model_container(hosting, variants[0]["ModelName"])
-            model, env = materialize(job.store, job.settings, container)
+            containers, mode = model_containers(job, hosting, variants[0]["ModelName"])
+            model, env = served_model(job.settings, materialize_all(job.store, job.settings, containers), mode)
             info = hosting.deploy(name, model, label=variants[0]["ModelName"], environment=env)
         except EndpointError as exc:
             raise StepFailed(str(exc)) from None

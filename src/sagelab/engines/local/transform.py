@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sagelab.engines.local.deploy import materialize
-from sagelab.engines.local.hosting import hosting_for, model_container
+from sagelab.engines.local.deploy import LocalContainer, materialize_all
+from sagelab.engines.local.hosting import hosting_for, model_containers
 from sagelab.engines.local.inputs import download_input, upload_output
 from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
 from sagelab.errors import EndpointError, SagelabError
+from sagelab.serving.pipeline_model import ContainerModel, PipelineModel
 
 _INPUT = "/opt/ml/transform/input"
 _OUTPUT = "/opt/ml/transform/output"
@@ -19,28 +20,26 @@ class TransformRunner:
     """The model's handlers over every input object; `<input>.out` files uploaded to S3OutputPath."""
 
     def run(self, job: Job) -> StepResult:
-        from sagelab.serving.archive import extract_model
-
         request = job.arguments
         started = time.time()
         hosting = hosting_for(job)
         try:
-            container = model_container(hosting, str(request.get("ModelName")))
-            model, env = materialize(job.store, job.settings, container)
+            containers, mode = model_containers(job, hosting, str(request.get("ModelName")))
+            local = materialize_all(job.store, job.settings, containers)
         except EndpointError as exc:
             raise StepFailed(str(exc)) from None
         finally:
             hosting.close()
-        try:
-            extract_model(model, job.root / "model")
-        except SagelabError as exc:
-            raise StepFailed(f"model data {container['ModelDataUrl']}: {exc}") from None
+        if mode != "Serial":
+            raise StepFailed(f"ValidationException: model {request.get('ModelName')} runs its containers in {mode} mode; "
+                             "a transform job sends each record through every container (InferenceExecutionConfig Mode Serial)")  # fmt: skip
+        model, env = _place(job, local)
         source = request.get("TransformInput", {})
         s3 = source.get("DataSource", {}).get("S3DataSource", {})
         download_input(job, s3.get("S3Uri", ""), _INPUT, s3.get("S3DataType", "S3Prefix"), "transform input")
         output = request.get("TransformOutput", {})
         argv = [
-            "python3", "-m", "sagelab.serving.batch", "--model", "/opt/ml/model", "--input", _INPUT, "--output", _OUTPUT,
+            "python3", "-m", "sagelab.serving.batch", "--model", model, "--input", _INPUT, "--output", _OUTPUT,
             "--content-type", str(source.get("ContentType", "application/octet-stream")),
             "--split-type", str(source.get("SplitType", "None")),
             "--batch-strategy", str(request.get("BatchStrategy", "MultiRecord")),
@@ -70,3 +69,29 @@ class TransformRunner:
             "TransformEndTime": now_iso(ended),
         }
         return StepResult(properties, [target])
+
+
+def _place(job: Job, local: list[LocalContainer]) -> tuple[str, dict[str, str]]:
+    """Extract the model data as SageMaker does, and say what the batch command serves.
+
+    One container: its model at /opt/ml/model, its environment the job's. Several: each model in
+    `models/<hostname>` of the job's folder, described with its own environment in a pipeline
+    model file that the batch command serves through every container.
+    """
+    from sagelab.serving.archive import extract_model
+
+    folders = []
+    for container in local:
+        target = job.root / "model" if len(local) == 1 else job.root / "models" / container.hostname
+        try:
+            if container.model.is_dir():
+                target.mkdir(parents=True, exist_ok=True)  # no model data: an empty /opt/ml/model
+            else:
+                extract_model(container.model, target)
+        except SagelabError as exc:
+            raise StepFailed(f"model data {container.model_data_url} of {container.hostname}: {exc}") from None
+        folders.append(target)
+    if len(local) == 1:
+        return "/opt/ml/model", local[0].environment
+    pipeline = PipelineModel(tuple(ContainerModel(c.hostname, str(folder), c.environment, c.image) for c, folder in zip(local, folders)))
+    return str(pipeline.save(job.root / "models" / "pipeline-model.json")), {}
