@@ -8,6 +8,7 @@ container's handlers. See tests/fixtures/corpus/README.md.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -66,16 +67,17 @@ class Corpus:
         self.engine = LocalEngine(load_settings(project))
         self.endpoints: list[str] = []
 
-    def run(self, name: str, data: bytes) -> Any:
+    def run(self, name: str, data: bytes | None, status: str = "Succeeded") -> Any:
         dump = CORPUS / f"{name}.s3"
         for file in (p for p in dump.rglob("*") if p.is_file()):
             self.engine.store.put_file(f"s3://{file.relative_to(dump).as_posix()}", file)
         document = parse_file(CORPUS / f"{name}.json")
-        self.engine.store.put_bytes(str(document.parameters["InputData"].default), data)
+        if data is not None:
+            self.engine.store.put_bytes(str(document.parameters["InputData"].default), data)
         execution = self.engine.start(document, name)
         failures = {s.name: f"{s.failure_reason}\n{Path(s.log_path).read_text()[-3000:] if s.log_path else ''}"
                     for s in execution.steps.values() if s.status == "Failed"}  # fmt: skip
-        assert execution.status == "Succeeded", failures
+        assert execution.status == status, failures
         return execution
 
     def package(self, group: str) -> ModelPackage:
@@ -211,3 +213,33 @@ def test_pytorch_behind_a_sklearn_featurizer_as_a_pipeline_model(corpus: Corpus)
     answer = json.loads(corpus.invoke("PyTorchAbaloneGroup/1", f"{ABALONE_ROW}\nF,0.6,0.48,0.16,1.1,0.45,0.24,0.33",
                                       accept="application/json"))  # fmt: skip
     assert len(answer) == 2 and all(2 < float(np.ravel(a)[0]) < 25 for a in answer)
+
+
+def _no_package_index(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """pip in the steps sees no index (the tests stay off the network) and a cache of its own."""
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def test_function_steps_run_on_the_sdks_remote_function_runner(corpus: Corpus, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pytest.importorskip("sagemaker")
+    _no_package_index(monkeypatch, tmp_path)
+    execution = corpus.run("function_steps", None)
+    summarize = execution.steps["Summarize"]
+    results = summarize.properties["OutputDataConfig"]["S3OutputPath"]
+    assert pickle.loads(corpus.engine.store.get_bytes(f"{results}/payload.pkl")) == {"count": 5, "mean": 6.0}
+    log = Path(execution.steps["Load"].log_path).read_text()
+    assert "installing requirements.txt" in log and "Requirement already satisfied: sagemaker" in log  # not in sagelab's env
+
+
+def test_function_steps_without_the_sdk_say_what_to_install(corpus: Corpus, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    if importlib.util.find_spec("sagemaker") is not None:
+        pytest.skip("the SageMaker SDK is installed here")
+    _no_package_index(monkeypatch, tmp_path)
+    execution = corpus.run("function_steps", None, status="Failed")
+    load = execution.steps["Load"]
+    assert "pip could not install it" in load.failure_reason and "sagemaker" in load.failure_reason
+    assert "pip install 'sagemaker>=2.256,<3'" in Path(load.log_path).read_text()
+    assert not list((tmp_path / "cache" / "sagelab" / "envs").glob("*/bin"))  # nothing half-built is kept

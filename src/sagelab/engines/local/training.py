@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sagelab.containers import contract, environments, frameworks, images
+from sagelab.containers import contract, environments, frameworks, functions, images
 from sagelab.engines.local.inputs import download_input
 from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
 from sagelab.errors import StoreError
@@ -89,7 +89,12 @@ class TrainingRunner:
         else:
             argv = ["/bin/sh", "-c", " ".join([f"./{program}", *args])]
         timeout = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
-        runtime = environments.prepare(job, behaviour, job.root / contract.CODE_DIR, parity=job.settings.parity, builtin=bool(builtin))
+        code_dir: Path | None = job.root / contract.CODE_DIR
+        if functions.is_function_step(algorithm):  # an @step function: its dependencies (with the SDK) get an environment
+            if note := functions.sdk_note():
+                job.log(note)
+            code_dir = functions.requirements_folder(algorithm, job.root, job.root.with_name(f"{job.root.name}.requirements"))
+        runtime = environments.prepare(job, behaviour, code_dir, parity=job.settings.parity, builtin=bool(builtin))
         code = job.run(argv, contract.container_path(contract.CODE_DIR), env, timeout, runtime.python)
         if code != 0:
             failure = job.root / contract.FAILURE_FILE
