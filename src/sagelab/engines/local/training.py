@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import shlex
 import tarfile
 import threading
 import time
@@ -86,8 +87,11 @@ class TrainingRunner:
             argv = [*algorithm["ContainerEntrypoint"], *algorithm.get("ContainerArguments", [])]
         elif str(program).endswith(".py"):
             argv = ["python3", str(program), *args]
-        else:
-            argv = ["/bin/sh", "-c", " ".join([f"./{program}", *args])]
+        else:  # a command (a shell script): the training toolkit makes it executable and runs it with sh
+            script = job.root / contract.CODE_DIR / str(program)
+            if script.is_file():
+                script.chmod(script.stat().st_mode | 0o755)
+            argv = ["/bin/sh", "-c", " ".join(shlex.quote(part) for part in [f"./{program}", *args])]
         timeout = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
         code_dir: Path | None = job.root / contract.CODE_DIR
         if functions.is_function_step(algorithm):  # an @step function: its dependencies (with the SDK) get an environment
