@@ -252,9 +252,9 @@ s3.put_object(Bucket='sagemaker-us-east-1-000000000000', Key='copied/a.csv', Bod
 
 
 def test_unsupported_step_types_fail_validation(engine: LocalEngine) -> None:
-    register = {"Name": "Register", "Type": "Tuning", "Arguments": {}}
-    with pytest.raises(DefinitionError, match="/Steps/1/Type: step Register: Tuning steps do not run locally yet"):
-        run(engine, definition(processing_step("P", "pass"), register))
+    cluster = {"Name": "Cluster", "Type": "EMR", "Arguments": {"ClusterId": "j-1", "StepConfig": {}}}
+    with pytest.raises(DefinitionError, match="/Steps/1/Type: step Cluster: EMR steps do not run locally yet"):
+        run(engine, definition(processing_step("P", "pass"), cluster))
     assert engine.records.executions() == []  # nothing started
 
 
