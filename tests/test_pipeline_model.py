@@ -29,7 +29,7 @@ import pytest
 from sklearn.preprocessing import StandardScaler
 
 from conftest import definition
-from sagelab.errors import ModelError
+from sagelab.errors import EndpointError, ModelError
 from sagelab.serving.handlers import InferenceHandler
 from sagelab.serving.pipeline_model import ContainerModel, PipelineModel
 from sagelab.serving.protocol import ServingSettings
@@ -204,7 +204,7 @@ def test_a_registered_pipeline_model_serves_the_chain(project: Path, uploaded: d
     assert "application/json is not supported: send text/csv" in refused.stdout
 
     # `sagelab serve GROUP/VERSION` in the foreground: the same chain
-    with foreground_server(project, "churn/1") as port:
+    with ForegroundServer(project, "churn/1") as port:
         status, content_type, body = post(port, models.csv(models.rows[:2]).encode(), "text/csv")
         assert status == 200 and content_type == "text/csv"
         assert np.allclose([float(v) for v in body.split()], expected[:2], atol=1e-6)
@@ -217,7 +217,7 @@ def test_a_failing_container_answers_its_status_and_is_named(project: Path, uplo
     preprocess = {**preprocess, "Environment": {k: v for k, v in preprocess["Environment"].items() if k != "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"}}
     preprocess["ContainerHostname"], model = "scale", {**model, "ContainerHostname": "score"}
     run_steps(project, register_step([preprocess, model]))
-    with foreground_server(project, "churn/1") as port:
+    with ForegroundServer(project, "churn/1") as port:
         status, _, body = post(port, models.csv(models.rows[:1]).encode(), "text/csv")
     assert status == 415
     assert body.decode().startswith("container 2 of 2, score (sagemaker-xgboost:1.7-1) answered 415: content type application/json")
@@ -263,6 +263,32 @@ def test_direct_mode_invokes_the_named_container(project: Path, uploaded: dict[s
     assert unnamed.returncode == 1 and "Direct mode" in unnamed.stdout and "scale, score" in unnamed.stdout
 
 
+def test_a_model_made_from_a_registered_version_has_its_containers(project: Path, uploaded: dict[str, Any]) -> None:
+    """CreateModel Containers=[{"ModelPackageName": ARN}] (the SDK's ModelPackage) stands for the version's containers."""
+    from sagelab.config import load_settings
+    from sagelab.engines.local.deploy import expand_packages, open_registry
+
+    settings = load_settings(project)
+    registry = open_registry(settings)
+    package = registry.register({**register_step(uploaded["containers"])["Arguments"], "ModelPackageGroupName": "Churn-Model"})
+    registry.close()
+    expanded = expand_packages(settings, [{"ModelPackageName": package.arn, "Environment": {"EXTRA": "1"}}])
+    assert [c["Image"] for c in expanded] == [SKLEARN_IMAGE, XGBOOST_IMAGE]  # the ARN lower-cases the group's name
+    assert all(c["Environment"]["EXTRA"] == "1" for c in expanded)
+    with pytest.raises(EndpointError, match="no model package group 'nope'"):
+        expand_packages(settings, [{"ModelPackageName": "arn:aws:sagemaker:us-east-1:000000000000:model-package/nope/1"}])
+
+
+def test_the_image_picks_the_default_handlers(project: Path) -> None:
+    from sagelab.engines.local.deploy import serving_environment
+
+    assert serving_environment({"Image": SKLEARN_IMAGE}) == {"SAGELAB_SERVING_FRAMEWORK": "sklearn", "SAGELAB_SERVING_IMAGE": SKLEARN_IMAGE}
+    assert serving_environment({"Image": PYTORCH_IMAGE})["SAGELAB_SERVING_FRAMEWORK"] == "pytorch"
+    assert serving_environment({"Image": "my-registry.example.com/team/server:1", "Environment": {"A": "1"}}) == {"A": "1"}
+    with pytest.raises(EndpointError, match="tensorflow-inference:2.13.0 is a tensorflow image, whose inference container sagelab does not emulate"):
+        serving_environment({"Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.13.0-cpu"})
+
+
 # -- containers keep their own module namespace and environment ------------------------------
 
 
@@ -290,7 +316,7 @@ def test_each_container_has_its_own_inference_py_helpers_and_environment(tmp_pat
         (folder / "code" / "helpers.py").write_text(f"def step(value, factor):\n    return {operation}\n")
         containers.append(ContainerModel(name, str(folder), {"FACTOR": "3" if name == "add" else "10"}))
     description = PipelineModel(tuple(containers)).save(tmp_path / "pipeline.json")
-    with model_server(description, tmp_path) as port:
+    with ModelServer(description, tmp_path, env={"SAGEMAKER_PROGRAM": "elsewhere.py"}) as port:  # the front's, not theirs
         assert post(port, b"1", "text/csv") == (200, "text/csv", b"40.0\n")  # (1 + 3) * 10
 
 
@@ -337,7 +363,7 @@ def test_pytorch_default_handlers_serve_a_torchscript_model(tmp_path: Path) -> N
     with torch.no_grad():
         expected = network(torch.tensor(rows)).numpy()
     env = {"SAGELAB_SERVING_FRAMEWORK": "pytorch", "SAGELAB_SERVING_IMAGE": PYTORCH_IMAGE}
-    with model_server(tmp_path, tmp_path, env=env) as port:
+    with ModelServer(tmp_path, tmp_path, env=env) as port:
         status, content_type, body = post(port, json.dumps(rows).encode(), "application/json")
         assert (status, content_type) == (200, "application/json") and np.allclose(json.loads(body), expected, atol=1e-6)
         status, content_type, body = post(port, b"0.5,-1.0,2.0\n1.5,0.0,-0.5", "text/csv", "text/csv")
@@ -402,7 +428,7 @@ def _wait_for_ping(port: int, process: subprocess.Popen[bytes], log: Path) -> No
     raise AssertionError(f"the server did not answer /ping:\n{log.read_text()}")
 
 
-class foreground_server:  # noqa: N801 - used as a context manager, like a function
+class ForegroundServer:
     """`sagelab serve REFERENCE --port P` in the project; yields P once /ping answers."""
 
     def __init__(self, project: Path, reference: str) -> None:
@@ -426,7 +452,7 @@ class foreground_server:  # noqa: N801 - used as a context manager, like a funct
         self.running.__exit__(*exc)
 
 
-class model_server:  # noqa: N801
+class ModelServer:
     """`python -m sagelab.serving MODEL --port 0`; yields its port once it is ready."""
 
     def __init__(self, model: Path, tmp_path: Path, env: dict[str, str] | None = None) -> None:

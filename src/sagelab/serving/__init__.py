@@ -1,6 +1,7 @@
 """Serving models as SageMaker does: the inference server, batch transform, local endpoints.
 
     python -m sagelab.serving MODEL            the inference server (GET /ping, POST /invocations)
+    python -m sagelab.serving PIPELINE.json    a pipeline model: each request through its containers
     python -m sagelab.serving.batch ...        batch transform over a folder of files
 
 Importing this package stays light: uvicorn, numpy and the model's framework load only when
@@ -13,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from sagelab.serving.archive import extract_model, resolve_model
+from sagelab.serving.pipeline_model import ContainerModel, PipelineModel
 from sagelab.serving.protocol import ServingSettings
 from sagelab.serving.server import serve
 
@@ -28,7 +30,9 @@ _LAZY = {
 }
 
 __all__ = [
+    "ContainerModel",
     "InferenceHandler",
+    "PipelineModel",
     "ServingSettings",
     "TransformConfig",
     "extract_model",

@@ -38,6 +38,9 @@ logger = logging.getLogger("sagelab.serving")
 _FORWARDED = "x-amzn-sagemaker-"  # header prefix passed on to every container
 _GRACE = 5.0  # seconds past a container's own timeout (it answers 504 itself) before the front gives up on it
 _WATCH_INTERVAL = 0.25
+# Variables that describe one container's code and image: a container has them from its own
+# Environment only, never from the front's (which may have them from a shell or a single model).
+_ONE_CONTAINERS = frozenset({protocol.PROGRAM_ENV, protocol.SUBMIT_DIRECTORY_ENV, protocol.FRAMEWORK_ENV, protocol.IMAGE_ENV})
 
 
 class _Upstream:
@@ -163,7 +166,8 @@ def run_pipeline(model: PipelineModel, sock: socket.socket, settings: ServingSet
     """
     from sagelab.serving.worker import run_app
 
-    servers = [ServerProcess(c.model, {**os.environ, **c.environment}, label=f"container {c.label}",
+    inherited = {k: v for k, v in os.environ.items() if k not in _ONE_CONTAINERS}
+    servers = [ServerProcess(c.model, {**inherited, **c.environment}, label=f"container {c.label}",
                              workers=None if protocol.WORKERS_ENV in c.environment else workers)
                for c in model.containers]  # fmt: skip
     start_all(servers)
