@@ -129,6 +129,24 @@ def test_processing_contract_and_inputs_are_copies(engine: LocalEngine) -> None:
     assert props["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == "s3://test-bucket/Process/result"
 
 
+def test_script_processor_conventions_code_input_and_parameters_in_arguments(engine: LocalEngine) -> None:
+    """ScriptProcessor: the code input lands at /opt/ml/processing/input/code, `command` runs it, and
+    ContainerArguments get the execution's parameter values, as the pipeline service substitutes them."""
+    engine.store.put_bytes("s3://test-bucket/code/args.py", b"import json, sys\n"
+                           b"open('/opt/ml/processing/output/out/args.json', 'w').write(json.dumps(sys.argv[1:]))\n")
+    step = processing_step("Script", "", inputs={"code": "s3://test-bucket/code/args.py"}, outputs=["out"])
+    step["Arguments"]["ProcessingInputs"][0]["S3Input"]["LocalPath"] = "/opt/ml/processing/input/code"
+    step["Arguments"]["AppSpecification"] = {
+        "ImageUri": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
+        "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/args.py"],
+        "ContainerArguments": ["--ratio", {"Get": "Parameters.Ratio"}, "--stage",
+                               {"Std:Join": {"On": "-", "Values": [{"Get": "Parameters.Stage"}, "x"]}}]}
+    parameters = [{"Name": "Ratio", "Type": "Float", "DefaultValue": 0.7}, {"Name": "Stage", "Type": "String", "DefaultValue": "dev"}]
+    execution = run(engine, definition(step, parameters=parameters), Ratio="0.8")
+    assert execution.status == "Succeeded", execution.steps["Script"].failure_reason
+    assert json.loads(engine.store.get_bytes("s3://test-bucket/Script/out/args.json")) == ["--ratio", "0.8", "--stage", "dev-x"]
+
+
 def test_concurrent_steps_each_see_their_own_opt_ml(engine: LocalEngine) -> None:
     """Two steps start together, each writes its name under /opt/ml, waits for the other, and checks nothing leaked."""
     code = """

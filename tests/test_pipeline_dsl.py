@@ -14,21 +14,14 @@ import pytest
 from sagelab.definition import parse, validate
 from sagelab.errors import PipelineError
 from sagelab.pipeline import (
-    CacheConfig,
     ExecutionVariables,
     Join,
     JsonGet,
     Parameter,
-    Pipeline,
-    RetryPolicy,
-    condition,
     equals,
-    fail,
     in_,
     not_,
     or_,
-    processing,
-    training,
 )
 
 IMAGE = "123.dkr.ecr.us-east-1.amazonaws.com/img:1"

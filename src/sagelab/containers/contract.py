@@ -73,6 +73,13 @@ def resource_config(instance_type: str, instance_count: int = 1) -> dict[str, An
     }
 
 
+def api_string(value: Any) -> str:
+    """A resolved value as the job APIs take it: the pipeline service stringifies parameters (0.8 → "0.8", True → "true")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def decode_hyperparameter(value: Any) -> Any:
     """JSON-decode a hyperparameter when possible, as the toolkit does (v2 SDK values are JSON)."""
     try:

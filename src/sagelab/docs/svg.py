@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from html import escape
 
 from sagelab.definition import PipelineDefinition
-from sagelab.docs.layout import Box, Layout, Route, layout
+from sagelab.docs.layout import Box, Route, layout
 from sagelab.errors import SagelabError
 
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', Helvetica, Arial, sans-serif"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sagelab.containers import environments, frameworks, images
-from sagelab.containers.contract import PROCESSING_CONFIG_DIR, job_path, resource_config, write_json
+from sagelab.containers.contract import PROCESSING_CONFIG_DIR, api_string, job_path, resource_config, write_json
 from sagelab.engines.local.inputs import download_input, upload_output
 from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
 
@@ -42,13 +42,13 @@ class ProcessingRunner:
                 "know this image's own entrypoint; set ContainerEntrypoint (the SDK's ScriptProcessor does)"
             )
         image = images.identify(str(app.get("ImageUri") or ""))
-        variables = {str(k): str(v) for k, v in request.get("Environment", {}).items()}
+        variables = {str(k): api_string(v) for k, v in request.get("Environment", {}).items()}
         # A ScriptProcessor on a framework image (the training image, typically) sees that image's helper packages.
         variables = frameworks.processing_environment(image, variables)
         timeout = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
         # Relative paths land in the job's own folder, never in the real filesystem root.
         runtime = environments.prepare(job, image, environments.processing_code(request, job.root), parity=job.settings.parity)
-        code = job.run([*entrypoint, *arguments], "/opt/ml", variables, timeout, runtime.python)
+        code = job.run([api_string(a) for a in [*entrypoint, *arguments]], "/opt/ml", variables, timeout, runtime.python)
         if code != 0:
             raise StepFailed(f"AlgorithmError: the container command exited with code {code}. Last log lines:\n{job.log_tail()}")
 

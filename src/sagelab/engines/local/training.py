@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import os
 import re
 import shlex
@@ -36,7 +35,7 @@ class TrainingRunner:
         request = job.arguments
         started = time.time()
         # CreateTrainingJob takes string values; the pipeline service stringifies resolved parameters.
-        raw = {key: _text(value) for key, value in request.get("HyperParameters", {}).items()}
+        raw = {key: contract.api_string(value) for key, value in request.get("HyperParameters", {}).items()}
         hyperparameters = {key: contract.decode_hyperparameter(value) for key, value in raw.items()}
         algorithm = request.get("AlgorithmSpecification", {})
         program = hyperparameters.get(contract.PROGRAM)
@@ -79,12 +78,12 @@ class TrainingRunner:
             region=job.settings.region,
             framework_module=frameworks.training_module(behaviour),
         )
-        env.update({str(k): str(v) for k, v in request.get("Environment", {}).items()})
+        env.update({str(k): contract.api_string(v) for k, v in request.get("Environment", {}).items()})
         env = frameworks.training_environment(behaviour, env)  # the image's variables and helper packages
         if builtin:  # the image's own program: a built-in algorithm
             argv = list(builtin)
         elif algorithm.get("ContainerEntrypoint"):  # the v3 SDK's ModelTrainer brings its own driver script
-            argv = [*algorithm["ContainerEntrypoint"], *algorithm.get("ContainerArguments", [])]
+            argv = [contract.api_string(a) for a in [*algorithm["ContainerEntrypoint"], *algorithm.get("ContainerArguments", [])]]
         elif str(program).endswith(".py"):
             argv = ["python3", str(program), *args]
         else:  # a command (a shell script): the training toolkit makes it executable and runs it with sh
@@ -228,12 +227,6 @@ def final_metrics(log_path: Path, algorithm: dict[str, Any], timestamp: float) -
 
 
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")  # every control character but the newline
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _is_number(text: str) -> bool:
