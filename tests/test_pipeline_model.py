@@ -316,8 +316,14 @@ def test_each_container_has_its_own_inference_py_helpers_and_environment(tmp_pat
         (folder / "code" / "helpers.py").write_text(f"def step(value, factor):\n    return {operation}\n")
         containers.append(ContainerModel(name, str(folder), {"FACTOR": "3" if name == "add" else "10"}))
     description = PipelineModel(tuple(containers)).save(tmp_path / "pipeline.json")
-    with ModelServer(description, tmp_path, env={"SAGEMAKER_PROGRAM": "elsewhere.py"}) as port:  # the front's, not theirs
+    server = ModelServer(description, tmp_path, env={"SAGEMAKER_PROGRAM": "elsewhere.py"})  # the front's, not theirs
+    with server as port:
         assert post(port, b"1", "text/csv") == (200, "text/csv", b"40.0\n")  # (1 + 3) * 10
+        # a container whose server dies takes the model down: the front stops, saying which
+        log = server.running.log.read_text()
+        os.kill(int(log.split("container times: pid ")[1].split()[0]), signal.SIGKILL)
+        assert server.running.process.wait(30) == 1
+    assert "the server of container times exited with code -9" in server.running.log.read_text()
 
 
 # -- default handlers chosen by the image ----------------------------------------------------

@@ -4,7 +4,9 @@ A pipeline model's front process starts one server per container this way (each 
 container's own environment, so two containers' `inference.py` never share a module namespace,
 sys.path or os.environ), and batch transform starts the front of a pipeline model. Each child
 holds the read end of a pipe whose write end only the parent has: when the parent dies, even
-by SIGKILL, the child reads end-of-file and stops (`python -m sagelab.serving --watch-fd`).
+by SIGKILL, the child reads end-of-file and stops (`python -m sagelab.serving --watch-fd`). The
+child has a session of its own, so signals for the parent's process group (a Ctrl-C) do not
+stop it behind the parent's back: the parent stops it once its own requests are answered.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ class ServerProcess:
         if self.workers is not None:
             argv += ["--workers", str(self.workers)]
         try:
-            self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=self.environment, pass_fds=(watch_r,))
+            # A session of its own: a Ctrl-C meant for the parent reaches the parent only, which then stops the child.
+            self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=self.environment, pass_fds=(watch_r,),
+                                            start_new_session=True)  # fmt: skip
         finally:
             os.close(watch_r)
         return self
