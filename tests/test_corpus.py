@@ -153,7 +153,9 @@ def test_xgboost_framework_entry_point_with_the_containers_helpers(corpus: Corpu
     assert "validation-rmse" in log, log[-2000:]
     artifact = corpus.model_file(train.properties["ModelArtifacts"]["S3ModelArtifacts"], "xgboost-model")
     assert type(pickle.loads(artifact)).__name__ == "Booster"
-    # Served with the script's model_fn and the XGBoost container's default input, predict and output handlers.
+    # Served by the script, which imports the container's helpers at the top: its model_fn, and the XGBoost
+    # container's default input, predict and output handlers.
+    assert corpus.package("XGBoostFrameworkGroup").container["Environment"]["SAGEMAKER_PROGRAM"] == "abalone.py"
     answer = corpus.invoke("XGBoostFrameworkGroup/1", ",".join(["0.2"] * 10), accept="text/csv")
     assert 2 < float(answer.strip().split(",")[0]) < 25
 

@@ -22,7 +22,8 @@ from sagelab.containers import contract
 from sagelab.containers.images import ContainerBehaviour
 from sagelab.containers.shims import CONTAINERS_TOOLKIT, TRAINING_TOOLKIT, XGBOOST_CONTAINER
 
-__all__ = ["FRAMEWORKS", "Framework", "hyperparameters", "processing_environment", "training_environment", "training_module"]
+__all__ = ["FRAMEWORKS", "Framework", "hyperparameters", "processing_environment", "serving_environment", "training_environment",
+           "training_module"]
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,14 @@ def processing_environment(behaviour: ContainerBehaviour | None, env: Mapping[st
     if framework is None:
         return dict(env)
     return {**_image_variables(framework), **env, "PYTHONPATH": _python_path(framework, env)}
+
+
+def serving_environment(behaviour: ContainerBehaviour | None, env: Mapping[str, str]) -> dict[str, str]:
+    """A model server's variables on a framework image: inference scripts import the helper packages too."""
+    framework = _framework(behaviour)
+    if framework is None:
+        return dict(env)
+    return {**env, "PYTHONPATH": _python_path(framework, env)}
 
 
 def _image_variables(framework: Framework) -> dict[str, str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sagelab.config import Settings
+from sagelab.containers import frameworks
 from sagelab.containers.images import identify
 from sagelab.errors import EndpointError, RegistryError, StoreError
 from sagelab.registry import ModelPackage, Registry
@@ -64,7 +65,7 @@ def serving_environment(container: dict[str, Any], where: str = "the model") -> 
         raise EndpointError(f"{where}: {behaviour.label} is a {behaviour.framework} image, whose inference container "
                             f"sagelab does not emulate; local serving knows the {', '.join(sorted(_SERVED))} containers "
                             "(or use your own image with an inference.py)")  # fmt: skip
-    return {**env, FRAMEWORK_ENV: behaviour.framework, IMAGE_ENV: image}
+    return {**frameworks.serving_environment(behaviour, env), FRAMEWORK_ENV: behaviour.framework, IMAGE_ENV: image}
 
 
 def materialize(store: ObjectStore, settings: Settings, container: dict[str, Any], hostname: str = "container-1",
