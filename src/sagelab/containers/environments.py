@@ -297,7 +297,7 @@ def _install_pins(step: StepLog, python: Path, pins: dict[str, str], image: Cont
     notes, chosen = [], []
     for position, (name, wanted) in enumerate(pins.items()):
         versions, said = _available(python, name, build)
-        found = closest(wanted, versions)
+        found = _installable(python, name, wanted, versions, build)
         if found is None and position == 0:
             raise ExecutionError(
                 f"parity: pip finds no release of {name} installable on Python {PYTHON} for {image.label} "
@@ -313,6 +313,27 @@ def _install_pins(step: StepLog, python: Path, pins: dict[str, str], image: Cont
         step.log(note)
     _pip(step, python, ["install", "--no-input", "--only-binary=:all:", *chosen], build, f"the framework release of {image.label}")
     return notes
+
+
+def _installable(python: Path, name: str, wanted: str, versions: list[str], cwd: Path, tries: int = 12) -> str | None:
+    """The closest of `versions` that pip can install here, trying the next closest minor release when one cannot be.
+
+    `pip index versions` lists releases with no wheel for this Python when pip is older than 24
+    (it ignores --only-binary there), so each pick is confirmed with a dry run. A release
+    without a wheel for this Python usually means its whole minor line has none, so a failed
+    pick rules out its minor line.
+    """
+    left = list(versions)
+    for _ in range(tries):
+        found = closest(wanted, left)
+        if found is None:
+            return None
+        command = [str(python), "-m", "pip", "install", "--dry-run", "--quiet", "--no-input", "--no-deps",
+                   "--only-binary=:all:", f"{name}=={found}"]  # fmt: skip
+        if subprocess.run(command, cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL, check=False).returncode == 0:
+            return found
+        left = [v for v in left if _release(v)[:2] != _release(found)[:2]]
+    return None
 
 
 def _available(python: Path, name: str, cwd: Path) -> tuple[list[str], str]:
