@@ -15,6 +15,24 @@ from typing import Any
 
 from sagelab.containers import contract
 
+__all__ = [  # what the toolkits' environment modules export
+    "Environment",
+    "base_dir",
+    "channel_path",
+    "code_dir",
+    "input_config_dir",
+    "input_dir",
+    "model_dir",
+    "num_cpus",
+    "num_gpus",
+    "output_data_dir",
+    "output_dir",
+    "output_intermediate_dir",
+    "read_hyperparameters",
+    "read_input_data_config",
+    "read_resource_config",
+]
+
 base_dir = contract.OPT_ML
 code_dir = contract.container_path(contract.CODE_DIR)
 model_dir = contract.container_path(contract.MODEL_DIR)

@@ -1,25 +1,7 @@
 """`sagemaker_containers._env` (`beta.framework.env`): paths, config readers and TrainingEnv."""
 
-from sagelab.containers.shims.environment import (
-    Environment as TrainingEnv,
-    base_dir,
-    channel_path,
-    code_dir,
-    input_config_dir,
-    input_dir,
-    model_dir,
-    num_cpus,
-    num_gpus,
-    output_data_dir,
-    output_dir,
-    output_intermediate_dir,
-    read_hyperparameters,
-    read_input_data_config,
-    read_resource_config,
-)
+from sagelab.containers.shims.environment import *  # noqa: F403
+from sagelab.containers.shims.environment import Environment as TrainingEnv
+from sagelab.containers.shims.environment import __all__ as _names
 
-__all__ = [
-    "TrainingEnv", "base_dir", "channel_path", "code_dir", "input_config_dir", "input_dir", "model_dir", "num_cpus",
-    "num_gpus", "output_data_dir", "output_dir", "output_intermediate_dir", "read_hyperparameters",
-    "read_input_data_config", "read_resource_config",
-]  # fmt: skip
+__all__ = ["TrainingEnv", *_names]
