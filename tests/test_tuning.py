@@ -30,7 +30,7 @@ from conftest import definition, write
 from sagelab.config import load_settings
 from sagelab.definition import parse
 from sagelab.engines.local import LocalEngine
-from sagelab.engines.local.tuning import Range
+from sagelab.engines.local.tuning_search import Range
 
 SCRIPT = Path(__file__).parent / "fixtures" / "sdk" / "scripts" / "tune.py"
 SKLEARN = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
