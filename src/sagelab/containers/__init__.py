@@ -2,6 +2,9 @@
 
 `contract` holds the paths and environment variables of the training and processing
 containers in one place; `sandbox` runs a command with `/opt/ml` private to one job;
-`images` says which prebuilt image a URI is and what it runs; `xgboost` is the built-in
-XGBoost algorithm (see docs/containers.md).
+`images` says which prebuilt image a URI is and what it runs; `frameworks` adds what a
+framework image sets for its scripts, with `shims` standing in for its helper packages;
+`environments` builds the cached venvs for requirements.txt and parity; `functions` places
+the SDK's `@step` runner; `xgboost` is the built-in XGBoost algorithm and `monitor` the Model
+Monitor and Clarify analyses (see docs/containers.md).
 """
