@@ -282,7 +282,9 @@ def test_a_model_made_from_a_registered_version_has_its_containers(project: Path
 def test_the_image_picks_the_default_handlers(project: Path) -> None:
     from sagelab.engines.local.deploy import serving_environment
 
-    assert serving_environment({"Image": SKLEARN_IMAGE}) == {"SAGELAB_SERVING_FRAMEWORK": "sklearn", "SAGELAB_SERVING_IMAGE": SKLEARN_IMAGE}
+    sklearn = serving_environment({"Image": SKLEARN_IMAGE})
+    assert sklearn.pop("PYTHONPATH").endswith("containers_toolkit")  # the image's helper packages, for inference.py
+    assert sklearn == {"SAGELAB_SERVING_FRAMEWORK": "sklearn", "SAGELAB_SERVING_IMAGE": SKLEARN_IMAGE}
     assert serving_environment({"Image": PYTORCH_IMAGE})["SAGELAB_SERVING_FRAMEWORK"] == "pytorch"
     assert serving_environment({"Image": "my-registry.example.com/team/server:1", "Environment": {"A": "1"}}) == {"A": "1"}
     with pytest.raises(EndpointError, match="tensorflow-inference:2.13.0 is a tensorflow image, whose inference container sagelab does not emulate"):
