@@ -220,16 +220,18 @@ def test_parity_falls_back_to_the_closest_installable_release(project: Path) -> 
 
 
 def test_drift_is_in_the_run_summary(project: Path) -> None:
-    step = processing_step("Prep", "print('prepared')")
-    step["Arguments"]["AppSpecification"]["ImageUri"] = SKLEARN.format("1.2-1")
-    write(project / "pipe.json", definition(step))
+    """One line per image and environment, naming the steps that share it."""
+    steps = [processing_step(name, "print('prepared')") for name in ("Prep", "Score")]
+    for step in steps:
+        step["Arguments"]["AppSpecification"]["ImageUri"] = SKLEARN.format("1.2-1")
+    write(project / "pipe.json", definition(*steps))
     env = {k: v for k, v in os.environ.items() if k != "SAGELAB_SANDBOX"}
     result = subprocess.run([str(Path(sys.executable).parent / "sagelab"), "run", "pipe.json"], cwd=project,
                             capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     from importlib.metadata import version
 
-    line = f"  Prep: scikit-learn {version('scikit-learn')} in sagelab's environment, but sagemaker-scikit-learn:1.2-1 ships 1.2.1 (drift)"
+    line = f"  Prep, Score: scikit-learn {version('scikit-learn')} in sagelab's environment, but sagemaker-scikit-learn:1.2-1 ships 1.2.1 (drift)"
     assert "Framework versions (the step's against its image's):\n" + line in result.stdout, result.stdout
 
 

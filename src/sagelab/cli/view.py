@@ -110,7 +110,10 @@ def _summary_text(execution: Execution) -> str:
     versions = [(s.name, s.properties[PROPERTY]) for s in execution.steps.values() if s.properties and PROPERTY in s.properties]
     if versions:
         lines.append("Framework versions (the step's against its image's):")
-        lines.extend(f"  {name}: {describe(record)}" for name, record in versions)
+        steps_by_line: dict[str, list[str]] = {}
+        for name, record in versions:  # steps on the same image and environment share one line
+            steps_by_line.setdefault(describe(record), []).append(name)
+        lines.extend(f"  {', '.join(names)}: {line}" for line, names in steps_by_line.items())
     outputs = [(s.name, uri) for s in execution.steps.values() for uri in s.outputs]
     if outputs:
         lines.append("Outputs:")
