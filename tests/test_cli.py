@@ -38,7 +38,7 @@ def test_help_lists_the_commands(project: Path) -> None:
 def test_validate_reports_problems_with_locations(project: Path) -> None:
     good = write(project / "good.json", definition(processing_step("A", "pass")))
     result = sagelab("validate", str(good), cwd=project)
-    assert result.returncode == 0 and "pipeline good is valid (1 steps, 0 parameters)" in result.stdout
+    assert result.returncode == 0 and "pipeline good is valid (1 step, 0 parameters)" in result.stdout
     bad = definition(processing_step("A", "pass", inputs={"x": {"Get": "Steps.Nope.ProcessingJobName"}}), {"Name": "R", "Type": "Lambda"})
     result = sagelab("validate", str(write(project / "bad.json", bad)), cwd=project)
     assert_user_error(result, "bad.json is not a valid pipeline definition (2 problems)",

@@ -43,7 +43,7 @@ def validate(pipeline: Pipeline, profile: Profile = "local") -> None:
     definition, name, _ = load(pipeline)
     check(definition, pipeline)
     steps = sum(1 for _ in definition.all_steps())
-    print(f"{pipeline}: pipeline {name} is valid ({steps} steps, {len(definition.parameters)} parameters)")
+    print(f"{pipeline}: pipeline {name} is valid ({_count(steps, 'step')}, {_count(len(definition.parameters), 'parameter')})")
 
 
 @app.command()
@@ -99,6 +99,10 @@ def _store(settings: Settings, kind: str) -> ObjectStore | None:
     if kind != "s3":
         raise ConfigError(f"--store must be local or s3; got {kind!r}")
     return S3Store(settings.region, settings.s3_endpoint_url, settings.aws_profile)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _exit_code(status: str) -> int:
@@ -308,7 +312,7 @@ def graph(
 
     steps = sorted(loaded.definition.all_steps(), key=lambda s: depth(s.name))
     width = max(2 * depth(s.name) + len(s.name) for s in steps)
-    print(f"{loaded.name}: {len(steps)} steps, {len(loaded.definition.parameters)} parameters")
+    print(f"{loaded.name}: {_count(len(steps), 'step')}, {_count(len(loaded.definition.parameters), 'parameter')}")
     for step in steps:
         where = f"  [{step.branch[-1].replace(':', ' ')}]" if step.branch else ""
         after = f"  ← {', '.join(sorted(needs[step.name]))}" if needs[step.name] else ""
