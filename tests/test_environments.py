@@ -57,6 +57,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wheel(folder, "sagelab-probe", "1.0", "sagelab_probe", "VALUE = 'probe one'\n")
     wheel(folder, "sagelab-probe-two", "2.0", "sagelab_probe_two")
     wheel(folder, "idna", "0.1", "idna")  # sagelab's environment has idna 3.x
+    wheel(folder, "sagelab-fixture-greeting", "1.0", "sagelab_fixture_greeting", "def greet(name):\n    return 'hello ' + name\n")
     for version in ("1.1.3", "1.2.1", "1.2.2"):
         wheel(folder, "scikit-learn", version, "sklearn")
     return folder
@@ -249,3 +250,21 @@ def test_closest_and_the_image_table() -> None:
     assert environments.closest("1.4", ["1.3.2", "1.5.0", "1.5.1"]) == "1.5.1"  # equally near: the newer
     assert environments.closest("1.13.1", ["2.5.0", "2.5.1", "2.6.0"]) == "2.5.1"
     assert environments.closest("0.90", []) is None
+
+
+def test_the_v3_model_trainers_requirements_go_to_a_cached_environment(project: Path, offline: Path) -> None:
+    """tests/fixtures/sdk/v3/model_trainer_requirements.json (SDK v3): sm_train.sh pip-installs SourceCode.requirements."""
+    fixtures = Path(__file__).parent / "fixtures" / "sdk" / "v3"
+    local = engine(project)
+    dump = fixtures / "model_trainer_requirements.s3"
+    for file in (p for p in dump.rglob("*") if p.is_file()):
+        local.store.put_file(f"s3://{file.relative_to(dump).as_posix()}", file)
+    execution = local.start(parse((fixtures / "model_trainer_requirements.json").read_text()), "v3")
+    train = execution.steps["Train"]
+    log = Path(train.log_path).read_text()
+    assert execution.status == "Succeeded", (train.failure_reason, log[-3000:])
+    assert "installing requirements.txt" in log
+    model = train.properties["ModelArtifacts"]["S3ModelArtifacts"]
+    with tarfile.open(fileobj=io.BytesIO(local.store.get_bytes(model))) as archive:
+        assert archive.extractfile("greeting.txt").read() == b"hello sagelab"  # type: ignore[union-attr]
+    assert importlib.util.find_spec("sagelab_fixture_greeting") is None  # sagelab's own environment is untouched

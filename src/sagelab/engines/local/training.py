@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sagelab.containers import contract, environments, frameworks, functions, images
+from sagelab.containers import contract, drivers, environments, frameworks, images
 from sagelab.engines.local.inputs import download_input
 from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
 from sagelab.errors import StoreError
@@ -92,11 +92,11 @@ class TrainingRunner:
                 script.chmod(script.stat().st_mode | 0o755)
             argv = ["/bin/sh", "-c", " ".join(shlex.quote(part) for part in [f"./{program}", *args])]
         timeout = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
-        code_dir: Path | None = job.root / contract.CODE_DIR
-        if functions.is_function_step(algorithm):  # an @step function: its dependencies (with the SDK) get an environment
-            if note := functions.sdk_note():
-                job.log(note)
-            code_dir = functions.requirements_folder(algorithm, job.root, job.root.with_name(f"{job.root.name}.requirements"))
+        if drivers.is_function_step(algorithm) and (note := drivers.sdk_note()):
+            job.log(note)
+        # The SDK's drivers (@step, v3 ModelTrainer) name their requirements; the toolkit reads /opt/ml/code.
+        sdk_requirements = drivers.requirements_folder(algorithm, job.root, job.root.with_name(f"{job.root.name}.requirements"))
+        code_dir = sdk_requirements or job.root / contract.CODE_DIR
         runtime = environments.prepare(job, behaviour, code_dir, parity=job.settings.parity, builtin=bool(builtin))
         code = job.run(argv, contract.container_path(contract.CODE_DIR), env, timeout, runtime.python)
         if code != 0:
