@@ -207,6 +207,19 @@ def test_parity_runs_on_the_images_release(project: Path) -> None:
     assert (versions["ImageVersion"], versions["StepVersion"], versions["Drift"]) == ("1.2.1", "1.2.1", False)
 
 
+def test_a_parity_run_never_reuses_a_cached_step_of_a_run_without_parity(project: Path) -> None:
+    files = {"train.py": "import sklearn\nprint('sklearn', sklearn.__version__)\n"}
+    uri = "s3://test-bucket/code/cached/sourcedir.tar.gz"
+    plain = engine(project)
+    plain.store.put_bytes(uri, tarball(files))
+    document = parse(definition(training("Train", "1.2-1", uri)))
+    plain.start(document, "test", cache="content")
+    assert "cached" in plain.start(document, "test", cache="content").steps["Train"].note
+    on_parity = engine(project, parity=True).start(document, "test", cache="content").steps["Train"]
+    assert on_parity.note == "ran: its code or input data changed since the last run"
+    assert "sklearn 1.2.1" in Path(on_parity.log_path).read_text()
+
+
 def test_parity_falls_back_to_the_closest_installable_release(project: Path) -> None:
     lab = engine(project, parity=True)
     files = {"train.py": "import sklearn\nprint('sklearn', sklearn.__version__)\n"}

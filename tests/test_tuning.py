@@ -328,3 +328,20 @@ def test_scaling_types_shape_the_draws() -> None:
     beta = Range("beta", "Continuous", 0.9, 0.9999, "ReverseLogarithmic")
     assert (beta.distribution().low, beta.distribution().high) == (pytest.approx(0.0001), pytest.approx(0.1))
     assert beta.from_optuna(0.01) == "0.99"
+
+
+def test_content_caching_knows_a_tuning_jobs_code_and_data(engine: LocalEngine) -> None:
+    """With --cache content, a tuning job is reused until its training code (or data) changes."""
+    step = tuning_step("Grid", {"CategoricalParameterRanges": [categorical("optimizer", "adam", "sgd")]})
+    document = parse(definition(step))
+    first = engine.start(document, "tuning", cache="content")
+    again = engine.start(document, "tuning", cache="content")
+    assert first.status == again.status == "Succeeded"
+    assert "cached" in again.steps["Tune"].note
+    changed = io.BytesIO()
+    with tarfile.open(fileobj=changed, mode="w:gz") as archive:
+        archive.add(SCRIPT, arcname="tune.py")
+        archive.addfile(tarfile.TarInfo("NOTES.txt"))
+    engine.store.put_bytes(CODE, changed.getvalue())
+    rerun = engine.start(document, "tuning", cache="content")
+    assert rerun.steps["Tune"].note == "ran: its code or input data changed since the last run"

@@ -47,10 +47,11 @@ class Decision:
 
 
 class StepCache:
-    def __init__(self, records: Records, store: ObjectStore, mode: str, pipeline: str) -> None:
+    def __init__(self, records: Records, store: ObjectStore, mode: str, pipeline: str, parity: bool = False) -> None:
         if mode not in MODES:
             raise ExecutionError(f"cache mode {mode!r} is not one of {', '.join(MODES)}")
         self.records, self.store, self.mode, self.pipeline = records, store, mode, pipeline
+        self.parity = parity  # a run on the images' framework releases never reuses one on sagelab's own, nor back
         self._digests: dict[str, str] = {}
 
     def decide(self, step: Step, arguments: dict[str, Any], execution_id: str, now: float) -> Decision:
@@ -76,7 +77,8 @@ class StepCache:
             self.records.cache_put(decision.key, self.pipeline, step.name, execution_id, properties, outputs)
 
     def _key(self, step: Step, arguments: dict[str, Any], execution_id: str) -> str:
-        text = json.dumps({"Type": step.type, "Arguments": arguments}, sort_keys=True, default=str)
+        keyed: dict[str, Any] = {"Type": step.type, "Arguments": arguments, **({"Parity": True} if self.parity else {})}
+        text = json.dumps(keyed, sort_keys=True, default=str)
         if self.mode == "content":
             # Inputs are known by their content, wherever they are; outputs of this execution
             # are named after it, so its id is left out.
@@ -118,9 +120,18 @@ def input_uris(step_type: str, arguments: dict[str, Any]) -> list[str]:
     if step_type == "Processing":
         uris = [i.get("S3Input", {}).get("S3Uri") for i in arguments.get("ProcessingInputs", [])]
     elif step_type == "Training":
-        uris = [c.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri") for c in arguments.get("InputDataConfig", [])]
-        submit = arguments.get("HyperParameters", {}).get("sagemaker_submit_directory")
-        uris.append(json.loads(submit) if isinstance(submit, str) and submit.startswith('"') else submit)
+        uris = _training_uris(arguments, "HyperParameters")
+    elif step_type == "Tuning":
+        definitions = arguments.get("TrainingJobDefinitions") or [arguments.get("TrainingJobDefinition") or {}]
+        uris = [uri for definition in definitions for uri in _training_uris(definition, "StaticHyperParameters")]
     elif step_type == "Transform":
         uris = [arguments.get("TransformInput", {}).get("DataSource", {}).get("S3DataSource", {}).get("S3Uri")]
     return [u for u in uris if isinstance(u, str) and u.startswith("s3://")]
+
+
+def _training_uris(job: dict[str, Any], hyperparameters: str) -> list[Any]:
+    """A training job's channels and its code (`sagemaker_submit_directory`, JSON-quoted by the v2 SDK)."""
+    uris: list[Any] = [c.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri") for c in job.get("InputDataConfig", [])]
+    submit = job.get(hyperparameters, {}).get("sagemaker_submit_directory")
+    uris.append(json.loads(submit) if isinstance(submit, str) and submit.startswith('"') else submit)
+    return uris
