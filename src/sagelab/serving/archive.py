@@ -15,11 +15,15 @@ import posixpath
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from sagelab.errors import ModelError
+from sagelab.serving import protocol
+from sagelab.serving.protocol import ServingSettings
 
 CACHE_ENV = "SAGELAB_MODEL_CACHE"
+_OPT_ML_MODEL = "/opt/ml/model"
 
 
 def _refusal(member: tarfile.TarInfo) -> str | None:
@@ -157,3 +161,39 @@ def resolve_model(source: Path | str, cache_dir: Path | None = None) -> Path:
             return target.resolve()
         raise
     return target.resolve()
+
+
+def code_dir(model_dir: Path, settings: ServingSettings) -> Path | None:
+    """Where the user's module lives: SAGEMAKER_SUBMIT_DIRECTORY if set, else `<model>/code` if present.
+
+    A SAGEMAKER_SUBMIT_DIRECTORY under /opt/ml/model (as AutoML's containers name it) means this
+    model's folder, wherever it was extracted.
+    """
+    if settings.submit_directory:
+        source = settings.submit_directory
+        if (source == _OPT_ML_MODEL or source.startswith(_OPT_ML_MODEL + "/")) and not Path(source).exists():
+            source = str(model_dir) + source[len(_OPT_ML_MODEL) :]
+        if "://" in source:
+            raise ModelError(f"{protocol.SUBMIT_DIRECTORY_ENV}={source}: sagelab serves code from this machine only; "
+                             "point it at a folder or a sourcedir.tar.gz")  # fmt: skip
+        if not Path(source).exists():
+            raise ModelError(f"{protocol.SUBMIT_DIRECTORY_ENV}={source} does not exist; point it at a folder or a sourcedir.tar.gz")
+        return resolve_model(Path(source))
+    folder = model_dir / "code"
+    return folder if folder.is_dir() else None
+
+
+def requirements_folder(model: Path | str, environment: Mapping[str, str]) -> Path | None:
+    """The code folder whose requirements.txt a container's server installs before it starts, or None.
+
+    The framework containers pip-install the requirements.txt of the code they import the user
+    module from: sagemaker-inference-toolkit's `/opt/ml/model/code/requirements.txt`, and the
+    SAGEMAKER_SUBMIT_DIRECTORY sourcedir for the older scikit-learn and XGBoost containers. An
+    archive is extracted as the server would (to the same cache folder, so only once). A model
+    or code sagelab cannot read is left to the server, which says what is wrong as it starts.
+    """
+    try:
+        folder = code_dir(resolve_model(model), ServingSettings.from_env(environment))
+    except ModelError:
+        return None
+    return folder if folder is not None and (folder / "requirements.txt").is_file() else None

@@ -38,9 +38,10 @@ logger = logging.getLogger("sagelab.serving")
 _FORWARDED = "x-amzn-sagemaker-"  # header prefix passed on to every container
 _GRACE = 5.0  # seconds past a container's own timeout (it answers 504 itself) before the front gives up on it
 _WATCH_INTERVAL = 0.25
-# Variables that describe one container's code and image: a container has them from its own
+# Variables that describe one container's code, image and interpreter: a container has them from its own
 # Environment only, never from the front's (which may have them from a shell or a single model).
-_ONE_CONTAINERS = frozenset({protocol.PROGRAM_ENV, protocol.SUBMIT_DIRECTORY_ENV, protocol.FRAMEWORK_ENV, protocol.IMAGE_ENV})
+_ONE_CONTAINERS = frozenset({protocol.PROGRAM_ENV, protocol.SUBMIT_DIRECTORY_ENV, protocol.FRAMEWORK_ENV, protocol.IMAGE_ENV,
+                             protocol.PYTHON_ENV})  # fmt: skip
 
 
 class _Upstream:

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sagelab.errors import EndpointError
+from sagelab.errors import EndpointError, ModelError
 from sagelab.processes import alive
 from sagelab.serving.protocol import TARGET_CONTAINER_HEADER
+from sagelab.serving.spawn import interpreter
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -133,12 +134,25 @@ class Hosting:
 
     # -- endpoints -----------------------------------------------------------------------
 
-    def deploy(self, name: str, model: Path, label: str, environment: dict[str, str] | None = None,
-               port: int = 0, timeout: float = _READY_TIMEOUT) -> EndpointInfo:  # fmt: skip
-        """Create the endpoint, or move it to another model without dropping a request."""
+    def log_path(self, name: str) -> Path:
+        """The endpoint's log (its folder made if new), where its servers and the building of its environment write."""
+        folder = self._folder(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / "endpoint.log"
+
+    def _folder(self, name: str) -> Path:
         if not name or not all(c.isalnum() or c == "-" for c in name) or len(name) > 63:
             raise EndpointError(f"{name!r} is not a valid endpoint name: use up to 63 letters, digits and hyphens")
-        folder = self.folder / name
+        return self.folder / name
+
+    def deploy(self, name: str, model: Path, label: str, environment: dict[str, str] | None = None,
+               port: int = 0, timeout: float = _READY_TIMEOUT) -> EndpointInfo:  # fmt: skip
+        """Create the endpoint, or move it to another model without dropping a request.
+
+        SAGELAB_SERVING_PYTHON in `environment` starts the server on that interpreter (an
+        environment with the model's requirements.txt, which the local engine builds).
+        """
+        folder = self._folder(name)
         folder.mkdir(parents=True, exist_ok=True)
         generation = int(_read_json(folder / "desired.json").get("generation", 0)) + 1
         desired = {"model": str(model), "label": label, "environment": environment or {}, "port": port, "generation": generation}
@@ -266,11 +280,15 @@ class _Supervisor:
         """Start a server for `desired`; once it is ready, drain the old one."""
         ready = self.folder / f"ready-{desired['generation']}"
         ready.unlink(missing_ok=True)
-        env = {**os.environ, **{str(k): str(v) for k, v in desired.get("environment", {}).items()}}
+        try:
+            python, env = interpreter({**os.environ, **{str(k): str(v) for k, v in desired.get("environment", {}).items()}})
+        except ModelError as exc:
+            self._save(status="Failed" if self.server is None else "InService", failure_reason=str(exc), generation=desired["generation"])
+            return
         fd = self.socket.fileno()
         with open(self.folder / "endpoint.log", "ab") as log:
             server = subprocess.Popen(
-                [sys.executable, "-m", "sagelab.serving", desired["model"], "--fd", str(fd), "--ready-file", str(ready)],
+                [python, "-m", "sagelab.serving", desired["model"], "--fd", str(fd), "--ready-file", str(ready)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(fd,), env=env,
             )  # fmt: skip
         deadline = time.time() + _READY_TIMEOUT

@@ -2,8 +2,9 @@
 
 The user's module is SAGEMAKER_PROGRAM (default `inference.py`) in `<model>/code/`, or in
 SAGEMAKER_SUBMIT_DIRECTORY (a local folder or .tar.gz); its folder goes first on sys.path.
-`code/requirements.txt` is *not* installed (the containers pip-install it at start); sagelab
-logs a note and serves with the packages of this environment.
+`code/requirements.txt` is installed by the local engine (engines/local/deploy.py), which starts
+the server on an environment built with it (SAGELAB_SERVING_PYTHON); a model served here without
+one (`python -m sagelab.serving FOLDER`) gets a note and the packages of this environment.
 
 From the module, as sagemaker-inference-toolkit's `Transformer` reads it:
 - `model_fn(model_dir)`, `input_fn(input_data, content_type)`, `predict_fn(input_data, model)`,
@@ -24,6 +25,7 @@ import importlib.util
 import inspect
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -33,12 +35,11 @@ from typing import Any
 
 from sagelab.errors import ModelError
 from sagelab.serving import protocol
-from sagelab.serving.archive import resolve_model
+from sagelab.serving.archive import code_dir, resolve_model
 from sagelab.serving.defaults import defaults_for, detect_framework
 from sagelab.serving.protocol import InvocationError, Reply, ServingSettings
 
 logger = logging.getLogger("sagelab.serving")
-_OPT_ML_MODEL = "/opt/ml/model"
 HANDLER_NAMES = ("model_fn", "input_fn", "predict_fn", "output_fn", "transform_fn",
                  "pre_model_fn", "model_warmup_fn", "execution_parameters_fn")  # fmt: skip
 
@@ -67,24 +68,12 @@ def _arity(func: Callable[..., Any]) -> int:
     return len(inspect.signature(func).parameters)
 
 
-def code_dir(model_dir: Path, settings: ServingSettings) -> Path | None:
-    """Where the user's module lives: SAGEMAKER_SUBMIT_DIRECTORY if set, else `<model>/code` if present.
+def _on_its_environment() -> bool:
+    """Whether this server runs on the environment the local engine built with the model's requirements.txt."""
+    from sagelab.serving.spawn import runs_on
 
-    A SAGEMAKER_SUBMIT_DIRECTORY under /opt/ml/model (as AutoML's containers name it) means this
-    model's folder, wherever it was extracted.
-    """
-    if settings.submit_directory:
-        source = settings.submit_directory
-        if (source == _OPT_ML_MODEL or source.startswith(_OPT_ML_MODEL + "/")) and not Path(source).exists():
-            source = str(model_dir) + source[len(_OPT_ML_MODEL) :]
-        if "://" in source:
-            raise ModelError(f"{protocol.SUBMIT_DIRECTORY_ENV}={source}: sagelab serves code from this machine only; "
-                             "point it at a folder or a sourcedir.tar.gz")  # fmt: skip
-        if not Path(source).exists():
-            raise ModelError(f"{protocol.SUBMIT_DIRECTORY_ENV}={source} does not exist; point it at a folder or a sourcedir.tar.gz")
-        return resolve_model(Path(source))
-    folder = model_dir / "code"
-    return folder if folder.is_dir() else None
+    python = os.environ.get(protocol.PYTHON_ENV)
+    return bool(python) and runs_on(str(python))
 
 
 def _module_file(folder: Path, name: str) -> Path | None:
@@ -100,9 +89,10 @@ def load_user_module(model_dir: Path, settings: ServingSettings) -> Any | None:
             where = folder if folder is not None else model_dir / "code"
             raise ModelError(f"{protocol.PROGRAM_ENV}={settings.program}, but there is no {name}.py in {where}")
         return None
-    if (folder / "requirements.txt").is_file():
-        logger.warning("note: %s is not installed by sagelab (SageMaker pip-installs it when the container starts); "
-                       "the model is served with this environment's packages", folder / "requirements.txt")  # fmt: skip
+    if (folder / "requirements.txt").is_file() and not _on_its_environment():
+        logger.warning("note: %s is not installed by sagelab here (SageMaker pip-installs it when the container starts; "
+                       "so does sagelab for a model served from a project); the model is served with this environment's "
+                       "packages", folder / "requirements.txt")  # fmt: skip
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))  # as the toolkit puts the code folder on PYTHONPATH
     package = [str(path.parent)] if path.name == "__init__.py" else None

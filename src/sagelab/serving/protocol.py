@@ -25,6 +25,9 @@ PORT_ENV = "SAGEMAKER_BIND_TO_PORT"
 FRAMEWORK_ENV = "SAGELAB_SERVING_FRAMEWORK"
 IMAGE_ENV = "SAGELAB_SERVING_IMAGE"  # the container's image, when known: its defaults apply exactly
 MICRO_BATCHING_ENV = "SAGELAB_MICRO_BATCHING"
+# The interpreter of an environment the local engine built with the model's requirements.txt: the
+# process that starts the container's server starts it on this interpreter (spawn.interpreter).
+PYTHON_ENV = "SAGELAB_SERVING_PYTHON"
 # InvokeEndpoint's TargetContainerHostname: which container of a Direct-mode pipeline model answers.
 TARGET_CONTAINER_HEADER = "x-amzn-sagemaker-target-container-hostname"
 

@@ -25,11 +25,13 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 from sagelab.errors import ModelError, SagelabError
 from sagelab.serving.archive import resolve_model
 from sagelab.serving.pipeline_model import PipelineModel, is_pipeline_model
-from sagelab.serving.protocol import ServingSettings
+from sagelab.serving.protocol import PYTHON_ENV, ServingSettings
+from sagelab.serving.spawn import interpreter, runs_on
 
 logger = logging.getLogger("sagelab.serving")
 
@@ -93,6 +95,11 @@ def serve(model: Path, host: str = "127.0.0.1", port: int = 8080, workers: int =
         ready_file: written (JSON: pid, host, port, workers) once every worker accepts connections.
         settings: the serving settings; by default read from SAGEMAKER_* environment variables.
 
+    SAGELAB_SERVING_PYTHON naming another environment's interpreter (one built with the model's
+    requirements.txt, as `sagelab serve GROUP/VERSION` sets it) replaces this process with
+    `python -m sagelab.serving` on that interpreter, which reads its settings from the
+    environment variables as a container does (`framework` and `micro_batching` are passed on).
+
     Raises:
         ModelError: the model, its code or the settings are wrong, or the port is taken.
     """
@@ -100,6 +107,9 @@ def serve(model: Path, host: str = "127.0.0.1", port: int = 8080, workers: int =
     settings = settings or ServingSettings.from_env()
     if workers < 1:
         raise ModelError(f"workers must be at least 1, got {workers}")
+    python = os.environ.get(PYTHON_ENV)
+    if python and not runs_on(python):
+        _exec_on(python, model, host, port, workers, fd, ready_file, settings)
     pipeline = PipelineModel.load(Path(model)) if is_pipeline_model(model) else None
     model_dir = resolve_model(model) if pipeline is None else Path(model)
     sock = inherit_socket(fd) if fd is not None else bind_socket(host, port)
@@ -125,6 +135,22 @@ def serve(model: Path, host: str = "127.0.0.1", port: int = 8080, workers: int =
             _supervise(model_dir, sock, settings, workers, ready)
     finally:
         sock.close()
+
+
+def _exec_on(python: str, model: Path, host: str, port: int, workers: int, fd: int | None, ready_file: Path | None,
+             settings: ServingSettings) -> NoReturn:  # fmt: skip
+    """Become `python -m sagelab.serving` on another environment's interpreter (same process, same signals)."""
+    python, env = interpreter(os.environ)
+    argv = [python, "-m", "sagelab.serving", str(model), "--host", host, "--workers", str(workers), "--framework", settings.framework]
+    argv += ["--fd", str(fd)] if fd is not None else ["--port", str(port)]
+    if ready_file is not None:
+        argv += ["--ready-file", str(ready_file)]
+    if not settings.micro_batching:
+        argv.append("--no-micro-batching")
+    logger.info("starting the server on %s (the environment with the model's requirements.txt)", python)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os.execve(python, argv, env)
 
 
 def _stop_on_sigterm_while_loading() -> None:

@@ -7,6 +7,10 @@ holds the read end of a pipe whose write end only the parent has: when the paren
 by SIGKILL, the child reads end-of-file and stops (`python -m sagelab.serving --watch-fd`). The
 child has a session of its own, so signals for the parent's process group (a Ctrl-C) do not
 stop it behind the parent's back: the parent stops it once its own requests are answered.
+
+A container whose code has a requirements.txt runs on the interpreter of an environment the local
+engine built with it (SAGELAB_SERVING_PYTHON in the container's environment, see `interpreter`),
+as the framework containers pip-install it before their model server starts.
 """
 
 from __future__ import annotations
@@ -22,12 +26,42 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sagelab.errors import ModelError
+from sagelab.serving.protocol import PYTHON_ENV
 
 READY_TIMEOUT = 120.0
 
 
+def interpreter(environment: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """The interpreter a server with this environment starts on, and the environment to start it with.
+
+    SAGELAB_SERVING_PYTHON names an environment built for the model's requirements.txt: the server
+    runs on its python, whose bin folder goes first on PATH (as for a step on such an
+    environment). Without it the server runs on this process's interpreter.
+
+    Raises:
+        ModelError: the environment is gone (its folder was deleted from the cache).
+    """
+    env = dict(environment)
+    python = env.get(PYTHON_ENV)
+    if not python:
+        return sys.executable, env
+    if not os.path.exists(python):
+        raise ModelError(f"{python}, the environment built for the model's requirements.txt, is gone "
+                         "(deleted from the cache?); deploy or serve the model again to rebuild it")  # fmt: skip
+    env["PATH"] = os.pathsep.join([os.path.dirname(python), env.get("PATH", os.defpath)])
+    return python, env
+
+
+def runs_on(python: str) -> bool:
+    """Whether this process runs on the environment whose interpreter is `python` (not the same as its binary)."""
+    try:
+        return os.path.samefile(sys.prefix, os.path.dirname(os.path.dirname(python)))
+    except OSError:
+        return False
+
+
 class ServerProcess:
-    """`python -m sagelab.serving MODEL` on a free port of 127.0.0.1, with its own environment."""
+    """`python -m sagelab.serving MODEL` on a free port of 127.0.0.1, with its own environment (and interpreter)."""
 
     def __init__(self, model: str, environment: Mapping[str, str], *, label: str, workers: int | None = None) -> None:
         self.model, self.environment, self.label, self.workers = model, dict(environment), label, workers
@@ -38,14 +72,15 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         """Start the server; `wait_ready` returns once it accepts connections."""
+        python, env = interpreter(self.environment)
         watch_r, self._watch_w = os.pipe()
-        argv = [sys.executable, "-m", "sagelab.serving", self.model, "--port", "0",
+        argv = [python, "-m", "sagelab.serving", self.model, "--port", "0",
                 "--ready-file", str(self._folder / "ready"), "--watch-fd", str(watch_r)]  # fmt: skip
         if self.workers is not None:
             argv += ["--workers", str(self.workers)]
         try:
             # A session of its own: a Ctrl-C meant for the parent reaches the parent only, which then stops the child.
-            self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=self.environment, pass_fds=(watch_r,),
+            self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env, pass_fds=(watch_r,),
                                             start_new_session=True)  # fmt: skip
         finally:
             os.close(watch_r)

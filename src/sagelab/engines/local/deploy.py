@@ -5,24 +5,35 @@ its framework and image go to the server in SAGELAB_SERVING_FRAMEWORK and SAGELA
 so a model serves exactly as the image's container would. A model of several containers (the
 SDK's PipelineModel) becomes a pipeline model description that the server runs container by
 container (`sagelab.serving.pipeline_model`).
+
+A container whose code holds a requirements.txt (the model archive's `code/`, or the
+SAGEMAKER_SUBMIT_DIRECTORY sourcedir) is served on an environment with it installed, as the
+framework containers pip-install it when their model server starts: `with_requirements` builds
+it (once per content hash, `sagelab.containers.environments`) and names its interpreter in the
+container's environment (SAGELAB_SERVING_PYTHON), which the server's launcher starts on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sagelab.config import Settings
-from sagelab.containers import frameworks
+from sagelab.containers import environments, frameworks
+from sagelab.containers.environments import StepLog
 from sagelab.containers.images import identify
-from sagelab.errors import EndpointError, RegistryError, StoreError
+from sagelab.errors import EndpointError, ExecutionError, RegistryError, StoreError
 from sagelab.registry import ModelPackage, Registry
+from sagelab.serving.archive import requirements_folder
 from sagelab.serving.endpoints import EndpointInfo, Hosting
 from sagelab.serving.pipeline_model import ContainerModel, PipelineModel
-from sagelab.serving.protocol import FRAMEWORK_ENV, FRAMEWORKS, IMAGE_ENV
+from sagelab.serving.protocol import FRAMEWORK_ENV, FRAMEWORKS, IMAGE_ENV, PYTHON_ENV
 from sagelab.store import LocalStore, ObjectStore
 
 _SERVED = frozenset(FRAMEWORKS) - {"auto"}  # the frameworks whose inference containers sagelab emulates
@@ -96,6 +107,70 @@ def materialize_all(store: ObjectStore, settings: Settings, containers: list[dic
     return local
 
 
+class EndpointLog:
+    """An endpoint's log, where building its environment writes (pip's output too); `also` gets sagelab's lines as well."""
+
+    def __init__(self, log_path: Path, also: StepLog | None = None) -> None:
+        self.log_path, self.also = log_path, also
+
+    def log(self, message: str) -> None:
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            log.write(f"[sagelab] {message}\n")
+        if self.also is not None:
+            self.also.log(message)
+
+
+class ConsoleLog:
+    """`sagelab serve` in the foreground: sagelab's lines and pip's output on stderr."""
+
+    def __init__(self) -> None:
+        self.log_path = Path("/dev/stderr")
+        try:
+            with open(self.log_path, "a"):
+                pass
+        except OSError:  # stderr is not something a path can open (a socket): pip's output is dropped
+            self.log_path = Path(os.devnull)
+
+    def log(self, message: str) -> None:
+        print(f"[sagelab] {message}", file=sys.stderr, flush=True)
+
+
+def with_requirements(local: list[LocalContainer], log: StepLog, models: list[Path] | None = None,
+                      *, deploy: bool = True) -> list[LocalContainer]:  # fmt: skip
+    """The containers, each whose code holds a requirements.txt on an environment with it installed.
+
+    Args:
+        local: the model's containers.
+        log: where "installing requirements.txt ..." or "reusing environment ..." and pip's output go.
+        models: each container's model folder when already extracted (batch transform), else its model data.
+        deploy: an endpoint or a server is starting (else a transform job), for the words of pip's failure.
+
+    Raises:
+        EndpointError: pip could not install a requirements.txt (pip's last lines; no environment kept).
+    """
+    prepared = []
+    for index, container in enumerate(local):
+        code = requirements_folder(models[index] if models else container.model, container.environment)
+        if code is None:
+            prepared.append(container)
+            continue
+        where = "the model" if len(local) == 1 else f"container {index + 1} ({container.hostname})"
+        log.log(f"{where}: its code has a requirements.txt, which its container pip-installs when the model server starts")
+        try:
+            runtime = environments.prepare(log, None, code, parity=False)
+        except ExecutionError as exc:
+            message = str(exc)
+            if deploy:
+                message = message.replace("so the step did not run", "so the model server did not start")
+                message = message.replace("and run the step again", "and deploy again")
+            raise EndpointError(f"{where}: {message}") from None
+        if runtime.python is None:  # pragma: no cover - prepare builds an environment for a requirements.txt
+            prepared.append(container)
+            continue
+        prepared.append(dataclasses.replace(container, environment={**container.environment, PYTHON_ENV: runtime.python}))
+    return prepared
+
+
 def served_model(settings: Settings, local: list[LocalContainer], mode: str = "Serial") -> tuple[Path, dict[str, str]]:
     """What the server is given: a single container's model and environment, or a pipeline model's description."""
     if len(local) == 1 and mode == "Serial":
@@ -133,28 +208,40 @@ def expand_packages(settings: Settings, containers: list[dict[str, Any]]) -> lis
         registry.close()
 
 
-def package_model(settings: Settings, reference: str) -> tuple[ModelPackage, Path, dict[str, str]]:
-    """A registered version (`GROUP/VERSION`, or `GROUP` for its latest Approved) ready to serve."""
+def _resolve(settings: Settings, reference: str) -> ModelPackage:
     registry = open_registry(settings)
     try:
-        package = registry.resolve(reference)
+        return registry.resolve(reference)
     finally:
         registry.close()
+
+
+def _serve_package(settings: Settings, package: ModelPackage, log: StepLog) -> tuple[Path, dict[str, str]]:
     try:
         local = materialize_all(LocalStore(settings.store), settings, package.containers)
+        return served_model(settings, with_requirements(local, log))
     except EndpointError as exc:
         raise EndpointError(f"{package.ref}: {exc}") from None
-    model, env = served_model(settings, local)
+
+
+def package_model(settings: Settings, reference: str, log: StepLog | None = None) -> tuple[ModelPackage, Path, dict[str, str]]:
+    """A registered version (`GROUP/VERSION`, or `GROUP` for its latest Approved) ready to serve.
+
+    Its requirements.txt environments are built (or reused) now, logging to `log` (default: stderr).
+    """
+    package = _resolve(settings, reference)
+    model, env = _serve_package(settings, package, log or ConsoleLog())
     return package, model, env
 
 
 def deploy_package(settings: Settings, reference: str, name: str, port: int = 0) -> tuple[ModelPackage, EndpointInfo]:
     """Serve a registered version on a named local endpoint (created, or updated in place)."""
-    package, model, env = package_model(settings, reference)
+    package = _resolve(settings, reference)
     if package.status == "Rejected":
         raise EndpointError(f"{package.ref} is Rejected; approve it or deploy another version")
     hosting = Hosting(settings.state_dir, settings.region, settings.account)
     try:
+        model, env = _serve_package(settings, package, EndpointLog(hosting.log_path(name)))
         return package, hosting.deploy(name, model, label=package.ref, environment=env, port=port)
     finally:
         hosting.close()

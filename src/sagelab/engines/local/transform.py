@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sagelab.engines.local.deploy import LocalContainer, materialize_all
+from sagelab.engines.local.deploy import LocalContainer, materialize_all, with_requirements
 from sagelab.engines.local.hosting import hosting_for, model_containers
 from sagelab.engines.local.inputs import download_input, upload_output
 from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
 from sagelab.errors import EndpointError, SagelabError
 from sagelab.serving.pipeline_model import ContainerModel, PipelineModel
+from sagelab.serving.protocol import PYTHON_ENV
 
 _INPUT = "/opt/ml/transform/input"
 _OUTPUT = "/opt/ml/transform/output"
@@ -33,7 +34,11 @@ class TransformRunner:
         if mode != "Serial":
             raise StepFailed(f"ValidationException: model {request.get('ModelName')} runs its containers in {mode} mode; "
                              "a transform job sends each record through every container (InferenceExecutionConfig Mode Serial)")  # fmt: skip
-        model, env = _place(job, local)
+        try:
+            model, env = _place(job, local)
+        except EndpointError as exc:
+            raise StepFailed(f"ClientError: {exc}") from None
+        python = env.get(PYTHON_ENV)  # one container: the batch command loads its handler, so it runs on that environment
         source = request.get("TransformInput", {})
         s3 = source.get("DataSource", {}).get("S3DataSource", {})
         download_input(job, s3.get("S3Uri", ""), _INPUT, s3.get("S3DataType", "S3Prefix"), "transform input")
@@ -53,7 +58,7 @@ class TransformRunner:
             if processing.get(key):
                 argv += [flag, str(processing[key])]
         variables = {**env, **{str(k): str(v) for k, v in request.get("Environment", {}).items()}}
-        code = job.run(argv, "/opt/ml", variables)
+        code = job.run(argv, "/opt/ml", variables, interpreter=python)
         if code != 0:
             raise StepFailed(f"ClientError: the transform exited with code {code}. Last log lines:\n{job.log_tail()}")
         target = str(output.get("S3OutputPath", ""))
@@ -76,7 +81,11 @@ def _place(job: Job, local: list[LocalContainer]) -> tuple[str, dict[str, str]]:
 
     One container: its model at /opt/ml/model, its environment the job's. Several: each model in
     `models/<hostname>` of the job's folder, described with its own environment in a pipeline
-    model file that the batch command serves through every container.
+    model file that the batch command serves through every container. A container whose code
+    holds a requirements.txt runs on an environment with it installed (SAGELAB_SERVING_PYTHON).
+
+    Raises:
+        EndpointError: pip could not install a container's requirements.txt.
     """
     from sagelab.serving.archive import extract_model
 
@@ -91,6 +100,7 @@ def _place(job: Job, local: list[LocalContainer]) -> tuple[str, dict[str, str]]:
         except SagelabError as exc:
             raise StepFailed(f"model data {container.model_data_url} of {container.hostname}: {exc}") from None
         folders.append(target)
+    local = with_requirements(local, job, folders, deploy=False)
     if len(local) == 1:
         return "/opt/ml/model", local[0].environment
     pipeline = PipelineModel(tuple(ContainerModel(c.hostname, str(folder), c.environment, c.image) for c, folder in zip(local, folders)))
