@@ -281,3 +281,26 @@ def test_the_v3_model_trainers_requirements_go_to_a_cached_environment(project: 
     with tarfile.open(fileobj=io.BytesIO(local.store.get_bytes(model))) as archive:
         assert archive.extractfile("greeting.txt").read() == b"hello sagelab"  # type: ignore[union-attr]
     assert importlib.util.find_spec("sagelab_fixture_greeting") is None  # sagelab's own environment is untouched
+
+
+def test_sagelab_envs_lists_and_deletes_cached_environments(project: Path, offline: Path) -> None:
+    state, _ = train(engine(project), {"train.py": "import sagelab_probe\n", "requirements.txt": "sagelab-probe==1.0\n"})
+    assert state.status == "Succeeded"
+    [key] = [cached.key for cached in environments.cached()]
+    env = {k: v for k, v in os.environ.items() if k != "SAGELAB_SANDBOX"}
+
+    def sagelab(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(Path(sys.executable).parent / "sagelab"), *args], cwd=project, capture_output=True,
+                              text=True, env={**env, "COLUMNS": "200"}, timeout=60)  # fmt: skip
+
+    listing = sagelab("envs")
+    assert listing.returncode == 0 and key in listing.stdout and "requirements.txt" in listing.stdout, listing.stdout
+    refused = sagelab("envs", "delete")
+    assert refused.returncode == 1 and "name one environment" in refused.stderr and "Traceback" not in refused.stderr
+    unknown = sagelab("envs", "delete", "nope")
+    assert unknown.returncode == 1 and f"no environment match 'nope'; cached environments: {key}" in unknown.stderr
+    deleted = sagelab("envs", "delete", key[:6])
+    assert deleted.returncode == 0 and deleted.stdout.startswith("deleted 1 environment (")
+    assert built(offline) == []
+    again, log = train(engine(project), {"train.py": "import sagelab_probe\n", "requirements.txt": "sagelab-probe==1.0\n"})
+    assert again.status == "Succeeded" and "installing requirements.txt" in log  # rebuilt on demand

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from sagelab.store import ObjectStore
 
 from sagelab.cli.endpoints import deploy, endpoints_app, invoke, serve
+from sagelab.cli.envs import envs_app
 from sagelab.cli.models import models_app
 from sagelab.cli.project import docs_app, init
 from sagelab.cli.s3 import s3_app
@@ -323,6 +324,7 @@ app.command()(serve)
 app.command()(deploy)
 app.command()(invoke)
 app.add_typer(endpoints_app, name="endpoints")
+app.add_typer(envs_app, name="envs")
 
 app.command()(init)
 app.add_typer(docs_app, name="docs")

@@ -40,7 +40,8 @@ from sagelab.containers.contract import job_path
 from sagelab.containers.images import ContainerBehaviour
 from sagelab.errors import ExecutionError
 
-__all__ = ["PROPERTY", "Runtime", "cache_dir", "closest", "describe", "image_pins", "prepare", "processing_code"]
+__all__ = ["PROPERTY", "CachedEnvironment", "Runtime", "cache_dir", "cached", "closest", "describe", "image_pins", "prepare",
+           "processing_code", "remove"]
 
 PROPERTY = "SagelabEnvironment"  # the step property that records the image's framework version against the step's
 FORMAT = "1"  # part of every environment's hash: a change in how environments are built makes new ones
@@ -105,6 +106,51 @@ def processing_code(request: Mapping[str, Any], root: Path) -> Path | None:
             except ValueError:
                 return None
     return None
+
+
+@dataclass(frozen=True)
+class CachedEnvironment:
+    """A built environment in the cache, as `sagelab envs` lists it."""
+
+    key: str  # the content hash it is published under
+    path: Path  # the folder the `key` link points to
+    built_for: str  # "requirements.txt", "the framework release of sagemaker-scikit-learn:1.2-1", ...
+    python: str  # the interpreter it was built from
+    created: float
+    size: int  # bytes on disk
+
+
+def cached() -> list[CachedEnvironment]:
+    """The environments built so far, oldest first (builds a crash left half-done are not listed)."""
+    root = cache_dir()
+    found = []
+    for link in root.iterdir() if root.is_dir() else ():
+        if not link.is_symlink() or not (link / MANIFEST).is_file():
+            continue
+        manifest = json.loads((link / MANIFEST).read_text())
+        folder = link.resolve()
+        size = sum(f.lstat().st_size for f in folder.rglob("*") if not f.is_symlink() and f.is_file())
+        found.append(CachedEnvironment(link.name, folder, manifest.get("built_for", ""), manifest.get("python", ""),
+                                       (folder / MANIFEST).stat().st_mtime, size))  # fmt: skip
+    return sorted(found, key=lambda env: env.created)
+
+
+def remove(key: str) -> CachedEnvironment:
+    """Delete one environment; the next step that needs it builds it again.
+
+    Raises:
+        ExecutionError: no environment has this key (or key prefix), or more than one has.
+    """
+    matches = [env for env in cached() if env.key.startswith(key)] if key else []
+    if len(matches) != 1:
+        known = ", ".join(env.key for env in cached()) or "none"
+        what = "no environment" if not matches else f"{len(matches)} environments"
+        raise ExecutionError(f"{what} match {key!r}; cached environments: {known} (sagelab envs lists them)")
+    env = matches[0]
+    with _locked(cache_dir() / f"{env.key}.lock"):  # never while a step builds it
+        (cache_dir() / env.key).unlink()
+        shutil.rmtree(env.path, ignore_errors=True)
+    return env
 
 
 def cache_dir() -> Path:

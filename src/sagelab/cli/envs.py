@@ -1,0 +1,45 @@
+"""`sagelab envs`: the cached step environments (requirements.txt, parity), listed and deleted."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Optional
+
+import typer
+
+envs_app = typer.Typer(help="Cached step environments: list them, or delete some.", invoke_without_command=True)
+
+
+@envs_app.callback()
+def envs(context: typer.Context) -> None:
+    """List the environments steps and endpoints run in: what each was built for, its size and age."""
+    if context.invoked_subcommand is not None:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from sagelab.containers.environments import cache_dir, cached
+
+    table = Table(title=str(cache_dir()), title_justify="left")
+    for column in ("Environment", "Built for", "Built", "Size"):
+        table.add_column(column, no_wrap=column != "Built for")
+    for env in cached():
+        built = time.strftime("%Y-%m-%d %H:%M", time.localtime(env.created))
+        table.add_row(env.key, env.built_for, built, f"{env.size / 1e6:.1f} MB")
+    Console().print(table)
+
+
+@envs_app.command("delete")
+def delete(
+    key: Annotated[Optional[str], typer.Argument(help="The environment (its hash, or the start of it).")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Delete every cached environment.")] = False,
+) -> None:
+    """Delete cached environments; the next step that needs one builds it again."""
+    from sagelab.containers.environments import cached, remove
+    from sagelab.errors import ConfigError
+
+    if every == (key is not None):
+        raise ConfigError("name one environment (sagelab envs lists them), or give --all")
+    removed = [remove(env.key) for env in cached()] if every else [remove(str(key))]
+    freed = sum(env.size for env in removed)
+    print(f"deleted {len(removed)} environment{'s' if len(removed) != 1 else ''} ({freed / 1e6:.1f} MB)")
