@@ -67,13 +67,14 @@ import json, sys
 import numpy as np, optuna, xgboost as xgb
 jobs, parallel, static, ranges = int(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
 data = {name: np.loadtxt(f"{name}.csv", delimiter=",") for name in ("train", "validation")}
-watchlist = [(xgb.DMatrix(rows[:, 1:], label=rows[:, 0]), name) for name, rows in data.items()]
 params = {**{k: v for k, v in static.items() if k != "num_round"}, "base_score": 0.5, "tree_method": "exact"}
 
 def objective(trial):
     tuned = {r["Name"]: trial.suggest_float(r["Name"], float(r["MinValue"]), float(r["MaxValue"]), log=r["ScalingType"] == "Logarithmic")
              for r in ranges["ContinuousParameterRanges"]}
     tuned.update({r["Name"]: trial.suggest_int(r["Name"], int(r["MinValue"]), int(r["MaxValue"])) for r in ranges["IntegerParameterRanges"]})
+    # A DMatrix per trial: two threads training on one DMatrix crash xgboost 3.x (SIGSEGV).
+    watchlist = [(xgb.DMatrix(rows[:, 1:], label=rows[:, 0]), name) for name, rows in data.items()]
     history = {}
     booster = xgb.train({**params, **tuned}, watchlist[0][0], int(static["num_round"]), evals=watchlist, evals_result=history, verbose_eval=False)
     booster.save_model(f"model-{trial.number}.ubj")
