@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import re
 import os
 import signal
 import subprocess
@@ -483,3 +484,18 @@ class ModelServer:
 
     def __exit__(self, *exc: object) -> None:
         self.running.__exit__(*exc)
+
+
+@pytest.mark.parametrize(("hostnames", "reason"), [
+    (["../../escape", "score"], "ContainerHostname '../../escape' is not a valid hostname"),
+    (["same", "same"], "ContainerHostname 'same' is used by two containers"),
+])  # fmt: skip
+def test_container_hostnames_are_checked_before_anything_is_fetched(project: Path, hostnames: list[str], reason: str) -> None:
+    from sagelab.config import load_settings
+    from sagelab.engines.local.deploy import materialize_all
+    from sagelab.store import LocalStore
+
+    settings = load_settings(project)
+    containers = [{"Image": SKLEARN_IMAGE, "ContainerHostname": name, "ModelDataUrl": "s3://test-bucket/missing.tar.gz"} for name in hostnames]
+    with pytest.raises(EndpointError, match=re.escape(reason)):
+        materialize_all(LocalStore(settings.store), settings, containers)

@@ -81,9 +81,10 @@ def pipeline_front(description: Path, settings: ServingSettings) -> Iterator[Rem
     if pipeline.mode != "Serial":
         raise ModelError(f"{description} runs its containers in {pipeline.mode} mode; batch transform sends each "
                          "request through every container, which needs InferenceExecutionConfig Mode Serial")  # fmt: skip
+    accept = pipeline.containers[-1].default_accept()
     server = ServerProcess(str(description), os.environ, label="the pipeline model", workers=settings.workers)
     start_all([server])
-    remote = RemoteModel(server.port, pipeline.containers[-1].default_accept(), settings.timeout * len(pipeline.containers))
+    remote = RemoteModel(server.port, accept, settings.timeout * len(pipeline.containers))
     try:
         yield remote
     finally:

@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 
 from sagelab.config import Settings
 from sagelab.containers import environments, frameworks
+from sagelab.containers.contract import api_string
 from sagelab.containers.environments import StepLog
 from sagelab.containers.images import identify
 from sagelab.errors import EndpointError, ExecutionError, RegistryError, StoreError
@@ -67,7 +69,7 @@ def serving_environment(container: dict[str, Any], where: str = "the model") -> 
     Raises:
         EndpointError: the image is a SageMaker inference image whose container sagelab does not emulate.
     """
-    env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
+    env = {str(k): api_string(v) for k, v in (container.get("Environment") or {}).items()}
     image = str(container.get("Image") or "")
     behaviour = identify(image) if image else None
     if behaviour is None or FRAMEWORK_ENV in env:
@@ -95,16 +97,22 @@ def materialize(store: ObjectStore, settings: Settings, container: dict[str, Any
     return LocalContainer(hostname, str(container.get("Image") or ""), url, model, env)
 
 
+_HOSTNAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")  # CreateModel's ContainerHostname pattern
+
+
 def materialize_all(store: ObjectStore, settings: Settings, containers: list[dict[str, Any]]) -> list[LocalContainer]:
     """Every container of a model made local, named by ContainerHostname (else container-1, container-2, ...)."""
     if not containers:
         raise EndpointError("the model has no containers")
-    local = []
-    for index, container in enumerate(containers, 1):
-        hostname = str(container.get("ContainerHostname") or f"container-{index}")
-        where = "the model" if len(containers) == 1 else f"container {index} ({hostname})"
-        local.append(materialize(store, settings, container, hostname, where))
-    return local
+    hostnames = [str(container.get("ContainerHostname") or f"container-{index}") for index, container in enumerate(containers, 1)]
+    places = ["the model"] if len(containers) == 1 else [f"container {i} ({name})" for i, name in enumerate(hostnames, 1)]
+    for index, (hostname, where) in enumerate(zip(hostnames, places)):  # checked before anything is fetched
+        if not _HOSTNAME.fullmatch(hostname):  # it also names the container's folder here
+            raise EndpointError(f"{where}: ContainerHostname {hostname!r} is not a valid hostname; SageMaker takes "
+                                "letters, digits and hyphens, starting with a letter or digit, at most 63 characters")  # fmt: skip
+        if hostname in hostnames[:index]:
+            raise EndpointError(f"{where}: ContainerHostname {hostname!r} is used by two containers; give each its own")
+    return [materialize(store, settings, c, hostname, where) for c, hostname, where in zip(containers, hostnames, places)]
 
 
 class EndpointLog:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sagelab.containers.contract import api_string
 from sagelab.engines.local.deploy import LocalContainer, materialize_all, with_requirements
 from sagelab.engines.local.hosting import hosting_for, model_containers
 from sagelab.engines.local.inputs import download_input, upload_output
@@ -57,7 +58,7 @@ class TransformRunner:
         for key, flag in (("InputFilter", "--input-filter"), ("OutputFilter", "--output-filter"), ("JoinSource", "--join-source")):
             if processing.get(key):
                 argv += [flag, str(processing[key])]
-        variables = {**env, **{str(k): str(v) for k, v in request.get("Environment", {}).items()}}
+        variables = {**env, **{str(k): api_string(v) for k, v in request.get("Environment", {}).items()}}
         code = job.run(argv, "/opt/ml", variables, interpreter=python)
         if code != 0:
             raise StepFailed(f"ClientError: the transform exited with code {code}. Last log lines:\n{job.log_tail()}")
