@@ -25,6 +25,7 @@ import pytest
 
 from conftest import definition
 from sagelab.config import load_settings
+from sagelab.containers import contract, frameworks, images
 from sagelab.containers.shims import TRAINING_TOOLKIT, codecs
 from sagelab.definition import parse
 from sagelab.engines.local import LocalEngine
@@ -164,7 +165,7 @@ np.save(os.path.join(training.model_dir, "coefficients.npy"), np.linalg.lstsq(ro
 
 TENSORFLOW_SCRIPT = '''
 """The TensorFlow toolkit's argument contract, checked without TensorFlow."""
-import argparse, json, os
+import argparse, json, os, sys
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int)
@@ -175,7 +176,10 @@ parser.add_argument("--hosts", type=list, default=json.loads(os.environ["SM_HOST
 parser.add_argument("--current-host", type=str, default=os.environ["SM_CURRENT_HOST"])
 args, _ = parser.parse_known_args()
 job = os.environ["TRAINING_JOB_NAME"]
-tuned = "_tuning_objective_metric" in json.loads(os.environ["SM_HPS"])
+# The toolkit reads _tuning_objective_metric from hyperparameters.json and keeps it from the script.
+tuned = "_tuning_objective_metric" in json.load(open("/opt/ml/input/config/hyperparameters.json"))
+assert "_tuning_objective_metric" not in json.loads(os.environ["SM_HPS"]) and "SM_HP__TUNING_OBJECTIVE_METRIC" not in os.environ
+assert not any("_tuning_objective_metric" in arg for arg in sys.argv), sys.argv
 expected = f"s3://test-bucket/tf/model/{job}/model" if tuned else "s3://test-bucket/tf/model"
 assert args.model_dir == expected and os.environ["SM_HP_MODEL_DIR"] == expected, (args.model_dir, expected)
 assert args.epochs == 2 and args.sm_model_dir == "/opt/ml/model" and args.train == "/opt/ml/input/data/training"
@@ -381,6 +385,31 @@ def test_tensorflow_script_mode_gets_model_dir_and_a_tuning_trial_its_own(engine
     execution = run(engine, plain, trial)
     assert model_member(engine, execution.steps["Plain"], "saved.txt") == b"s3://test-bucket/tf/model"
     assert model_member(engine, execution.steps["Trial"], "saved.txt").endswith(b"/model")
+
+
+def test_the_toolkits_own_hyperparameters_are_kept_from_the_script() -> None:
+    """As sagemaker-training's Environment splits them (params.SAGEMAKER_HYPERPARAMETERS and the sagemaker_ prefix)."""
+    hyperparameters = {"lr": 0.1, "model_dir": "s3://b/m", "_tuning_objective_metric": "loss", "default_user_module_name": "train",
+                       "sagemaker_program": "train.py", "sagemaker_submit_directory": "s3://b/code.tar.gz",
+                       "sagemaker_container_log_level": 10, "sagemaker_region": "us-east-1", "sagemaker_job_name": "j",
+                       "sagemaker_enable_cloudwatch_metrics": False, "sagemaker_s3_output": "s3://b/out",
+                       "sagemaker_estimator_class_name": "TensorFlow", "sagemaker_mpi_enabled": True}  # fmt: skip
+    resources = contract.resource_config("ml.m5.large")
+    env, args = contract.training_environment(job_name="j", hyperparameters=hyperparameters, input_data_config={}, resources=resources,
+                                              num_cpus=2, region="us-east-1")  # fmt: skip
+    assert args == ["--lr", "0.1", "--model_dir", "s3://b/m"]
+    assert json.loads(env["SM_HPS"]) == {"lr": 0.1, "model_dir": "s3://b/m"} == json.loads(env["SM_TRAINING_ENV"])["hyperparameters"]
+    assert sorted(k for k in env if k.startswith("SM_HP_")) == ["SM_HP_LR", "SM_HP_MODEL_DIR"]
+    assert json.loads(env["SM_FRAMEWORK_PARAMS"]) == {"sagemaker_estimator_class_name": "TensorFlow", "sagemaker_mpi_enabled": True}
+    assert (env["SM_USER_ENTRY_POINT"], env["SM_MODULE_NAME"], env["SM_LOG_LEVEL"]) == ("train.py", "train", "10")
+    assert env["SM_MODULE_DIR"] == "s3://b/code.tar.gz" and env["SM_DISTRIBUTION_INSTANCE_GROUPS"] == '["homogeneousCluster"]'
+    # A TensorFlow tuning trial's model_dir outside /opt/ml gets the job's own folder (_model_dir_with_training_job).
+    tensorflow = images.identify(TENSORFLOW)
+    assert frameworks.hyperparameters(tensorflow, hyperparameters, "j-001")["model_dir"] == "s3://b/m/j-001/model"
+    assert frameworks.hyperparameters(tensorflow, {**hyperparameters, "model_dir": "/opt/ml/model"}, "j-001")["model_dir"] == "/opt/ml/model"
+    untuned = {k: v for k, v in hyperparameters.items() if k != "_tuning_objective_metric"}
+    assert frameworks.hyperparameters(tensorflow, untuned, "j-001")["model_dir"] == "s3://b/m"
+    assert frameworks.hyperparameters(images.identify(SKLEARN), hyperparameters, "j-001")["model_dir"] == "s3://b/m"
 
 
 def test_helpers_are_visible_only_on_their_images(engine: LocalEngine) -> None:

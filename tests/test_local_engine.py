@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from conftest import definition, processing_step
 from sagelab.config import load_settings
 from sagelab.definition import parse
 from sagelab.engines.local import LocalEngine
+from sagelab.engines.local.job import Job, StepFailed
 from sagelab.errors import DefinitionError, ParameterError
 
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -194,6 +196,32 @@ def test_failure_stops_new_steps_but_lets_running_ones_finish(engine: LocalEngin
     assert execution.failure_reason.startswith("step Bad failed: AlgorithmError")
     records = engine.records.steps(execution.id)
     assert {r.name: r.status for r in records} == statuses(execution)
+
+
+def test_a_job_stopped_during_its_setup_never_starts_its_process(engine: LocalEngine, project: Path) -> None:
+    """Stopping a step (Ctrl-C, a tuning's limit) while its runner downloads data or installs requirements."""
+    marker = project / "started"
+    step = parse(definition(processing_step("P", "pass"))).steps[0]
+    job = Job(step=step, arguments={}, job_name="job", root=project / "job", log_path=project / "job.log", store=engine.store,
+              settings=engine.settings, step_env={})  # fmt: skip
+    job.root.mkdir()
+    outcome: list[BaseException | int] = []
+    setup = threading.Event()
+
+    def runner() -> None:  # a runner's slow setup, then its process
+        setup.wait(10)
+        try:
+            outcome.append(job.run(["python3", "-c", f"open({str(marker)!r}, 'w').close()"], "/opt/ml", {}))
+        except StepFailed as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=runner)
+    thread.start()
+    job.terminate()  # no process yet: nothing to signal, but the job is stopped
+    setup.set()
+    thread.join(10)
+    assert len(outcome) == 1 and isinstance(outcome[0], StepFailed) and "stopped" in str(outcome[0]), outcome
+    assert not marker.exists()
 
 
 def test_training_failure_reads_the_failure_file(engine: LocalEngine) -> None:

@@ -30,11 +30,14 @@ from conftest import definition, write
 from sagelab.config import load_settings
 from sagelab.definition import parse
 from sagelab.engines.local import LocalEngine
+from sagelab.engines.local.training import TrainingRunner
 from sagelab.engines.local.tuning_search import Range
+from sagelab.errors import ExecutionError
 
 SCRIPT = Path(__file__).parent / "fixtures" / "sdk" / "scripts" / "tune.py"
 SKLEARN = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 XGBOOST = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+TENSORFLOW = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-training:2.13.0-cpu-py310"
 ROLE = "arn:aws:iam::000000000000:role/R"
 CODE = "s3://test-bucket/code/tune.tar.gz"
 LOSS = {"Name": "loss", "Regex": "loss=([0-9.]+)"}
@@ -219,6 +222,99 @@ def test_tuning_the_builtin_xgboost_feeds_a_model_step_through_the_top_model_uri
     sent = json.loads((folder / "input" / "config" / "hyperparameters.json").read_text())
     assert sent == {**training["StaticHyperParameters"], **summaries[0]["TunedHyperParameters"], "_tuning_objective_metric": "validation:rmse"}
     assert 0.05 <= float(sent["eta"]) <= 0.5 and sent["max_depth"] in {"2", "3", "4", "5", "6"}
+
+
+SEEN = """
+import argparse, json, os, sys
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--model_dir", type=str)
+parser.add_argument("--depth", type=int)
+args = parser.parse_args()  # strict: an argument the training toolkit would not pass fails the job
+seen = {"model_dir": args.model_dir, "argv": sys.argv[1:], "hps": json.loads(os.environ["SM_HPS"]),
+        "hp_variables": sorted(k for k in os.environ if k.startswith("SM_HP_")),
+        "sent": json.load(open("/opt/ml/input/config/hyperparameters.json"))}
+json.dump(seen, open(os.path.join(os.environ["SM_MODEL_DIR"], "seen.json"), "w"))
+print(f"loss={args.depth}")
+"""
+
+
+@pytest.mark.parametrize("image", [TENSORFLOW, SKLEARN], ids=["tensorflow", "sklearn"])
+def test_every_training_job_gets_the_objective_and_a_script_never_sees_it(engine: LocalEngine, image: str) -> None:
+    """SageMaker adds _tuning_objective_metric to each job; the toolkit hides it, and TensorFlow's gives each its own model_dir."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("seen.py")
+        info.size = len(SEEN.encode())
+        archive.addfile(info, io.BytesIO(SEEN.encode()))
+    engine.store.put_bytes("s3://test-bucket/code/seen.tar.gz", buffer.getvalue())
+    static = {"sagemaker_program": '"seen.py"', "sagemaker_submit_directory": '"s3://test-bucket/code/seen.tar.gz"',
+              "model_dir": '"s3://test-bucket/tf/model"'}  # fmt: skip
+    step = tuning_step("Grid", {"CategoricalParameterRanges": [categorical("depth", "1", "2", "3", "4")]}, parallel=2, static=static)
+    step["Arguments"]["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = image
+    execution = run(engine, step)
+    tune = execution.steps["Tune"]
+    assert execution.status == "Succeeded", (tune.failure_reason, Path(tune.log_path).read_text())
+    summaries = tune.properties["TrainingJobSummaries"]
+    assert "2 at a time" in Path(tune.log_path).read_text() and len(summaries) == 4
+    model_dirs = set()
+    for summary in summaries:
+        name = summary["TrainingJobName"]
+        with tarfile.open(fileobj=io.BytesIO(engine.store.get_bytes(f"s3://test-bucket/tuning/{name}/output/model.tar.gz"))) as archive:
+            seen = json.load(archive.extractfile("seen.json"))  # type: ignore[arg-type]
+        assert seen["sent"]["_tuning_objective_metric"] == "loss"  # in hyperparameters.json, as SageMaker writes it
+        assert not any("_tuning_objective_metric" in arg for arg in seen["argv"]), seen["argv"]
+        assert "_tuning_objective_metric" not in seen["hps"] and seen["hp_variables"] == ["SM_HP_DEPTH", "SM_HP_MODEL_DIR"]
+        # TensorFlow's toolkit appends /<job>/model to a trial's model_dir; other images pass it unchanged.
+        expected = f"s3://test-bucket/tf/model/{name}/model" if image == TENSORFLOW else "s3://test-bucket/tf/model"
+        assert seen["model_dir"] == seen["hps"]["model_dir"] == expected
+        model_dirs.add(seen["model_dir"])
+    assert len(model_dirs) == (4 if image == TENSORFLOW else 1)
+
+
+def test_a_training_job_whose_setup_fails_is_a_failed_job(engine: LocalEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    install = TrainingRunner._install_code
+
+    def broken(runner: TrainingRunner, job: Any, submit_directory: Any) -> None:
+        if job.arguments["HyperParameters"].get("optimizer") == "broken":
+            raise ExecutionError("the job's environment could not be built")
+        install(runner, job, submit_directory)
+
+    monkeypatch.setattr(TrainingRunner, "_install_code", broken)
+    execution = run(engine, tuning_step("Grid", {"CategoricalParameterRanges": [categorical("optimizer", "adam", "broken")]}, parallel=2))
+    tune = execution.steps["Tune"]
+    assert execution.status == "Succeeded", tune.failure_reason
+    assert tune.properties["TrainingJobStatusCounters"] == {"Completed": 1, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 1, "Stopped": 0}
+    assert "optimizer=broken -> Failed: the job's environment could not be built" in Path(tune.log_path).read_text()
+
+
+def test_a_sagelab_bug_in_one_training_job_stops_the_others(engine: LocalEngine, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    marker = project / "training-started"
+    install = TrainingRunner._install_code
+
+    def buggy(runner: TrainingRunner, job: Any, submit_directory: Any) -> None:
+        if job.arguments["HyperParameters"].get("optimizer") == "bug":
+            deadline = time.time() + 60
+            while not marker.exists() and time.time() < deadline:  # the other job's process is running
+                time.sleep(0.05)
+            raise RuntimeError("a bug in sagelab")
+        install(runner, job, submit_directory)
+
+    monkeypatch.setattr(TrainingRunner, "_install_code", buggy)
+    step = tuning_step("Grid", {"CategoricalParameterRanges": [categorical("optimizer", "sleep", "bug")]}, parallel=2,
+                       static={"marker": str(marker)})  # fmt: skip
+    started = time.time()
+    with pytest.raises(RuntimeError, match="a bug in sagelab"):
+        run(engine, step)
+    assert marker.exists() and time.time() - started < 30  # the sleeping job (a minute) was stopped, not waited for
+    assert not [p for p in Path("/proc").glob("[0-9]*/cmdline") if _holds(p, str(marker))]
+
+
+def _holds(cmdline: Path, text: str) -> bool:
+    try:
+        return text.encode() in cmdline.read_bytes()
+    except OSError:
+        return False
 
 
 def test_failed_training_jobs_are_counted_and_the_tuning_goes_on(engine: LocalEngine) -> None:

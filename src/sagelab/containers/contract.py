@@ -34,12 +34,29 @@ PROGRAM = "sagemaker_program"
 SUBMIT_DIRECTORY = "sagemaker_submit_directory"
 RESERVED_PREFIX = "sagemaker_"
 LOG_LEVEL = "sagemaker_container_log_level"
+# What automatic model tuning adds to every training job's hyperparameters: the objective's MetricName.
+TUNING_OBJECTIVE = "_tuning_objective_metric"
+# The toolkit's own hyperparameters (params.SAGEMAKER_HYPERPARAMETERS): neither the script's arguments,
+# SM_HPS and SM_HP_*, nor SM_FRAMEWORK_PARAMS show them. Other `sagemaker_*` ones are framework parameters.
+TOOLKIT_HYPERPARAMETERS = frozenset({
+    PROGRAM, SUBMIT_DIRECTORY, "sagemaker_enable_cloudwatch_metrics", "sagemaker_region", LOG_LEVEL,
+    "sagemaker_job_name", "default_user_module_name", TUNING_OBJECTIVE, "sagemaker_s3_output",
+})  # fmt: skip
 # Framework parameters that make the training toolkit treat the current instance group as distributed.
 DISTRIBUTION_FLAGS = (
     "sagemaker_mpi_enabled", "sagemaker_parameter_server_enabled", "sagemaker_distributed_dataparallel_enabled",
     "sagemaker_pytorch_ddp_enabled", "sagemaker_pytorch_xla_multi_worker_enabled",
     "sagemaker_multi_worker_mirrored_strategy_enabled", "sagemaker_torch_distributed_enabled",
 )  # fmt: skip
+
+
+def runs_script(hyperparameters: dict[str, Any], algorithm: dict[str, Any]) -> bool:
+    """Whether a training job runs a script (sagemaker_program, or a ContainerEntrypoint) rather than its image's own program.
+
+    A job that names neither runs what its image runs by default: a built-in algorithm.
+    `hyperparameters` may be the request's strings or their decoded values.
+    """
+    return bool(decode_hyperparameter(api_string(hyperparameters.get(PROGRAM)))) or bool(algorithm.get("ContainerEntrypoint"))
 
 
 def container_path(relative: str) -> str:
@@ -121,13 +138,15 @@ def training_environment(
 ) -> tuple[dict[str, str], list[str]]:
     """The SM_* environment and the script arguments of a script-mode training job.
 
-    `hyperparameters` are the decoded values; reserved `sagemaker_*` ones are split off as
-    framework parameters, exactly as the toolkit does. `framework_module` is the image's
-    SAGEMAKER_TRAINING_MODULE (SM_FRAMEWORK_MODULE), None for an image without one.
+    `hyperparameters` are the decoded values, split as the toolkit splits them: the toolkit's own
+    (`TOOLKIT_HYPERPARAMETERS`, `_tuning_objective_metric` among them) are kept from the script,
+    other `sagemaker_*` ones are framework parameters, the rest are the script's. `framework_module`
+    is the image's SAGEMAKER_TRAINING_MODULE (SM_FRAMEWORK_MODULE), None for an image without one.
     """
-    user = {k: v for k, v in hyperparameters.items() if not k.startswith(RESERVED_PREFIX)}
-    framework = {k: v for k, v in hyperparameters.items() if k.startswith(RESERVED_PREFIX)}
-    program = framework.get(PROGRAM)
+    reserved = {k: v for k, v in hyperparameters.items() if k in TOOLKIT_HYPERPARAMETERS or k.startswith(RESERVED_PREFIX)}
+    user = {k: v for k, v in hyperparameters.items() if k not in reserved}
+    framework = {k: v for k, v in reserved.items() if k not in TOOLKIT_HYPERPARAMETERS}
+    program = reserved.get(PROGRAM)
     module_name = program[:-3] if isinstance(program, str) and program.endswith(".py") else program
     channels = {name: container_path(f"{INPUT_DATA_DIR}/{name}") for name in input_data_config}
     args = cmd_args(user)
@@ -141,7 +160,7 @@ def training_environment(
         "network_interface_name": resources["network_interface_name"],
         "hps": user,
         "user_entry_point": program,
-        "framework_params": {k: v for k, v in framework.items() if k not in (PROGRAM, SUBMIT_DIRECTORY, LOG_LEVEL)},
+        "framework_params": framework,
         "resource_config": resources,
         "input_data_config": input_data_config,
         "output_data_dir": container_path(OUTPUT_DATA_DIR),
@@ -155,7 +174,7 @@ def training_environment(
         "distribution_instance_groups": distribution_groups,
         "is_hetero": len(groups) > 1,
         "module_name": module_name,
-        "log_level": framework.get(LOG_LEVEL, 20),
+        "log_level": reserved.get(LOG_LEVEL, 20),
         "framework_module": framework_module,
         "input_dir": container_path(INPUT_DIR),
         "input_config_dir": container_path(INPUT_CONFIG_DIR),
@@ -164,7 +183,7 @@ def training_environment(
         "num_gpus": 0,
         "num_neurons": 0,
         "model_dir": container_path(MODEL_DIR),
-        "module_dir": framework.get(SUBMIT_DIRECTORY, container_path(CODE_DIR)),
+        "module_dir": reserved.get(SUBMIT_DIRECTORY, container_path(CODE_DIR)),
         "user_args": args,
         "output_intermediate_dir": container_path(OUTPUT_INTERMEDIATE_DIR),
     }

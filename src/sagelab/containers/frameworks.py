@@ -74,7 +74,6 @@ FRAMEWORKS: dict[str, Framework] = {
         "sagemaker_tensorflow_container.training:main", _TOOLKITS, launcher_variables={"TF_CPP_MIN_LOG_LEVEL": "1"}
     ),
 }
-TUNING_OBJECTIVE = "_tuning_objective_metric"  # the hyperparameter automatic model tuning adds to each trial
 
 
 def _framework(behaviour: ContainerBehaviour | None) -> Framework | None:
@@ -93,12 +92,14 @@ def training_module(behaviour: ContainerBehaviour | None) -> str | None:
 
 
 def hyperparameters(behaviour: ContainerBehaviour | None, values: dict[str, Any], job_name: str) -> dict[str, Any]:
-    """The hyperparameters the script gets: as given, but a TensorFlow tuning trial's S3 `model_dir` gets its own folder.
+    """The hyperparameters the script gets: as given, but a TensorFlow tuning trial's `model_dir` gets its own folder.
 
-    The TensorFlow toolkit appends `/<job>/model` so that trials sharing one model_dir do not
-    overwrite each other (SM_HPS and SM_HP_MODEL_DIR show the new value too).
+    The TensorFlow toolkit (training.main, `_model_dir_with_training_job`) appends `/<job>/model`
+    to a model_dir outside /opt/ml when `_tuning_objective_metric` is set, as tuning sets it on
+    every trial, so that trials sharing one model_dir do not overwrite each other (SM_HPS and
+    SM_HP_MODEL_DIR show the new value too; a trial without model_dir gets `None/<job>/model`, as there).
     """
-    if _framework(behaviour) is not FRAMEWORKS["tensorflow"] or TUNING_OBJECTIVE not in values:
+    if _framework(behaviour) is not FRAMEWORKS["tensorflow"] or contract.TUNING_OBJECTIVE not in values:
         return values
     model_dir = values.get("model_dir")
     if isinstance(model_dir, str) and model_dir.startswith(contract.OPT_ML):

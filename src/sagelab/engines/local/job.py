@@ -48,6 +48,7 @@ class Job:
     execution_arn: str = ""
     cancelled: threading.Event = field(default_factory=threading.Event)
     _process: subprocess.Popen[bytes] | None = None
+    _starting: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)  # a start against a terminate
 
     def arn(self, resource: str) -> str:
         return f"arn:aws:sagemaker:{self.settings.region}:{self.settings.account}:{resource}/{self.job_name.lower()}"
@@ -59,9 +60,15 @@ class Job:
 
     def run(self, argv: list[str], workdir: str, variables: dict[str, str], timeout: float | None = None,
             interpreter: str | None = None) -> int:  # fmt: skip
-        """Run `argv` in the sandbox (on `interpreter`, else sagelab's), output appended to the step log; returns the exit code."""
+        """Run `argv` in the sandbox (on `interpreter`, else sagelab's), output appended to the step log; returns the exit code.
+
+        A job stopped before its process starts (during a slow setup: downloads, pip) raises
+        StepFailed instead of starting it.
+        """
         env = sandbox.environment({**self.step_env, **variables}, interpreter)
-        with open(self.log_path, "ab") as log:
+        with self._starting, open(self.log_path, "ab") as log:
+            if self.cancelled.is_set():
+                raise StepFailed("stopped before the job's process started")
             self._process = subprocess.Popen(
                 sandbox.command(self.root, workdir, argv, interpreter),
                 stdin=subprocess.DEVNULL,
@@ -83,7 +90,8 @@ class Job:
     def terminate(self, grace: float = 5.0) -> None:
         """Stop the step's processes: SIGTERM, then SIGKILL after `grace` seconds."""
         self.cancelled.set()
-        process = self._process
+        with self._starting:  # a process being started is seen here; one not yet started never starts
+            process = self._process
         if process is None or process.poll() is not None:
             return
         for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):

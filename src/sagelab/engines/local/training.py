@@ -41,7 +41,7 @@ class TrainingRunner:
         program = hyperparameters.get(contract.PROGRAM)
         image = str(algorithm.get("TrainingImage") or algorithm.get("AlgorithmName") or "")
         behaviour = images.identify(image)
-        builtin = None if program or algorithm.get("ContainerEntrypoint") else _builtin_command(image, behaviour)
+        builtin = None if contract.runs_script(hyperparameters, algorithm) else _builtin_command(image, behaviour)
         if behaviour is None:
             _report_unknown(job, image)
         elif builtin and behaviour.metric_definitions:

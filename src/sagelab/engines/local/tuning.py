@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from sagelab.containers import contract
 from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
 from sagelab.engines.local.training import TrainingRunner
 from sagelab.engines.local.tuning_search import TUNING_CONFIG, Candidate, Definition, Search, parse_definitions, plan, resource_limit
@@ -25,7 +26,6 @@ from sagelab.errors import SagelabError
 
 FIRST_ATTEMPTS = 5  # SageMaker gives up when none of the first five training jobs succeeds
 TOP_JOBS = 50  # the pipeline service lists the 50 best training jobs
-TUNING_METRIC = "_tuning_objective_metric"  # the hyperparameter that tells a built-in algorithm the objective
 
 
 @dataclass
@@ -84,22 +84,26 @@ class TuningRunner:
         running: dict[Future[StepResult], TrainingJob] = {}
         launching = True
         with ThreadPoolExecutor(parallel, thread_name_prefix=f"tuning-{name}") as pool:
-            while True:
-                if job.cancelled.is_set() or time.time() > deadline:
-                    if launching and not job.cancelled.is_set():
-                        job.log("ResourceLimits.MaxRuntimeInSeconds reached: the running training jobs are stopped")
-                    launching = False  # and stop the running jobs, on every turn: one may have just started its process
-                    for trial in running.values():
-                        trial.job.terminate()
-                while launching and len(running) < parallel and len(jobs) < budget:
-                    jobs.append(self._start(job, arn, name, len(jobs) + 1, search.next(), definitions))
-                    running[pool.submit(self.training.run, jobs[-1].job)] = jobs[-1]
-                if not running:
-                    break
-                done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
-                for future in done:
-                    self._finish(job, running.pop(future), future, definitions, search)
-                launching = launching and not _given_up(jobs)
+            try:
+                while True:
+                    if job.cancelled.is_set() or time.time() > deadline:
+                        if launching and not job.cancelled.is_set():
+                            job.log("ResourceLimits.MaxRuntimeInSeconds reached: the running training jobs are stopped")
+                        launching = False  # and stop the running jobs, on every turn: one may have just started its process
+                        for trial in running.values():
+                            trial.job.terminate()
+                    while launching and len(running) < parallel and len(jobs) < budget:
+                        jobs.append(self._start(job, arn, name, len(jobs) + 1, search.next(), definitions))
+                        running[pool.submit(self.training.run, jobs[-1].job)] = jobs[-1]
+                    if not running:
+                        break
+                    done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        self._finish(job, running.pop(future), future, definitions, search)
+                    launching = launching and not _given_up(jobs)
+            finally:  # after a sagelab bug, the pool would otherwise wait for the running jobs to end by themselves
+                for trial in running.values():
+                    trial.job.terminate()
         if job.cancelled.is_set():
             raise StepFailed("stopped by the user")
         return self._result(job, name, arn, started, jobs, definitions)
@@ -108,8 +112,8 @@ class TuningRunner:
         """A training job's own Job: its folder and log under the tuning step's folder."""
         definition = definitions[candidate.definition]
         hyperparameters = {**definition.static, **candidate.hyperparameters}
-        if definition.builtin:  # SageMaker tells a built-in algorithm the objective; script mode's toolkit hides it from the script
-            hyperparameters[TUNING_METRIC] = definition.objective["MetricName"]
+        # SageMaker names the objective to every training job; the training toolkit keeps it from a script's arguments.
+        hyperparameters[contract.TUNING_OBJECTIVE] = definition.objective["MetricName"]
         digest = hashlib.sha1(json.dumps([name, index, candidate.hyperparameters], sort_keys=True).encode()).hexdigest()[:8]
         job_name = f"{name}-{index:03d}-{digest}"
         child = Job(
@@ -129,7 +133,12 @@ class TuningRunner:
         return TrainingJob(index, candidate, child)
 
     def _finish(self, job: Job, trial: TrainingJob, future: Future[StepResult], definitions: list[Definition], search: Search) -> None:
-        """Record how a training job ended, tell the search, and log one line for it."""
+        """Record how a training job ended, tell the search, and log one line for it.
+
+        A training job that fails, however (a StepFailed, or a SagelabError or OSError while it is
+        set up), is a failed training job, as on SageMaker; any other exception is a sagelab bug,
+        and is raised, after which `run` stops the other running jobs.
+        """
         trial.ended = time.time()
         definition = definitions[trial.candidate.definition]
         metric = definition.objective["MetricName"]
@@ -140,6 +149,9 @@ class TuningRunner:
             trial.failure, trial.retryable = str(exc), exc.fault is not None
         except (SagelabError, OSError) as exc:
             trial.status, trial.failure = "Failed", str(exc)
+        except Exception:
+            job.log(f"{trial.index:03d} {trial.job.job_name}: sagelab failed running it (a bug); the running training jobs are stopped")
+            raise
         else:
             trial.status, trial.outputs = "Completed", result.outputs
             values = {m["MetricName"]: m["Value"] for m in result.properties.get("FinalMetricDataList", [])}

@@ -82,7 +82,7 @@ class Definition:
     ranges: list[Range]
     objective: dict[str, str]  # Type and MetricName
     metric_regex: str
-    builtin: bool  # runs the image's own algorithm, which reads _tuning_objective_metric
+    builtin: bool  # runs the image's own algorithm (no script), whose metric definitions SageMaker attaches
 
 
 @dataclass
@@ -186,7 +186,7 @@ def _definition(definition: dict[str, Any], where: str, config: dict[str, Any]) 
     static = dict(definition.get("StaticHyperParameters") or {})
     algorithm = definition.get("AlgorithmSpecification") or {}
     behaviour = images.identify(str(algorithm.get("TrainingImage") or ""))
-    builtin = contract.PROGRAM not in static
+    builtin = not contract.runs_script(static, algorithm)
     # The regexes the training job's metrics come from: a built-in algorithm's own, then the request's.
     regexes = dict(behaviour.metric_definitions if behaviour and builtin else ())
     regexes.update({str(m.get("Name")): str(m.get("Regex")) for m in algorithm.get("MetricDefinitions") or []})
