@@ -12,7 +12,9 @@ import doctest
 import hashlib
 import importlib.util
 import io
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -304,3 +306,247 @@ def test_sagelab_envs_lists_and_deletes_cached_environments(project: Path, offli
     assert built(offline) == []
     again, log = train(engine(project), {"train.py": "import sagelab_probe\n", "requirements.txt": "sagelab-probe==1.0\n"})
     assert again.status == "Succeeded" and "installing requirements.txt" in log  # rebuilt on demand
+
+
+class Log:
+    """A step log for calling `environments` directly."""
+
+    def __init__(self, path: Path) -> None:
+        self.log_path = path
+        self.lines: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def tar_with(members: list[tarfile.TarInfo | tuple[str, str]]) -> bytes:
+    """A .tar.gz of files (name, text) and of members given as they are (links)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for member in members:
+            if isinstance(member, tarfile.TarInfo):
+                archive.addfile(member)
+                continue
+            info = tarfile.TarInfo(member[0])
+            info.size = len(member[1].encode())
+            archive.addfile(info, io.BytesIO(member[1].encode()))
+    return buffer.getvalue()
+
+
+def process(lab: LocalEngine, archive: bytes, code: str = "print('ran')\n") -> tuple[Any, Any, str]:
+    """Run a processing step whose code input is this sourcedir.tar.gz; returns the execution, the step and its log."""
+    uri = f"s3://test-bucket/code/{hashlib.sha256(archive).hexdigest()[:12]}/sourcedir.tar.gz"
+    lab.store.put_bytes(uri, archive)
+    execution = lab.start(parse(definition(processing_step("Prep", code, inputs={"code": uri}))), "test", {})
+    state = execution.steps["Prep"]
+    return execution, state, Path(state.log_path).read_text()
+
+
+def test_a_bad_sourcedir_archive_fails_the_step_saying_what_is_wrong(project: Path, offline: Path) -> None:
+    """Unpacked for pip only when requirements.txt names files in it; then links out of it or corruption fail the step cleanly."""
+    lab = engine(project)
+    hosts = tarfile.TarInfo("hosts")
+    hosts.type, hosts.linkname = tarfile.SYMTYPE, "/etc/hosts"
+    execution, state, log = process(lab, tar_with([("requirements.txt", "-r other.txt\n"), ("other.txt", "sagelab-probe\n"), hosts]))
+    assert execution.status == "Failed" and state.status == "Failed", (state.failure_reason, log)
+    reason = state.failure_reason
+    assert "sourcedir.tar.gz: cannot unpack it to install its requirements.txt, which names files in it: 'hosts' is a link to an absolute path" in reason
+    assert "without links that point outside it" in reason and "Traceback" not in reason + log
+    assert built(offline) == []
+
+    # requirements.txt names nothing in the archive: pip gets requirements.txt alone, the link is never unpacked
+    execution, state, log = process(lab, tar_with([("requirements.txt", "sagelab-probe\n"), hosts]), "import sagelab_probe\n")
+    assert execution.status == "Succeeded", (state.failure_reason, log)
+
+    # a truncated archive whose requirements.txt comes first
+    whole = tar_with([("requirements.txt", "-r other.txt\n"), ("other.txt", "sagelab-probe\n"), ("data.bin", base64.b64encode(os.urandom(90000)).decode())])
+    execution, state, log = process(lab, whole[: len(whole) // 2])
+    assert execution.status == "Failed", (state.failure_reason, log)
+    assert "it is not a complete .tar.gz (EOFError" in state.failure_reason and "Upload it again" in state.failure_reason
+    assert "Traceback" not in state.failure_reason + log
+
+
+def test_requirements_naming_files_in_an_archive_install_from_it(project: Path, offline: Path) -> None:
+    execution, state, log = process(engine(project), tar_with([("requirements.txt", "-r other.txt\n"), ("other.txt", "sagelab-probe-two\n")]),
+                                    "import sagelab_probe_two\nprint('two', sagelab_probe_two.__version__)\n")  # fmt: skip
+    assert execution.status == "Succeeded", (state.failure_reason, log)
+    assert "two 2.0" in log
+
+
+def test_the_hash_covers_sagelabs_installed_distributions(project: Path, offline: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A requirement sagelab's environment satisfies installs nothing: upgrading it there makes a new environment."""
+    site = tmp_path / "base-site"
+    site.mkdir()
+    real = environments._base_sites()
+    monkeypatch.setattr(environments, "_base_sites", lambda: [*real, str(site)])
+
+    def install(version: str) -> None:  # as pip would: the old release's files go, the new one's come
+        for old in site.iterdir():
+            shutil.rmtree(old)
+        wheel(tmp_path, "sagelab-probe", version, "sagelab_probe", f"VALUE = 'base {version}'\n")
+        with zipfile.ZipFile(tmp_path / f"sagelab_probe-{version}-py3-none-any.whl") as archive:
+            archive.extractall(site)
+
+    install("1.5")
+    assert "sagelab-probe==1.5" in environments._base_distributions()
+    lab = engine(project)
+    files = {"train.py": "import sagelab_probe\nprint('probe:', sagelab_probe.VALUE)\n", "requirements.txt": "sagelab-probe>=1.0\n"}
+    state, log = train(lab, files)
+    assert state.status == "Succeeded", (state.failure_reason, log)
+    assert "probe: base 1.5" in log and "Requirement already satisfied: sagelab-probe" in log
+    state, log = train(lab, files)
+    assert "reusing environment" in log  # nothing changed
+
+    install("1.6")
+    state, log = train(lab, files)
+    assert state.status == "Succeeded", (state.failure_reason, log)
+    assert "installing requirements.txt" in log and "probe: base 1.6" in log  # a new hash, not the environment built on 1.5
+    assert environments._base_distributions() is environments._base_distributions()  # kept while the folders do not change
+
+
+SETUP = """
+import os
+from setuptools import setup
+with open({seen!r}, "a") as seen:
+    seen.write(f"secret={{os.environ.get('AWS_SECRET_ACCESS_KEY')}} links={{bool(os.environ.get('PIP_FIND_LINKS'))}} "
+               f"proxy={{os.environ.get('HTTPS_PROXY')}}\\n")
+setup(name="sagelab-local-model", version="1.0", py_modules=["local_model"], package_dir={{"": "src"}})
+"""
+
+
+def test_a_local_package_is_keyed_by_its_code_and_built_without_aws_credentials(project: Path, offline: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """`.` in requirements.txt: the code folder is part of the hash, and pip (setup.py) runs without the user's AWS credentials."""
+    monkeypatch.setenv("PIP_NO_BUILD_ISOLATION", "0")  # setuptools from sagelab's environment: no index to fetch it from
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "the-users-real-secret")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    seen = project / "seen.txt"
+    lab = engine(project)
+    script = "import local_model\nprint('model:', local_model.NAME)\n"
+    for name in ("A", "B", "A"):
+        files = {"train.py": script, "requirements.txt": ".\n", "setup.py": SETUP.format(seen=str(seen)), "src/local_model.py": f"NAME = {name!r}\n"}
+        state, log = train(lab, files)
+        assert state.status == "Succeeded", (state.failure_reason, log)
+        assert f"model: {name}" in log  # B never gets A's package though the requirements read the same (src/ is not on the path)
+    assert "reusing environment" in log  # A again: same code, same hash
+    assert len([name for name in built(offline) if "-" not in name]) == 2
+    lines = set(seen.read_text().splitlines())
+    assert lines == {"secret=None links=True proxy=http://proxy.invalid:3128"}, lines
+
+
+def test_an_editable_local_install_is_refused(project: Path, offline: Path) -> None:
+    for requirements in ("-e .\n", "-r more.txt\n"):
+        files = {"train.py": "print('never runs')\n", "requirements.txt": requirements, "more.txt": "--editable ./pkg\n"}
+        state, log = train(engine(project), files)
+        assert state.status == "Failed", log
+        assert "is an editable install of a local folder, which sagelab does not make" in state.failure_reason
+        assert "the cached environment outlives the job's folder" in state.failure_reason and "Write " in state.failure_reason
+        assert "never runs" not in log and "Traceback" not in log
+    assert built(offline) == []
+
+
+def test_sdk_driver_requirements_stay_in_their_folder(tmp_path: Path, wheels: Path) -> None:
+    """The drivers run pip in the requirements file's channel: relative references resolve there; names out of it are refused."""
+    from sagelab.containers import drivers
+    from sagelab.errors import ExecutionError
+
+    root = tmp_path / "job"
+    code = root / "input" / "data" / "code"
+    (code / "reqs").mkdir(parents=True)
+    (root / "input" / "data" / "sm_drivers").mkdir(parents=True)
+    wheel(code, "sagelab-probe", "1.0", "sagelab_probe", "VALUE = 'from the code channel'\n")
+    (code / "reqs" / "dev.txt").write_text("-r base.txt\n")
+    (code / "reqs" / "base.txt").write_text("./sagelab_probe-1.0-py3-none-any.whl\n")  # relative to the folder pip runs in
+    (code / "requirements.txt").write_text("sagelab-probe-two\n")
+
+    def folder(name: str | None) -> Path | None:
+        (root / "input" / "data" / "sm_drivers" / "sourcecode.json").write_text(json.dumps({"requirements": name}))
+        return drivers.requirements_folder({}, root, tmp_path / "job.requirements")
+
+    assert folder("requirements.txt") == code  # the channel itself: nothing copied
+    mirror = folder("reqs/dev.txt")
+    assert mirror == tmp_path / "job.requirements" and (mirror / "requirements.txt").read_text() == "-r reqs/dev.txt\n"
+    log = Log(tmp_path / "log.txt")
+    runtime = environments.prepare(log, None, mirror, parity=False)
+    probe = subprocess.run([str(runtime.python), "-c", "import sagelab_probe; print(sagelab_probe.VALUE)"], capture_output=True, text=True,
+                           check=False)  # fmt: skip
+    assert probe.stdout.strip() == "from the code channel", probe.stderr
+    for escaping in ("../../sm_drivers/sourcecode.json", "/etc/hosts"):
+        with pytest.raises(ExecutionError, match=f"names the requirements file {escaping!r}, which is outside its channel code"):
+            folder(escaping)
+    function = {"ContainerEntrypoint": ["/bin/bash", "/opt/ml/input/data/sagemaker_remote_function_bootstrap/job_driver.sh"],
+                "ContainerArguments": ["--dependency_settings", json.dumps({"dependency_file": "../code/requirements.txt"})]}  # fmt: skip
+    with pytest.raises(ExecutionError, match="the function step's --dependency_settings names the requirements file"):
+        drivers.requirements_folder(function, root, tmp_path / "job.requirements")
+
+
+def test_a_pip_killed_by_a_signal_ends_the_build(tmp_path: Path) -> None:
+    """Ctrl-C or a stopped execution during parity's dry runs is not 'this release is not installable'."""
+    from sagelab.errors import ExecutionError
+
+    python = tmp_path / "python"
+    python.write_text("#!/bin/sh\nkill -TERM $$\n")
+    python.chmod(0o755)
+    with pytest.raises(ExecutionError, match=r"the environment build was interrupted: pip install --dry-run scikit-learn==1.2.2 was "
+                                             r"stopped by signal 15, so the step did not run"):  # fmt: skip
+        environments._installable(python, "scikit-learn", "1.2.2", ["1.1.3", "1.2.2"], tmp_path)
+    with pytest.raises(ExecutionError, match="was stopped by signal 15, so the model server did not start"):
+        environments._pip(Log(tmp_path / "log.txt"), python, ["install", "x"], tmp_path, "requirements.txt", environments.SERVER)
+
+
+def test_a_failure_says_what_the_environment_was_for(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("no-such-package-xyz==9\n")
+    from sagelab.errors import ExecutionError
+
+    with pytest.raises(ExecutionError) as failed:
+        environments.prepare(Log(tmp_path / "log.txt"), None, tmp_path, parity=False, purpose=environments.SERVER)
+    assert "so the model server did not start and no environment was kept" in str(failed.value)
+    assert str(failed.value).endswith("and deploy again")
+
+
+def fake_environment(envs: Path, key: str, manifest: str = '{"built_for": "requirements.txt", "python": "py", "notes": []}') -> None:
+    """A published environment without pip: a folder with a manifest and the `<key>` link to it."""
+    folder = envs / f"{key}-built"
+    folder.mkdir(parents=True)
+    (folder / environments.MANIFEST).write_text(manifest)
+    (folder / "payload").write_bytes(b"x" * 1000)
+    (envs / key).symlink_to(folder.name)
+
+
+def test_sagelab_envs_delete_all_sizes_each_environment_once(offline: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sagelab.cli import envs as cli
+
+    keys = [f"{n:016x}" for n in range(5)]
+    for key in keys:
+        fake_environment(offline, key)
+    sized: list[str] = []
+    describe = environments._describe
+
+    def counted(key: str, manifest: Any) -> environments.CachedEnvironment:
+        sized.append(key)
+        return describe(key, manifest)
+
+    monkeypatch.setattr(environments, "_describe", counted)
+    monkeypatch.setattr(environments, "cached", lambda: pytest.fail("delete --all lists and sizes every environment"))
+    cli.delete(key=None, every=True)
+    assert sorted(sized) == keys and built(offline) == []
+
+
+def test_a_corrupt_manifest_or_a_concurrent_delete_is_an_error_not_a_traceback(project: Path, offline: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from sagelab.errors import ExecutionError
+
+    fake_environment(offline, "00000000000000aa", "{not json")
+    env = {k: v for k, v in os.environ.items() if k != "SAGELAB_SANDBOX"}
+    listing = subprocess.run([str(Path(sys.executable).parent / "sagelab"), "envs"], cwd=project, capture_output=True, text=True,
+                             env=env, timeout=60, check=False)  # fmt: skip
+    assert listing.returncode == 1 and "Traceback" not in listing.stderr, listing.stderr
+    assert "environment 00000000000000aa: its manifest" in listing.stderr and "is corrupt" in listing.stderr
+    assert "sagelab envs delete 00000000000000aa" in listing.stderr
+    assert environments.remove("00000000000000aa").key == "00000000000000aa"  # it can still be deleted
+
+    fake_environment(offline, "00000000000000bb")
+    monkeypatch.setattr(environments, "keys", lambda: ["00000000000000bb"])  # listed, then deleted by someone else
+    (offline / "00000000000000bb").unlink()
+    with pytest.raises(ExecutionError, match="environment 00000000000000bb was deleted meanwhile"):
+        environments.remove("00000000000000bb")

@@ -34,12 +34,12 @@ def delete(
     key: Annotated[Optional[str], typer.Argument(help="The environment (its hash, or the start of it).")] = None,
     every: Annotated[bool, typer.Option("--all", help="Delete every cached environment.")] = False,
 ) -> None:
-    """Delete cached environments; the next step that needs one builds it again."""
-    from sagelab.containers.environments import cached, remove
+    """Delete cached environments; the next step that needs one builds it again (a running endpoint on one breaks: deploy it again)."""
+    from sagelab.containers.environments import keys, remove
     from sagelab.errors import ConfigError
 
     if every == (key is not None):
         raise ConfigError("name one environment (sagelab envs lists them), or give --all")
-    removed = [remove(env.key) for env in cached()] if every else [remove(str(key))]
+    removed = [remove(name) for name in keys()] if every else [remove(str(key))]
     freed = sum(env.size for env in removed)
     print(f"deleted {len(removed)} environment{'s' if len(removed) != 1 else ''} ({freed / 1e6:.1f} MB)")

@@ -165,17 +165,11 @@ def with_requirements(local: list[LocalContainer], log: StepLog, models: list[Pa
         where = "the model" if len(local) == 1 else f"container {index + 1} ({container.hostname})"
         log.log(f"{where}: its code has a requirements.txt, which its container pip-installs when the model server starts")
         try:
-            runtime = environments.prepare(log, None, code, parity=False)
+            runtime = environments.prepare(log, None, code, parity=False, purpose=environments.SERVER if deploy else environments.STEP)
         except ExecutionError as exc:
-            message = str(exc)
-            if deploy:
-                message = message.replace("so the step did not run", "so the model server did not start")
-                message = message.replace("and run the step again", "and deploy again")
-            raise EndpointError(f"{where}: {message}") from None
-        if runtime.python is None:  # pragma: no cover - prepare builds an environment for a requirements.txt
-            prepared.append(container)
-            continue
-        prepared.append(dataclasses.replace(container, environment={**container.environment, PYTHON_ENV: runtime.python}))
+            raise EndpointError(f"{where}: {exc}") from None
+        python = runtime.python or sys.executable  # prepare builds an environment for every requirements.txt
+        prepared.append(dataclasses.replace(container, environment={**container.environment, PYTHON_ENV: python}))
     return prepared
 
 
