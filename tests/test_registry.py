@@ -93,3 +93,26 @@ def test_clear_errors(registry: Registry) -> None:
         registry.register(package_request("bad name"))
     with pytest.raises(RegistryError, match="ModelApprovalStatus 'Sure'"):
         registry.register(package_request(status="Sure"))
+
+
+def test_steps_opening_a_new_registry_at_once_do_not_collide(tmp_path: Path) -> None:
+    """Two check or register steps may create the registry together; switching to WAL must not fail either."""
+    import threading
+
+    for attempt in range(20):
+        path = tmp_path / f"r{attempt}" / "registry.db"
+        barrier, errors = threading.Barrier(6), []
+
+        def open_it() -> None:
+            barrier.wait()
+            try:
+                Registry(path).close()
+            except Exception as exc:  # noqa: BLE001 - the test reports any failure
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []

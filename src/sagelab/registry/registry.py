@@ -108,10 +108,24 @@ class Registry:
 
     def __init__(self, path: Path, region: str = "us-east-1", account: str = "000000000000") -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._prepare()
         self.region, self.account = region, account
+
+    def _prepare(self, attempts: int = 100) -> None:
+        """WAL mode and the schema. Switching to WAL takes the database for itself and does not wait
+        for a busy one, so steps opening a new registry at once (two check steps) retry it briefly."""
+        for attempt in range(attempts):
+            try:
+                if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.executescript(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == attempts - 1:
+                    raise RegistryError(f"the model registry {self._path} is locked by another process: {exc}") from None
+                time.sleep(0.05)
 
     def close(self) -> None:
         self._db.close()
