@@ -5,12 +5,12 @@ from __future__ import annotations
 import builtins
 import json
 import re
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sagelab.database import open_database
 from sagelab.errors import RegistryError
 
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
@@ -107,25 +107,8 @@ class Registry:
     """A project's model packages. Every write is one SQLite transaction."""
 
     def __init__(self, path: Path, region: str = "us-east-1", account: str = "000000000000") -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._path = path
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._prepare()
+        self._db = open_database(path, _SCHEMA)
         self.region, self.account = region, account
-
-    def _prepare(self, attempts: int = 100) -> None:
-        """WAL mode and the schema. Switching to WAL takes the database for itself and does not wait
-        for a busy one, so steps opening a new registry at once (two check steps) retry it briefly."""
-        for attempt in range(attempts):
-            try:
-                if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.executescript(_SCHEMA)
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or attempt == attempts - 1:
-                    raise RegistryError(f"the model registry {self._path} is locked by another process: {exc}") from None
-                time.sleep(0.05)
 
     def close(self) -> None:
         self._db.close()

@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sagelab.database import open_database
 from sagelab.errors import EndpointError, ModelError
 from sagelab.processes import alive
 from sagelab.serving.protocol import TARGET_CONTAINER_HEADER
@@ -103,9 +103,7 @@ class Hosting:
     def __init__(self, state_dir: Path, region: str = "us-east-1", account: str = "000000000000") -> None:
         self.folder = state_dir / "endpoints"
         state_dir.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(state_dir / "hosting.db", timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(state_dir / "hosting.db", _SCHEMA)
         self.region, self.account = region, account
 
     def close(self) -> None:
