@@ -97,6 +97,15 @@ def api_string(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def is_number(text: str) -> bool:
+    """Whether a string from a job (a log's metric value, a CSV cell) reads as a number."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def decode_hyperparameter(value: Any) -> Any:
     """JSON-decode a hyperparameter when possible, as the toolkit does (v2 SDK values are JSON)."""
     try:

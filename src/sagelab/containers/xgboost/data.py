@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse  # type: ignore[import-untyped, unused-ignore]  # scipy ships no types
 
+from sagelab.containers.contract import is_number
 from sagelab.containers.xgboost.errors import UserError
 
 CSV, LIBSVM, PARQUET, RECORDIO_PROTOBUF = "csv", "libsvm", "parquet", "recordio-protobuf"
@@ -184,7 +185,7 @@ def _csv_value(path: Path, number: int, column: int, cell: str, cells: list[str]
         return value
     where = f"{path.name}, line {number}"
     if column == 0:
-        header = number == 1 and sum(_is_number(c) for c in cells) < len(cells) / 2
+        header = number == 1 and sum(is_number(c) for c in cells) < len(cells) / 2
         hint = " The first line looks like a header row: write the CSV without one (header=False)." if header else ""
         return _fail(
             f"{where}: the label column (the first) holds {text!r}, which is not numeric. The built-in XGBoost "
@@ -196,14 +197,6 @@ def _csv_value(path: Path, number: int, column: int, cell: str, cells: list[str]
 
 def _fail(message: str) -> NoReturn:
     raise UserError(message)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _read_libsvm(files: list[Path], defaulted: bool) -> Dataset:

@@ -220,7 +220,7 @@ def final_metrics(log_path: Path, algorithm: dict[str, Any], timestamp: float) -
         except re.error:
             continue
         values = [m[0] if isinstance(m, tuple) else m for m in matches]
-        numbers = [float(v) for v in values if _is_number(v)]
+        numbers = [float(v) for v in values if contract.is_number(v)]
         if numbers:
             metrics.append({"MetricName": definition["Name"], "Value": numbers[-1], "Timestamp": now_iso(timestamp)})
     return metrics
@@ -228,10 +228,3 @@ def final_metrics(log_path: Path, algorithm: dict[str, Any], timestamp: float) -
 
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")  # every control character but the newline
 
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
