@@ -1,9 +1,12 @@
-"""Shared fixtures: small definitions built in code, and a project folder per test."""
+"""Shared fixtures: small definitions built in code, a project folder per test, and the CLI and pip as tests use them."""
 
 from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "diabetes"
+SAGELAB = str(Path(sys.executable).parent / "sagelab")
 
 
 def processing_step(name: str, code: str, *, inputs: dict[str, Any] | None = None, outputs: list[str] = (), **extra: Any) -> dict[str, Any]:  # type: ignore[assignment]
@@ -52,3 +56,38 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def write(path: Path, document: Any) -> Path:
     path.write_text(json.dumps(document, indent=1))
     return path
+
+
+def sagelab(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the `sagelab` command (the real sandbox, whatever SAGELAB_SANDBOX the test run has)."""
+    env = {k: v for k, v in os.environ.items() if k != "SAGELAB_SANDBOX"}
+    result = subprocess.run([SAGELAB, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def pip_offline(monkeypatch: pytest.MonkeyPatch, cache: Path, find_links: Path | str = "") -> Path:
+    """pip sees only `find_links` (no index, not the machine's pip configuration); environments are cached under `cache`.
+
+    Returns the folder the built environments go to.
+    """
+    for name in ("PIP_CONSTRAINT", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_REQUIRE_VIRTUALENV"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(find_links))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache / "sagelab" / "envs"
+
+
+def surviving_processes(marker: Path) -> list[str]:
+    """The ids of processes whose command line still names `marker` (none should outlive a stop)."""
+    survivors = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(marker).encode() in cmdline.read_bytes():
+                survivors.append(cmdline.parent.name)
+        except OSError:
+            continue
+    return survivors

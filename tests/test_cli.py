@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import definition, processing_step, write
+from conftest import SAGELAB, definition, processing_step, surviving_processes, write
 
-SAGELAB = str(Path(sys.executable).parent / "sagelab")
 
 
 def sagelab(*args: str, cwd: Path, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
@@ -168,14 +166,7 @@ def test_ctrl_c_stops_running_steps_and_marks_the_execution_stopped(project: Pat
     assert "Stopped" in stdout and "Traceback" not in stderr
     status = sagelab("status", "latest", cwd=project).stdout
     assert "Slow" in status and "Stopped" in status and "NotStarted" in status
-    survivors = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if str(marker).encode() in cmdline.read_bytes():
-                survivors.append(cmdline.parent.name)
-        except OSError:
-            continue
-    assert survivors == []  # no step process outlived the run
+    assert surviving_processes(marker) == []  # no step process outlived the run
 
 
 def test_logs_follow_prints_until_the_execution_ends(project: Path) -> None:

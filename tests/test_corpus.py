@@ -14,7 +14,6 @@ import json
 import os
 import pickle
 import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,13 +22,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from conftest import SAGELAB, pip_offline
 from sagelab.config import load_settings
 from sagelab.definition import parse_file
 from sagelab.engines.local import LocalEngine
 from sagelab.registry import ModelPackage, Registry
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus" / "definitions"
-SAGELAB = str(Path(sys.executable).parent / "sagelab")
 SEXES = np.array(["M", "F", "I"])
 
 
@@ -219,10 +218,7 @@ def test_pytorch_behind_a_sklearn_featurizer_as_a_pipeline_model(corpus: Corpus)
 
 def _no_package_index(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """pip in the steps sees no index (the tests stay off the network) and a cache of its own."""
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("PIP_FIND_LINKS", "")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    pip_offline(monkeypatch, tmp_path / "cache")
 
 
 def test_function_steps_run_on_the_sdks_remote_function_runner(corpus: Corpus, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from conftest import definition, processing_step, write
+from conftest import definition, pip_offline, processing_step, write
 from sagelab.config import load_settings
 from sagelab.containers import environments
 from sagelab.definition import parse
@@ -68,13 +68,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def offline(wheels: Path, project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """pip sees only `wheels`; environments are cached in the test's own folder."""
-    for name in ("PIP_CONSTRAINT", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_REQUIRE_VIRTUALENV"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(project / "cache"))
-    return project / "cache" / "sagelab" / "envs"
+    return pip_offline(monkeypatch, project / "cache", wheels)
 
 
 def engine(project: Path, parity: bool = False) -> LocalEngine:

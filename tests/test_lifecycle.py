@@ -4,11 +4,8 @@ Endpoint and Transform steps in a pipeline. Real servers on 127.0.0.1, real HTTP
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
-import subprocess
-import sys
 import threading
 import urllib.request
 from pathlib import Path
@@ -16,18 +13,10 @@ from typing import Any
 
 import pytest
 
-from conftest import EXAMPLE
+from conftest import EXAMPLE, sagelab
 
-SAGELAB = str(Path(sys.executable).parent / "sagelab")
 ROW = "0.0380759,0.0506801,0.0616962,0.0218724,-0.0442235,-0.0348208,-0.0434008,-0.00259226,0.0199075,-0.0176461"
 
-
-def sagelab(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "SAGELAB_SANDBOX"}
-    result = subprocess.run([SAGELAB, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
-    if check:
-        assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 @pytest.fixture

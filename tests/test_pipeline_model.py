@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from conftest import definition
+from conftest import SAGELAB, definition, sagelab
 from sagelab.errors import EndpointError, ModelError
 from sagelab.serving.handlers import InferenceHandler
 from sagelab.serving.pipeline_model import ContainerModel, PipelineModel
@@ -37,7 +37,6 @@ from sagelab.serving.protocol import ServingSettings
 
 xgb = pytest.importorskip("xgboost")
 
-SAGELAB = str(Path(sys.executable).parent / "sagelab")
 SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 PYTORCH_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1.0-cpu-py310"
@@ -142,13 +141,6 @@ def uploaded(project: Path, models: Models) -> dict[str, Any]:
     model = {"Image": XGBOOST_IMAGE, "ModelDataUrl": f"{BUCKET}/xgb/model.tar.gz"}
     return {"store": store, "containers": [preprocess, model]}
 
-
-def sagelab(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "SAGELAB_SANDBOX"}
-    result = subprocess.run([SAGELAB, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
-    if check:
-        assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 def run_steps(project: Path, *steps: dict[str, Any]) -> Any:

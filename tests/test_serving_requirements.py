@@ -26,10 +26,9 @@ from typing import Any
 
 import pytest
 
-from conftest import definition
+from conftest import SAGELAB, definition, pip_offline, sagelab
 from test_environments import tarball, wheel
 
-SAGELAB = str(Path(sys.executable).parent / "sagelab")
 SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 BUCKET = "s3://sagemaker-us-east-1-000000000000"
 ROLE = "arn:aws:iam::000000000000:role/R"
@@ -73,13 +72,8 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def offline(wheels: Path, project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """pip sees only `wheels`; environments and extracted models are cached in the test's own folder."""
-    for name in ("PIP_CONSTRAINT", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_REQUIRE_VIRTUALENV", "SAGELAB_MODEL_CACHE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(project / "cache"))
-    return project / "cache" / "sagelab" / "envs"
+    monkeypatch.delenv("SAGELAB_MODEL_CACHE", raising=False)
+    return pip_offline(monkeypatch, project / "cache", wheels)
 
 
 @pytest.fixture
@@ -89,13 +83,6 @@ def endpoints(project: Path) -> Iterator[list[str]]:
     for name in names:
         sagelab("endpoints", "delete", name, cwd=project, check=False)
 
-
-def sagelab(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "SAGELAB_SANDBOX"}
-    result = subprocess.run([SAGELAB, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300, check=False)
-    if check:
-        assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 def settings(project: Path) -> Any:

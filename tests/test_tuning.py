@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import definition, write
+from conftest import definition, surviving_processes, write
 from sagelab.config import load_settings
 from sagelab.definition import parse
 from sagelab.engines.local import LocalEngine
@@ -396,14 +396,7 @@ def test_stopping_the_execution_stops_the_running_training_jobs(project: Path) -
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130 and "Stopped" in stdout and "Traceback" not in stderr, stdout + stderr
-    survivors = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if str(marker).encode() in cmdline.read_bytes():
-                survivors.append(cmdline.parent.name)
-        except OSError:
-            continue
-    assert survivors == []  # no training job outlived the stop
+    assert surviving_processes(marker) == []  # no training job outlived the stop
 
 
 def test_scaling_types_shape_the_draws() -> None:
