@@ -15,6 +15,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "diabetes"
 SAGELAB = str(Path(sys.executable).parent / "sagelab")
+# Step environments are built from uv's cache, which scripts/test fills before the tests run
+# (sagelab envs prepare tests/fixtures/images/pipeline.json): no test reaches a package index.
+os.environ.setdefault("UV_CACHE_DIR", str(ROOT / ".cache" / "uv"))
+os.environ["UV_OFFLINE"] = "1"
 
 
 def processing_step(name: str, code: str, *, inputs: dict[str, Any] | None = None, outputs: list[str] = (), **extra: Any) -> dict[str, Any]:  # type: ignore[assignment]

@@ -193,11 +193,12 @@ def test_a_supplied_baseline_the_data_violates_fails_the_step_unless_skipped(eng
     assert read_json(engine, check["CalculatedBaselineStatistics"])["features"][1]["inferred_type"] == "String"  # "unknown" ages
 
 
-def test_model_bias_and_explainability_checks_say_they_are_not_run(engine: LocalEngine) -> None:
+def test_model_bias_and_explainability_checks_fail_rather_than_register_an_empty_report(engine: LocalEngine) -> None:
     execution = run(engine, "clarify_model")
-    assert execution.status == "Succeeded", failures(execution)
+    assert execution.status == "Failed"
+    reasons = failures(execution)
     for step in ("ModelBiasCheck", "ModelExplainabilityCheck"):
-        check = properties(execution, step)
-        assert check["CalculatedBaselineConstraints"] == check["BaselineUsedForDriftCheckConstraints"] == ""
-        log = Path(execution.steps[step].log_path or "").read_text()
-        assert "analysis is not run locally" in log and "behind a shadow endpoint" in log
+        reason = reasons[step] or ""
+        assert reason.startswith("ClientError: the MODEL_") and "does not run locally" in reason, reasons
+        assert "behind a shadow endpoint" in reason and "--profile aws" in reason and "Traceback" not in reason
+        assert execution.steps[step].properties is None  # no CalculatedBaselineConstraints for a registration to point at

@@ -1,4 +1,6 @@
-"""Step environments: requirements.txt installed once per hash, parity with the image's releases, version drift.
+"""Host-mode step environments: requirements.txt installed once per hash over sagelab's packages, version drift, the cache.
+
+(The image environments, which are the default, are tested in test_image_environments.py.)
 
 Every pip call goes to wheels these tests build themselves (PIP_NO_INDEX, PIP_FIND_LINKS), with
 the machine's pip configuration switched off: no network. The fake `scikit-learn` wheels hold
@@ -71,10 +73,11 @@ def offline(wheels: Path, project: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     return pip_offline(monkeypatch, project / "cache", wheels)
 
 
-def engine(project: Path, parity: bool = False) -> LocalEngine:
-    if parity:
-        with open(project / "pyproject.toml", "a") as pyproject:
-            pyproject.write("parity = true\n")
+def engine(project: Path) -> LocalEngine:
+    """A local engine that runs steps on sagelab's own packages (environment = "host")."""
+    pyproject = project / "pyproject.toml"
+    if 'environment = "host"' not in pyproject.read_text():
+        pyproject.write_text(pyproject.read_text() + 'environment = "host"\n')
     return LocalEngine(load_settings(project))
 
 
@@ -136,8 +139,9 @@ def test_requirements_are_installed_once_and_reused(project: Path, offline: Path
     assert "installing requirements.txt (hash " in log and "Successfully installed sagelab-probe-1.0" in log
     assert "probe: probe one pandas:" in log  # the requirement, and sagelab's own packages beside it
     (env,) = [name for name in built(offline) if "-" not in name]
-    assert f"python: {offline / env}/bin/python" in log
-    assert f"pip: {offline / env}/bin/pip python3: {offline / env}/bin/python3" in log  # a script's pip installs into it
+    layer = project / ".sagelab" / "jobs" / f"{state.job_name}.python"  # the job's own venv over the environment
+    assert f"python: {layer}/bin/python" in log
+    assert f"pip: {layer}/bin/pip python3: {layer}/bin/python3" in log  # a script's pip installs into the job's venv
     assert importlib.util.find_spec("sagelab_probe") is None  # sagelab's environment is untouched
 
     state, log = train(lab, files)
@@ -188,45 +192,12 @@ def test_processing_code_requirements_and_a_scripts_own_pip_install(project: Pat
     assert sum("installing requirements.txt" in log for log in logs) == 1
     assert sum("reusing environment" in log for log in logs) == 1
     (env,) = [name for name in built(offline) if "-" not in name]
-    assert f"probe probe one installed at {offline / env}/lib/python{PYTHON}/site-packages/sagelab_probe_two" in logs[0]
+    first = execution.steps["A"]
+    layer = project / ".sagelab" / "jobs" / f"{first.job_name}.python"
+    assert f"probe probe one installed at {layer}/lib/python{PYTHON}/site-packages/sagelab_probe_two" in logs[0]  # that job only
     assert "probe probe one" in logs[1]
+    assert not list((offline / env).rglob("sagelab_probe_two"))  # not in the shared environment
     assert importlib.util.find_spec("sagelab_probe_two") is None
-
-
-def test_parity_runs_on_the_images_release(project: Path) -> None:
-    state, log = train(engine(project, parity=True), {"train.py": "import sklearn\nprint('sklearn', sklearn.__version__)\n"})
-    assert state.status == "Succeeded", (state.failure_reason, log)
-    assert "installing the framework release of sagemaker-scikit-learn:1.2-1 (hash " in log
-    assert "sklearn 1.2.1" in log  # the image's own, though 1.2.2 is there too
-    assert f"numpy 1.24.1 (sagemaker-scikit-learn:1.2-1 ships it) is not installable on Python {PYTHON}" in log
-    versions = state.properties[environments.PROPERTY]
-    assert (versions["ImageVersion"], versions["StepVersion"], versions["Drift"]) == ("1.2.1", "1.2.1", False)
-
-
-def test_a_parity_run_never_reuses_a_cached_step_of_a_run_without_parity(project: Path) -> None:
-    files = {"train.py": "import sklearn\nprint('sklearn', sklearn.__version__)\n"}
-    uri = "s3://test-bucket/code/cached/sourcedir.tar.gz"
-    plain = engine(project)
-    plain.store.put_bytes(uri, tarball(files))
-    document = parse(definition(training("Train", "1.2-1", uri)))
-    plain.start(document, "test", cache="content")
-    assert "cached" in plain.start(document, "test", cache="content").steps["Train"].note
-    on_parity = engine(project, parity=True).start(document, "test", cache="content").steps["Train"]
-    assert on_parity.note == "ran: its code or input data changed since the last run"
-    assert "sklearn 1.2.1" in Path(on_parity.log_path).read_text()
-
-
-def test_parity_falls_back_to_the_closest_installable_release(project: Path) -> None:
-    lab = engine(project, parity=True)
-    files = {"train.py": "import sklearn\nprint('sklearn', sklearn.__version__)\n"}
-    state, log = train(lab, files, tag="0.23-1")
-    assert state.status == "Succeeded", (state.failure_reason, log)
-    note = f"scikit-learn 0.23.2 is not installable on Python {PYTHON}; using 1.1.3, the closest"
-    assert note in log and "sklearn 1.1.3" in log
-    versions = state.properties[environments.PROPERTY]
-    assert (versions["ImageVersion"], versions["StepVersion"], versions["Drift"]) == ("0.23.2", "1.1.3", True)
-    state, log = train(lab, files, tag="0.23-1")
-    assert "reusing environment" in log and note in log  # the reason is told again on every run
 
 
 def test_drift_is_in_the_run_summary(project: Path) -> None:
@@ -235,25 +206,31 @@ def test_drift_is_in_the_run_summary(project: Path) -> None:
     for step in steps:
         step["Arguments"]["AppSpecification"]["ImageUri"] = SKLEARN.format("1.2-1")
     write(project / "pipe.json", definition(*steps))
+    engine(project)  # environment = "host"
     env = {k: v for k, v in os.environ.items() if k != "SAGELAB_SANDBOX"}
     result = subprocess.run([str(Path(sys.executable).parent / "sagelab"), "run", "pipe.json"], cwd=project,
                             capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     from importlib.metadata import version
 
-    line = f"  Prep, Score: scikit-learn {version('scikit-learn')} in sagelab's environment, but sagemaker-scikit-learn:1.2-1 ships 1.2.1 (drift)"
-    assert "Framework versions (the step's against its image's):\n" + line in result.stdout, result.stdout
+    line = f"  Prep, Score: sagelab's environment: scikit-learn {version('scikit-learn')} (image 1.2.1), pandas {version('pandas')} (image 1.1.3)"
+    assert "Environments (what each step ran on, against its image):\n" + line in result.stdout, result.stdout
 
 
-def test_parity_must_be_a_boolean(project: Path) -> None:
+def test_environment_must_be_image_or_host_and_parity_says_what_replaced_it(project: Path) -> None:
     with open(project / "pyproject.toml", "a") as pyproject:
-        pyproject.write('parity = "yes"\n')
-    with pytest.raises(ConfigError, match="parity must be true or false; got 'yes'"):
+        pyproject.write('environment = "docker"\n')
+    with pytest.raises(ConfigError, match='environment must be "image" .* or "host" .*; got \'docker\''):
+        load_settings(project)
+    (project / "pyproject.toml").write_text("[tool.sagelab]\nparity = true\n")
+    with pytest.raises(ConfigError, match="parity is gone: steps run on their image's packages by default now"):
         load_settings(project)
 
 
 def test_closest_and_the_image_table() -> None:
-    assert doctest.testmod(environments, raise_on_error=True).attempted >= 4
+    from sagelab.containers.environments import manifest
+
+    assert doctest.testmod(manifest, raise_on_error=True).attempted >= 4
     assert environments.closest("2.1", ["2.0.1", "2.1.0", "2.1.2", "2.2.0"]) == "2.1.2"
     assert environments.closest("1.5.2", ["1.4.0", "1.7.6", "2.0.3"]) == "1.4.0"  # the nearer minor release
     assert environments.closest("1.4", ["1.3.2", "1.5.0", "1.5.1"]) == "1.5.1"  # equally near: the newer
@@ -371,8 +348,8 @@ def test_the_hash_covers_sagelabs_installed_distributions(project: Path, offline
     """A requirement sagelab's environment satisfies installs nothing: upgrading it there makes a new environment."""
     site = tmp_path / "base-site"
     site.mkdir()
-    real = environments._base_sites()
-    monkeypatch.setattr(environments, "_base_sites", lambda: [*real, str(site)])
+    real = environments.host.base_sites()
+    monkeypatch.setattr(environments.host, "base_sites", lambda: [*real, str(site)])
 
     def install(version: str) -> None:  # as pip would: the old release's files go, the new one's come
         for old in site.iterdir():
@@ -382,7 +359,7 @@ def test_the_hash_covers_sagelabs_installed_distributions(project: Path, offline
             archive.extractall(site)
 
     install("1.5")
-    assert "sagelab-probe==1.5" in environments._base_distributions()
+    assert "sagelab-probe==1.5" in environments.host._base_distributions()
     lab = engine(project)
     files = {"train.py": "import sagelab_probe\nprint('probe:', sagelab_probe.VALUE)\n", "requirements.txt": "sagelab-probe>=1.0\n"}
     state, log = train(lab, files)
@@ -395,7 +372,7 @@ def test_the_hash_covers_sagelabs_installed_distributions(project: Path, offline
     state, log = train(lab, files)
     assert state.status == "Succeeded", (state.failure_reason, log)
     assert "installing requirements.txt" in log and "probe: base 1.6" in log  # a new hash, not the environment built on 1.5
-    assert environments._base_distributions() is environments._base_distributions()  # kept while the folders do not change
+    assert environments.host._base_distributions() is environments.host._base_distributions()  # kept while the folders do not change
 
 
 SETUP = """
@@ -461,7 +438,7 @@ def test_sdk_driver_requirements_stay_in_their_folder(tmp_path: Path, wheels: Pa
     mirror = folder("reqs/dev.txt")
     assert mirror == tmp_path / "job.requirements" and (mirror / "requirements.txt").read_text() == "-r reqs/dev.txt\n"
     log = Log(tmp_path / "log.txt")
-    runtime = environments.prepare(log, None, mirror, parity=False)
+    runtime = environments.prepare(log, None, mirror, mode="host")
     probe = subprocess.run([str(runtime.python), "-c", "import sagelab_probe; print(sagelab_probe.VALUE)"], capture_output=True, text=True,
                            check=False)  # fmt: skip
     assert probe.stdout.strip() == "from the code channel", probe.stderr
@@ -475,17 +452,14 @@ def test_sdk_driver_requirements_stay_in_their_folder(tmp_path: Path, wheels: Pa
 
 
 def test_a_pip_killed_by_a_signal_ends_the_build(tmp_path: Path) -> None:
-    """Ctrl-C or a stopped execution during parity's dry runs is not 'this release is not installable'."""
+    """Ctrl-C or a stopped execution during a build is not 'the requirements are wrong'."""
     from sagelab.errors import ExecutionError
 
     python = tmp_path / "python"
     python.write_text("#!/bin/sh\nkill -TERM $$\n")
     python.chmod(0o755)
-    with pytest.raises(ExecutionError, match=r"the environment build was interrupted: pip install --dry-run scikit-learn==1.2.2 was "
-                                             r"stopped by signal 15, so the step did not run"):  # fmt: skip
-        environments._installable(python, "scikit-learn", "1.2.2", ["1.1.3", "1.2.2"], tmp_path)
     with pytest.raises(ExecutionError, match="was stopped by signal 15, so the model server did not start"):
-        environments._pip(Log(tmp_path / "log.txt"), python, ["install", "x"], tmp_path, "requirements.txt", environments.SERVER)
+        environments.host._pip(Log(tmp_path / "log.txt"), python, ["install", "x"], tmp_path, "requirements.txt", environments.SERVER)
 
 
 def test_a_failure_says_what_the_environment_was_for(tmp_path: Path) -> None:
@@ -493,7 +467,7 @@ def test_a_failure_says_what_the_environment_was_for(tmp_path: Path) -> None:
     from sagelab.errors import ExecutionError
 
     with pytest.raises(ExecutionError) as failed:
-        environments.prepare(Log(tmp_path / "log.txt"), None, tmp_path, parity=False, purpose=environments.SERVER)
+        environments.prepare(Log(tmp_path / "log.txt"), None, tmp_path, mode="host", purpose=environments.SERVER)
     assert "so the model server did not start and no environment was kept" in str(failed.value)
     assert str(failed.value).endswith("and deploy again")
 
@@ -502,7 +476,7 @@ def fake_environment(envs: Path, key: str, manifest: str = '{"built_for": "requi
     """A published environment without pip: a folder with a manifest and the `<key>` link to it."""
     folder = envs / f"{key}-built"
     folder.mkdir(parents=True)
-    (folder / environments.MANIFEST).write_text(manifest)
+    (folder / environments.cache.MANIFEST).write_text(manifest)
     (folder / "payload").write_bytes(b"x" * 1000)
     (envs / key).symlink_to(folder.name)
 
@@ -514,13 +488,13 @@ def test_sagelab_envs_delete_all_sizes_each_environment_once(offline: Path, monk
     for key in keys:
         fake_environment(offline, key)
     sized: list[str] = []
-    describe = environments._describe
+    describe = environments.cache._describe
 
     def counted(key: str, manifest: Any) -> environments.CachedEnvironment:
         sized.append(key)
         return describe(key, manifest)
 
-    monkeypatch.setattr(environments, "_describe", counted)
+    monkeypatch.setattr(environments.cache, "_describe", counted)
     monkeypatch.setattr(environments, "cached", lambda: pytest.fail("delete --all lists and sizes every environment"))
     cli.delete(key=None, every=True)
     assert sorted(sized) == keys and built(offline) == []
@@ -540,7 +514,7 @@ def test_a_corrupt_manifest_or_a_concurrent_delete_is_an_error_not_a_traceback(p
     assert environments.remove("00000000000000aa").key == "00000000000000aa"  # it can still be deleted
 
     fake_environment(offline, "00000000000000bb")
-    monkeypatch.setattr(environments, "keys", lambda: ["00000000000000bb"])  # listed, then deleted by someone else
+    monkeypatch.setattr(environments.cache, "keys", lambda: ["00000000000000bb"])  # listed, then deleted by someone else
     (offline / "00000000000000bb").unlink()
     with pytest.raises(ExecutionError, match="environment 00000000000000bb was deleted meanwhile"):
         environments.remove("00000000000000bb")

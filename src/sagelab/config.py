@@ -6,7 +6,7 @@
     account = "000000000000"     # the account id in ARNs and the default bucket name
     concurrency = 4              # steps run at once (default: the CPU count)
     cache = "content"            # reuse step runs: "sagemaker" (CacheConfig, the default), "content", "off"
-    parity = true                # steps on a framework image run on its releases (default false; docs/containers.md)
+    environment = "image"        # steps run on their image's packages ("image", the default) or sagelab's ("host")
     bucket = "my-team-bucket"    # where pipelines keep code and outputs (default: SageMaker's default bucket)
     role = "arn:aws:iam::123456789012:role/SageMakerRole"   # the execution role written into steps
     instance_type = "ml.m5.large"   # step defaults for pipelines written with sagelab.pipeline
@@ -55,7 +55,7 @@ class Settings:
     instance_count: int = 1
     volume_size_gb: int = 30
     cache: str = "sagemaker"
-    parity: bool = False  # steps on a framework image run in a cached venv with the image's framework release
+    environment: str = "image"  # "image": a step runs on its image's packages (docs/containers.md); "host": on sagelab's
     engine: str = "local"  # "sagemaker" runs pipelines on SageMaker Pipelines
     aws_profile: str | None = None
     s3_endpoint_url: str | None = None
@@ -96,7 +96,7 @@ def load_settings(root: Path | None = None, profile: str = "local") -> Settings:
         known = ", ".join(["local", *profiles]) or "local"
         raise ConfigError(f"profile {profile!r} is not defined; add [tool.sagelab.profiles.{profile}] or use one of: {known}")
     values = {**table, **profiles.get(profile, {})}
-    known_keys = {f.name for f in fields(Settings)} - {"root", "profile"}
+    known_keys = ({f.name for f in fields(Settings)} - {"root", "profile"}) | {"parity"}  # parity: an error that says what replaced it
     for key in values:
         if key not in known_keys:
             raise ConfigError(f"pyproject.toml [tool.sagelab]: unknown key {key!r}; known keys: {', '.join(sorted(known_keys))}")
@@ -124,10 +124,14 @@ def _checked(values: dict[str, Any], root: Path) -> dict[str, Any]:
             if value not in ("sagemaker", "content", "off"):
                 raise ConfigError(f'{where} cache must be "sagemaker", "content" or "off"; got {value!r}')
             checked[key] = value
-        elif key == "parity":
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where} parity must be true or false; got {value!r}")
+        elif key == "environment":
+            if value not in ("image", "host"):
+                raise ConfigError(f'{where} environment must be "image" (steps run on their image\'s packages) or "host" '
+                                  f"(on sagelab's own); got {value!r}")
             checked[key] = value
+        elif key == "parity":
+            raise ConfigError(f'{where} parity is gone: steps run on their image\'s packages by default now. Remove it, or write '
+                              'environment = "host" to run steps on sagelab\'s own packages')
         elif key == "engine":
             if value not in ("local", "sagemaker"):
                 raise ConfigError(f'{where} engine must be "local" or "sagemaker"; got {value!r}')

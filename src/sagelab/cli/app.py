@@ -201,7 +201,7 @@ def status(
 ) -> None:
     """Show an execution's steps: status, start, duration and failure reason."""
     from sagelab.cli.tables import print_table, steps_table
-    from sagelab.cli.view import records
+    from sagelab.cli.view import environment_lines, records
     from sagelab.config import load_settings
 
     settings = load_settings(profile=profile)
@@ -212,7 +212,10 @@ def status(
 
     store = records()
     record = store.execution(execution)
-    print_table(steps_table(record, store.steps(record.id)))
+    steps = store.steps(record.id)
+    print_table(steps_table(record, steps))
+    for line in environment_lines(steps):
+        print(line)
 
 
 @app.command()

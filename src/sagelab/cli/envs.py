@@ -1,8 +1,10 @@
-"""`sagelab envs`: the cached step environments (requirements.txt, parity), listed and deleted."""
+"""`sagelab envs`: the cached step environments (each image's packages, requirements.txt), listed, prepared and deleted."""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -43,3 +45,28 @@ def delete(
     removed = [remove(name) for name in keys()] if every else [remove(str(key))]
     freed = sum(env.size for env in removed)
     print(f"deleted {len(removed)} environment{'s' if len(removed) != 1 else ''} ({freed / 1e6:.1f} MB)")
+
+
+@envs_app.command("prepare")
+def prepare(
+    pipeline: Annotated[str, typer.Argument(help="A definition JSON file, or module:attribute naming a pipeline object.")],
+    profile: Annotated[str, typer.Option("--profile", help="A profile from [tool.sagelab.profiles] in pyproject.toml.")] = "local",
+) -> None:
+    """Build the environment of every image the pipeline's steps run on, so later runs start at once and work offline."""
+    from sagelab.config import load_settings
+    from sagelab.definition.loader import load
+    from sagelab.engines.local.environments import prepare_environments
+
+    settings = load_settings(profile=profile)
+    definition = load(pipeline, settings).definition
+    for done in prepare_environments(definition, settings.environment, _TerminalLog()):
+        print(f"{done.image} ({', '.join(done.steps)}): {done.environment}")
+
+
+class _TerminalLog:
+    """A step log for builds started from the terminal: sagelab's lines and the installer's output go to it as they come."""
+
+    log_path = Path(os.devnull if os.name == "nt" else "/dev/stdout")
+
+    def log(self, message: str) -> None:
+        print(f"[sagelab] {message}", flush=True)

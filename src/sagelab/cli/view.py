@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sagelab.config import Settings, load_settings
 from sagelab.containers.environments import PROPERTY, describe
-from sagelab.engines.local import Execution, Records, StepState
+from sagelab.engines.local import Execution, Records, StepRecord, StepState
 from sagelab.engines.local.scheduler import Listener
 from sagelab.engines.local.job import tail
 
@@ -107,13 +107,7 @@ def _summary_text(execution: Execution) -> str:
     if notes:
         lines.append("Notes:")
         lines.extend(f"  {name}: {note}" for name, note in notes)
-    versions = [(s.name, s.properties[PROPERTY]) for s in execution.steps.values() if s.properties and PROPERTY in s.properties]
-    if versions:
-        lines.append("Framework versions (the step's against its image's):")
-        steps_by_line: dict[str, list[str]] = {}
-        for name, record in versions:  # steps on the same image and environment share one line
-            steps_by_line.setdefault(describe(record), []).append(name)
-        lines.extend(f"  {', '.join(names)}: {line}" for line, names in steps_by_line.items())
+    lines.extend(environment_lines(execution.steps.values()))
     outputs = [(s.name, uri) for s in execution.steps.values() for uri in s.outputs]
     if outputs:
         lines.append("Outputs:")
@@ -124,6 +118,18 @@ def _summary_text(execution: Execution) -> str:
     if execution.status == "Failed":
         lines.append(f"Details: sagelab status {execution.id}")
     return "\n".join(lines)
+
+
+def environment_lines(steps: Iterable[StepState | StepRecord]) -> list[str]:
+    """What each step ran with against its image's packages, failed steps first; steps with the same line share it."""
+    states = sorted(steps, key=lambda s: s.status != "Failed")
+    versions = [(s.name, s.properties[PROPERTY]) for s in states if s.properties and PROPERTY in s.properties]
+    if not versions:
+        return []
+    steps_by_line: dict[str, list[str]] = {}
+    for name, record in versions:
+        steps_by_line.setdefault(describe(record), []).append(name)
+    return ["Environments (what each step ran on, against its image):", *(f"  {', '.join(names)}: {line}" for line, names in steps_by_line.items())]
 
 
 def _indent(text: str) -> str:

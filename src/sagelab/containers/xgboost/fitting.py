@@ -37,7 +37,7 @@ _CONTAINER_ONLY = ("csv_weights", "save_model_on_termination", "use_dask_gpu_tra
 _OLD_DEFAULT_METRICS = {"binary:logistic": "error", "multi:softmax": "merror", "multi:softprob": "merror"}
 
 
-class RoundMetrics(xgb.callback.TrainingCallback):
+class RoundMetrics:
     """Adds the container's own metrics to each round's log, then prints the round as the image does.
 
     The container computes them in an xgboost `feval`, which up to xgboost 1.0 saw predictions
@@ -51,7 +51,7 @@ class RoundMetrics(xgb.callback.TrainingCallback):
         self.custom = custom
         self.watchlist = watchlist
 
-    def after_iteration(self, model: Any, epoch: int, evals_log: xgb.callback.TrainingCallback.EvalsLog) -> bool:
+    def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, dict[str, list[Any]]]) -> bool:
         margins = self.version.custom_metrics_see_margins
         for data, name in self.watchlist if self.custom else ():
             values = np.asarray(model.predict(data, output_margin=margins), dtype=np.float64)
@@ -59,14 +59,47 @@ class RoundMetrics(xgb.callback.TrainingCallback):
             history = evals_log.setdefault(name, {})
             for metric in self.custom:
                 score = container_metrics.compute(metric, values, labels, margins)
-                history.setdefault(metric, []).append(score)  # type: ignore[arg-type]
+                history.setdefault(metric, []).append(score)
         if evals_log:
             print(container_metrics.format_round(epoch, evals_log, self.custom, self.version), flush=True)
         return False
 
 
+def _callback(metrics: RoundMetrics) -> Any:
+    """`metrics` as the installed xgboost takes a callback: a TrainingCallback (1.3 on), or a function of the round (before).
+
+    The images before 1.3-1 ship xgboost 0.90 to 1.2, whose callbacks get a CallbackEnv with the
+    round's (`train-rmse`, value) pairs; those are gathered into the log newer xgboost keeps.
+    """
+    if hasattr(xgb.callback, "TrainingCallback"):
+
+        class Callback(xgb.callback.TrainingCallback):  # type: ignore[misc, unused-ignore]
+            def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+                return metrics.after_iteration(model, epoch, evals_log)
+
+        return Callback()
+    history: dict[str, dict[str, list[Any]]] = {}
+
+    def legacy(env: Any) -> None:
+        for name, value, *_ in env.evaluation_result_list:
+            data, metric = name.split("-", 1)
+            history.setdefault(data, {}).setdefault(metric, []).append(value)
+        metrics.after_iteration(env.model, env.iteration, history)
+
+    return legacy
+
+
 def dmatrix(data: Dataset) -> xgb.DMatrix:
-    return xgb.DMatrix(data.features, label=data.label, weight=data.weight, qid=data.qid, missing=np.nan)
+    if data.qid is None:
+        return xgb.DMatrix(data.features, label=data.label, weight=data.weight, missing=np.nan)
+    try:
+        return xgb.DMatrix(data.features, label=data.label, weight=data.weight, qid=data.qid, missing=np.nan)
+    except TypeError:  # xgboost before 1.2 takes query groups as their sizes
+        matrix = xgb.DMatrix(data.features, label=data.label, weight=data.weight, missing=np.nan)
+        qid = np.asarray(data.qid)
+        starts = np.flatnonzero(np.r_[True, qid[1:] != qid[:-1]])  # each query's rows are consecutive
+        matrix.set_group(np.diff(np.r_[starts, len(qid)]))
+        return matrix
 
 
 def train(params: dict[str, Any], train_data: xgb.DMatrix, validation: xgb.DMatrix | None, version: Version) -> xgb.Booster:
@@ -91,7 +124,7 @@ def train(params: dict[str, Any], train_data: xgb.DMatrix, validation: xgb.DMatr
     elif version.old_default_metrics and params.get("objective") in _OLD_DEFAULT_METRICS:
         params["eval_metric"] = _OLD_DEFAULT_METRICS[params["objective"]]
     watchlist = [(train_data, "train")] + ([(validation, "validation")] if validation is not None else [])
-    callbacks: list[xgb.callback.TrainingCallback] = [RoundMetrics(version, custom, watchlist)]
+    callbacks: list[Any] = [_callback(RoundMetrics(version, custom, watchlist))]
     early_stopping = None
     if early_stopping_rounds and version.early_stopping_saves_best:
         metric = (tuning_metrics or requested or [None])[-1]
@@ -174,6 +207,8 @@ def _binary(booster: xgb.Booster, version: Version) -> bytes:
     """XGBoost's old binary format, as xgboost < 2.1 saves a name without extension; UBJSON when it can no longer."""
     try:
         data = bytes(booster.save_raw(raw_format="deprecated"))
+    except TypeError:  # xgboost before 1.6 has one format: the binary one
+        data = bytes(booster.save_raw())
     except xgb.core.XGBoostError:
         data = b""
     if data and not data.startswith(b"{"):

@@ -47,11 +47,11 @@ class Decision:
 
 
 class StepCache:
-    def __init__(self, records: Records, store: ObjectStore, mode: str, pipeline: str, parity: bool = False) -> None:
+    def __init__(self, records: Records, store: ObjectStore, mode: str, pipeline: str, environment: str = "image") -> None:
         if mode not in MODES:
             raise ExecutionError(f"cache mode {mode!r} is not one of {', '.join(MODES)}")
         self.records, self.store, self.mode, self.pipeline = records, store, mode, pipeline
-        self.parity = parity  # a run on the images' framework releases never reuses one on sagelab's own, nor back
+        self.environment = environment  # a run on the images' packages never reuses one on sagelab's own, nor back
         self._digests: dict[str, str] = {}
 
     def decide(self, step: Step, arguments: dict[str, Any], execution_id: str, now: float) -> Decision:
@@ -77,7 +77,7 @@ class StepCache:
             self.records.cache_put(decision.key, self.pipeline, step.name, execution_id, properties, outputs)
 
     def _key(self, step: Step, arguments: dict[str, Any], execution_id: str) -> str:
-        keyed: dict[str, Any] = {"Type": step.type, "Arguments": arguments, **({"Parity": True} if self.parity else {})}
+        keyed: dict[str, Any] = {"Type": step.type, "Arguments": arguments, **({"Environment": "host"} if self.environment == "host" else {})}
         text = json.dumps(keyed, sort_keys=True, default=str)
         if self.mode == "content":
             # Inputs are known by their content, wherever they are; outputs of this execution

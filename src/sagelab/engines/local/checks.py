@@ -112,12 +112,13 @@ class CheckRunner:
                    ) -> tuple[dict[str, str], list[dict[str, Any]], StepResult | None]:  # fmt: skip
         """The new baseline's URIs, the violations of `checked`, and the check's processing job (None if none ran)."""
         check_type = settings["CheckType"]
-        if kind.command is None:
-            job.log(
-                f"WARNING: the {check_type} analysis is not run locally (Clarify needs model {settings['ModelName']} "
-                "behind a shadow endpoint); the step succeeds with an empty CalculatedBaselineConstraints"
+        if kind.command is None:  # never a report that does not exist, registered as if it did
+            raise StepFailed(
+                f"ClientError: the {check_type} analysis does not run locally: SageMaker Clarify computes it on model "
+                f"{settings['ModelName']} behind a shadow endpoint (post-training bias, SHAP), which sagelab does not emulate, so "
+                "the step fails rather than give a model version an empty report. Run this check on SageMaker (--profile aws), "
+                "or leave the step out of local runs (a condition on a pipeline parameter)"
             )
-            return dict.fromkeys(kind.files, ""), [], None
         output = next((o["S3Output"] for o in request.get("ProcessingOutputConfig", {}).get("Outputs", []) if "S3Output" in o), None)
         if output is None:
             raise StepFailed(f"ClientError: the {check_type} check's request has no S3 output for its results; add one to ProcessingOutputConfig")

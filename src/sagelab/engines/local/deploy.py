@@ -165,7 +165,7 @@ def with_requirements(local: list[LocalContainer], log: StepLog, models: list[Pa
         where = "the model" if len(local) == 1 else f"container {index + 1} ({container.hostname})"
         log.log(f"{where}: its code has a requirements.txt, which its container pip-installs when the model server starts")
         try:
-            runtime = environments.prepare(log, None, code, parity=False, purpose=environments.SERVER if deploy else environments.STEP)
+            runtime = environments.prepare(log, None, code, mode="host", purpose=environments.SERVER if deploy else environments.STEP)
         except ExecutionError as exc:
             raise EndpointError(f"{where}: {exc}") from None
         python = runtime.python or sys.executable  # prepare builds an environment for every requirements.txt

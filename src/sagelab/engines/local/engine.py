@@ -128,7 +128,7 @@ class LocalEngine:
         for state in execution.steps.values():
             if state.status == "Succeeded" and state.properties is not None:
                 scope.properties[state.name] = state.properties
-        step_cache = StepCache(self.records, self.store, cache, execution.pipeline, self.settings.parity)
+        step_cache = StepCache(self.records, self.store, cache, execution.pipeline, self.settings.environment)
         Scheduler(self.settings, self.store, self.records, definition, execution, scope, step_cache, listener).execute()
 
     def _select(self, definition: PipelineDefinition, pipeline: str, steps: dict[str, StepState], select: Selection) -> None:

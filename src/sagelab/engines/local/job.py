@@ -28,9 +28,10 @@ class StepFailed(Exception):
     which SageMaker never retries.
     """
 
-    def __init__(self, message: str, fault: str | None = None) -> None:
+    def __init__(self, message: str, fault: str | None = None, properties: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.fault = fault
+        self.properties = properties  # what the failed job still reports (the releases it ran with)
 
 
 @dataclass

@@ -47,10 +47,12 @@ class ProcessingRunner:
         variables = frameworks.processing_environment(image, variables)
         timeout = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
         # Relative paths land in the job's own folder, never in the real filesystem root.
-        runtime = environments.prepare(job, image, environments.processing_code(request, job.root), parity=job.settings.parity)
+        runtime = environments.prepare(job, image, environments.processing_code(request, job.root), mode=job.settings.environment,
+                                       job_folder=job.root.with_name(f"{job.root.name}.python"))
         code = job.run([api_string(a) for a in [*entrypoint, *arguments]], "/opt/ml", variables, timeout, runtime.python)
         if code != 0:
-            raise StepFailed(f"AlgorithmError: the container command exited with code {code}. Last log lines:\n{job.log_tail()}")
+            raise StepFailed(f"AlgorithmError: the container command exited with code {code}. Last log lines:\n{job.log_tail()}",
+                             properties=runtime.properties)
 
         published = []
         for item in outputs:

@@ -237,6 +237,7 @@ class Scheduler:
                 state.failure_reason = "stopped by the user"
                 self._set(state, "Stopped")
             elif not self._retry(step, state, exc):
+                state.properties = exc.properties or state.properties
                 self._fail(state, str(exc))
             return
         except (SagelabError, OSError) as exc:

@@ -97,14 +97,16 @@ class TrainingRunner:
         # The SDK's drivers (@step, v3 ModelTrainer) name their requirements; the toolkit reads /opt/ml/code.
         sdk_requirements = drivers.requirements_folder(algorithm, job.root, job.root.with_name(f"{job.root.name}.requirements"))
         code_dir = sdk_requirements or job.root / contract.CODE_DIR
-        runtime = environments.prepare(job, behaviour, code_dir, parity=job.settings.parity, builtin=bool(builtin))
+        runtime = environments.prepare(job, behaviour, code_dir, mode=job.settings.environment, builtin=bool(builtin),
+                                       job_folder=job.root.with_name(f"{job.root.name}.python"))
         code = job.run(argv, contract.container_path(contract.CODE_DIR), env, timeout, runtime.python)
         if code != 0:
             failure = job.root / contract.FAILURE_FILE
             reason = failure.read_text(errors="replace").strip() if failure.is_file() else ""
             raise StepFailed(
                 f"AlgorithmError: {reason or f'ExecuteUserScriptError: {program or argv[0]} exited with code {code}'}. "
-                f"Last log lines:\n{job.log_tail()}"
+                f"Last log lines:\n{job.log_tail()}",
+                properties=runtime.properties,
             )
 
         output_path = request.get("OutputDataConfig", {}).get("S3OutputPath", f"s3://{job.settings.default_bucket}/")
