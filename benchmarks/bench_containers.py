@@ -120,7 +120,8 @@ def write_wheel(folder: Path, name: str) -> None:
 def make_project(folder: Path, step: dict[str, Any], objects: dict[str, bytes]) -> Path:
     """A sagelab project whose pipeline.json is `step`, with `objects` in its local S3."""
     folder.mkdir()
-    (folder / "pyproject.toml").write_text(f"[tool.sagelab]\nconcurrency = {PARALLEL}\n", encoding="utf-8")
+    # environment = "host": both sides use this environment's packages, so the figures compare orchestration, not releases.
+    (folder / "pyproject.toml").write_text(f"[tool.sagelab]\nconcurrency = {PARALLEL}\nenvironment = \"host\"\n", encoding="utf-8")
     definition = {"Version": "2020-12-01", "Metadata": {}, "Parameters": [], "Steps": [step]}
     (folder / "pipeline.json").write_text(json.dumps(definition, indent=1), encoding="utf-8")
     store = LocalStore(load_settings(folder).store)

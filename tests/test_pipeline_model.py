@@ -122,9 +122,16 @@ def models() -> Models:
 
 @pytest.fixture
 def uploaded(project: Path, models: Models) -> dict[str, Any]:
-    """The two containers, their model data and code uploaded to the project's store."""
+    """The two containers, their model data and code uploaded to the project's store.
+
+    The models are made here, with sagelab's own packages (numpy 2, scikit-learn 1.9), so they are
+    served with those (environment = "host"), not the scikit-learn 1.2-1 image's, which cannot
+    unpickle them (nor could the image on SageMaker).
+    """
     from sagelab.config import load_settings
     from sagelab.store import LocalStore
+
+    (project / "pyproject.toml").write_text((project / "pyproject.toml").read_text() + 'environment = "host"\n')
 
     store = LocalStore(load_settings(project).store)
     store.create_bucket(BUCKET.removeprefix("s3://"))

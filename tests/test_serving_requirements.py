@@ -71,8 +71,13 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def offline(wheels: Path, project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """pip sees only `wheels`; environments and extracted models are cached in the test's own folder."""
+    """pip sees only `wheels`; environments and extracted models are cached in the test's own folder.
+
+    The models run on sagelab's own packages (environment = "host"): these tests are about a
+    requirements.txt beside them; the images' environments serve in test_corpus.py.
+    """
     monkeypatch.delenv("SAGELAB_MODEL_CACHE", raising=False)
+    (project / "pyproject.toml").write_text((project / "pyproject.toml").read_text() + 'environment = "host"\n')
     return pip_offline(monkeypatch, project / "cache", wheels)
 
 

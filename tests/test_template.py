@@ -97,7 +97,7 @@ def test_the_project_has_the_promised_layout(project: Path, cache: Path) -> None
     pyproject = (project / "pyproject.toml").read_text()
     assert '[tool.sagelab.profiles.aws]\nengine = "sagemaker"\nregion = "eu-west-1"' in pyproject
     assert "secret" not in pyproject.lower() and "AKIA" not in pyproject
-    assert load_settings(project, profile="ci").parity and not load_settings(project).parity
+    assert load_settings(project, profile="ci").environment == load_settings(project).environment == "host"
 
 
 def test_the_readme_starts_with_two_commands(project: Path) -> None:
@@ -146,14 +146,14 @@ def test_the_ci_file_has_the_stages_and_a_pip_cache(project: Path) -> None:
     document = ci(project)
     assert document["stages"] == ["test", "pipeline", "sagemaker", "staging", "production"]
     assert document["variables"]["PIP_CACHE_DIR"] == "$CI_PROJECT_DIR/.cache/pip"
-    assert document["default"]["cache"]["paths"] == [".cache/pip", ".cache/sagelab"]
+    assert document["default"]["cache"]["paths"] == [".cache/pip", ".cache/sagelab", ".cache/uv"]
     assert document["variables"]["XDG_CACHE_HOME"] == "$CI_PROJECT_DIR/.cache"
     found = jobs(document)
     assert {name: job["stage"] for name, job in found.items()} == {
         "lint": "test", "unit-tests": "test", "pipeline-local": "pipeline", "docs": "pipeline",
         "sagemaker-pipeline": "sagemaker", "deploy-staging": "staging", "deploy-production": "production",
     }  # fmt: skip
-    assert 'sagelab run "$PIPELINE" --profile ci' in found["pipeline-local"]["script"]  # parity is on in CI
+    assert 'sagelab run "$PIPELINE" --profile ci' in found["pipeline-local"]["script"]  # each step on its image's packages
     aws = "\n".join(line for job in found.values() for line in job["script"] if "--profile aws" in line)
     assert "sagelab run \"$PIPELINE\" --profile aws" in aws
     assert "sagelab deploy \"$MODEL_GROUP\" --profile aws --name demo-project-staging" in aws

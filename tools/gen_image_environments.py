@@ -7,8 +7,8 @@ names its source). For every supported Python it picks, per package, the image's
 the closest release with wheels for that Python on Linux x86_64, Linux aarch64 and macOS arm64
 (`pip index versions --only-binary=:all: --python-version --platform`), then checks with
 `uv pip compile` that the picks install together on each platform. When they do not, the
-packages that are not the framework, numpy, scipy or pandas lose their pins one at a time
-(newest first) until they do, and the release uv then takes is recorded. Everything is
+package uv names in the conflict loses its pin (never the framework, numpy, scipy or pandas),
+until they do, and the release uv then takes is recorded. Everything is
 resolved as of EXCLUDE_NEWER, so rerunning the tool gives the same file.
 """
 
@@ -50,21 +50,24 @@ def available(name: str, python: str) -> list[str]:
 
 
 def compiles(pins: dict[str, str], python: str) -> tuple[bool, dict[str, str], str]:
-    """Whether `pins` install together on `python` on every platform; the versions uv picks on Linux x86_64."""
+    """Whether `pins` install together on `python` on every platform; the versions uv picks on Linux x86_64, or uv's reason."""
     requirements = "\n".join(f"{n}=={v}" if v else n for n, v in pins.items())
-    resolved: dict[str, str] = {}
-    for name, (_, platform) in PLATFORMS.items():
+
+    def compile_for(platform: str) -> subprocess.CompletedProcess[str]:
         command = ["uv", "pip", "compile", "-", "--quiet", "--python-version", python, "--python-platform", platform,
                    "--only-binary", ":all:", "--exclude-newer", EXCLUDE_NEWER, "--no-header", "--no-annotate"]  # fmt: skip
-        result = subprocess.run(command, input=requirements, capture_output=True, text=True, check=False)
+        return subprocess.run(command, input=requirements, capture_output=True, text=True, check=False)
+
+    with ThreadPoolExecutor(len(PLATFORMS)) as pool:
+        results = dict(zip(PLATFORMS, pool.map(compile_for, (platform for _, platform in PLATFORMS.values()))))
+    for name, result in results.items():
         if result.returncode != 0:
-            return False, {}, f"{name}: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'failed'}"
-        if name == "linux-x86_64":
-            resolved = dict(line.split("==", 1) for line in result.stdout.split() if "==" in line)
-    return True, resolved, ""
+            return False, {}, f"{name}: {' '.join(result.stderr.split())}"
+    return True, dict(line.split("==", 1) for line in results["linux-x86_64"].stdout.split() if "==" in line), ""
 
 
 def installable(packages: dict[str, str], python: str, releases: dict[tuple[str, str], list[str]]) -> tuple[dict[str, str] | None, list[str]]:
+    """The releases to install for one image on `python` (None when its framework has none), and notes on what gave way."""
     framework = next(iter(packages))
     pins: dict[str, str] = {}
     notes: list[str] = []
@@ -76,16 +79,18 @@ def installable(packages: dict[str, str], python: str, releases: dict[tuple[str,
             notes.append(f"{name}: no release has wheels for Python {python} on every platform; left out")
             continue
         pins[name] = pick
-    loose = [n for n in reversed(pins) if n != framework and n not in CORE]
-    while True:
+    for _ in range(len(pins)):
         ok, resolved, why = compiles(pins, python)
         if ok:
             return {n: (v or resolved.get(n, "")) for n, v in pins.items()}, notes
+        # uv names the pins that conflict ("you require python-dateutil==2.8.1"): the first that may give way does.
+        named = [n for n in re.findall(r"you require ([A-Za-z0-9_.-]+)==", why) if n.lower() in pins]
+        loose = [n.lower() for n in named if n.lower() != framework and n.lower() not in CORE and pins[n.lower()]]
         if not loose:
             return None, notes + [f"the picks do not install together: {why}"]
-        name = loose.pop(0)
-        notes.append(f"{name} {pins[name]} does not install with the rest on Python {python} ({why}); uv's choice instead")
-        pins[name] = ""
+        notes.append(f"{loose[0]} {pins[loose[0]]} does not install with the rest on Python {python}; uv's choice instead")
+        pins[loose[0]] = ""
+    return None, notes + ["the picks do not install together"]
 
 
 def main() -> None:

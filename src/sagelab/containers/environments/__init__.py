@@ -70,7 +70,7 @@ def plan(image_behaviour: ContainerBehaviour | None, code: Path | None, *, mode:
 
 
 def prepare(step: StepLog, image_behaviour: ContainerBehaviour | None, code: Path | None, *, mode: str = "image", builtin: bool = False,
-            purpose: Purpose = STEP, job_folder: Path | None = None) -> Runtime:  # fmt: skip
+            purpose: Purpose = STEP, job_folder: Path | None = None, serving: bool = False) -> Runtime:  # fmt: skip
     """Build or reuse the environment a step needs, make the job's own layer over it, and log its drift.
 
     Args:
@@ -81,6 +81,7 @@ def prepare(step: StepLog, image_behaviour: ContainerBehaviour | None, code: Pat
         builtin: the step runs a built-in algorithm, which installs no requirements.txt.
         purpose: what the environment is for (a step, a model server), for the words of a failure.
         job_folder: where to make the job's own venv (its `pip install` goes there); None: none.
+        serving: the environment runs sagelab's model server (an endpoint, batch transform) beside the model's code.
 
     Raises:
         ExecutionError: the environment cannot be built (uv's or pip's last lines, or no network),
@@ -88,7 +89,7 @@ def prepare(step: StepLog, image_behaviour: ContainerBehaviour | None, code: Pat
     """
     chosen = plan(image_behaviour, code, mode=mode, builtin=builtin)
     if chosen.spec is not None:
-        env, record = image.ensure(step, chosen.spec, chosen.requirements, purpose)
+        env, record = image.ensure(step, chosen.spec, chosen.requirements, purpose, _server_packages() if serving else ())
         python: str | None = str(env / "bin" / "python")
         ran: Mapping[str, str] = record.get("packages", {})
         where = "image"
@@ -106,6 +107,19 @@ def prepare(step: StepLog, image_behaviour: ContainerBehaviour | None, code: Pat
     if job_folder is not None:
         python = layer.job_layer(job_folder, python)
     return Runtime(python, versions)
+
+
+def _server_packages() -> tuple[str, ...]:
+    """What sagelab's model server needs beyond the image's packages, at the releases sagelab itself runs with."""
+    from importlib import metadata
+
+    found = []
+    for name in ("uvicorn", "httptools", "uvloop"):
+        try:
+            found.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue  # uvloop is optional (not on Windows), the others come with sagelab[serve]
+    return tuple(found)
 
 
 def processing_code(request: Mapping[str, Any], root: Path) -> Path | None:

@@ -29,31 +29,35 @@ FORMAT = "image-1"  # part of every hash: a change in how image environments are
 _RUNTIME = "sagelab-runtime"  # the folder in an environment that holds only a link to the sagelab package
 
 
-def key(spec: ImageEnvironment, requirements: Requirements | None) -> str:
-    """The content hash an environment for `spec` (and `requirements`) is published under."""
+def key(spec: ImageEnvironment, requirements: Requirements | None, extras: tuple[str, ...] = ()) -> str:
+    """The content hash an environment for `spec` (with `requirements` and `extras`) is published under."""
     text = requirements.text if requirements else None
     content = content_hash(requirements) if requirements and requirements.local else None
-    identity = [FORMAT, sys.executable, sys.version, str(Path(sagelab.__file__).parent), spec.pins, exclude_newer(), text, content]
+    identity = [FORMAT, sys.executable, sys.version, str(Path(sagelab.__file__).parent), spec.pins, exclude_newer(), text, content,
+                *extras]  # fmt: skip
     return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
 
 
-def ensure(step: StepLog, spec: ImageEnvironment, requirements: Requirements | None, purpose: Purpose) -> tuple[Path, dict[str, Any]]:
-    """The environment of `spec` plus `requirements`: reused, or built now. Returns its folder and manifest.
+def ensure(step: StepLog, spec: ImageEnvironment, requirements: Requirements | None, purpose: Purpose,
+           extras: tuple[str, ...] = ()) -> tuple[Path, dict[str, Any]]:  # fmt: skip
+    """The environment of `spec` plus `requirements` (and `extras`, sagelab's model server): reused, or built now.
+
+    Returns its folder and manifest.
 
     Raises:
         NetworkUnavailable: it is not built and no index can be reached.
         ExecutionError: uv could not install the pins or requirements.txt (its last lines), or was interrupted.
     """
-    what = spec.image + (" with requirements.txt" if requirements else "")
+    what = spec.image + (" with requirements.txt" if requirements else "") + (" and sagelab's model server" if extras else "")
 
     def build(folder: Path) -> dict[str, Any]:
-        step.log(f"building the environment of {what} into {folder.parent / key(spec, requirements)} (once; later steps reuse it)")
+        step.log(f"building the environment of {what} into {folder.parent / key(spec, requirements, extras)} (once; later steps reuse it)")
         for note in spec.substitutes:
             step.log(note)
         uv.run(step, ["venv", "--quiet", "--seed", "--python", sys.executable, str(folder)], folder, f"the environment of {spec.image}", purpose)
         python = str(folder / "bin" / "python")
         _link_sagelab(folder)
-        pins = [f"{name}=={version}" for name, version in spec.pins.items()]
+        pins = [f"{name}=={version}" for name, version in spec.pins.items()] + list(extras)
         uv.run(step, ["pip", "install", "--python", python, "--only-binary", ":all:", "--exclude-newer", exclude_newer(), *uv.index_options(), *pins],
                folder, f"the packages of {spec.image}", purpose)  # fmt: skip
         if requirements is not None:
@@ -61,7 +65,7 @@ def ensure(step: StepLog, spec: ImageEnvironment, requirements: Requirements | N
                 uv.run(step, ["pip", "install", "--python", python, *uv.index_options(), "-r", "requirements.txt"], where, "requirements.txt", purpose)
         return {"python": sys.executable, "image": spec.image, "packages": installed(folder), "notes": spec.substitutes}
 
-    return cache.ensure(step, key(spec, requirements), what, build)
+    return cache.ensure(step, key(spec, requirements, extras), what, build)
 
 
 def installed(env: Path) -> dict[str, str]:

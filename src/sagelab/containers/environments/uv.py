@@ -108,8 +108,10 @@ def run(step: StepLog, args: list[str], cwd: Path, what: str, purpose: Purpose) 
         step.log("the package index cannot be reached; installing from uv's cache alone (--offline)")
         code, tail = _run(step, [binary(), *args, "--offline"], cwd)
         offline = True
-    if code > 0 and offline and any(_OFFLINE.search(line) for line in tail):
-        raise NetworkUnavailable(f"{what}: not built yet, and the package index cannot be reached to build it, so {purpose.stopped}. "
+    missing = [line.strip() for line in tail if _OFFLINE.search(line)]
+    if code > 0 and offline and missing:
+        reason = missing[0].removeprefix("╰─▶").strip().rstrip(".")
+        raise NetworkUnavailable(f"{what}: not built yet, and the package index cannot be reached to build it ({reason}), so {purpose.stopped}. "
                                  "Build it while online (sagelab envs prepare PIPELINE), or run on sagelab's own packages "
                                  '(environment = "host" in [tool.sagelab])')  # fmt: skip
     if code < 0:

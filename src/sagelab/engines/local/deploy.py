@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sagelab.config import Settings
-from sagelab.containers import environments, frameworks
+from sagelab.containers import environments, frameworks, images
 from sagelab.containers.contract import api_string
 from sagelab.containers.environments import StepLog
 from sagelab.containers.images import identify
@@ -144,28 +144,36 @@ class ConsoleLog:
 
 
 def with_requirements(local: list[LocalContainer], log: StepLog, models: list[Path] | None = None,
-                      *, deploy: bool = True) -> list[LocalContainer]:  # fmt: skip
-    """The containers, each whose code holds a requirements.txt on an environment with it installed.
+                      *, deploy: bool = True, mode: str = "image") -> list[LocalContainer]:  # fmt: skip
+    """The containers, each on its image's environment (with sagelab's model server) and its requirements.txt installed.
+
+    As on SageMaker, where the inference container of a framework serves with the packages it
+    trained with: a model pickled by scikit-learn 1.2.1 is loaded by scikit-learn 1.2.1.
 
     Args:
         local: the model's containers.
-        log: where "installing requirements.txt ..." or "reusing environment ..." and pip's output go.
+        log: where "installing requirements.txt ..." or "reusing environment ..." and the installer's output go.
         models: each container's model folder when already extracted (batch transform), else its model data.
-        deploy: an endpoint or a server is starting (else a transform job), for the words of pip's failure.
+        deploy: an endpoint or a server is starting (else a transform job), for the words of a failed build.
+        mode: "image" (each image's environment) or "host" (sagelab's packages), [tool.sagelab] environment.
 
     Raises:
-        EndpointError: pip could not install a requirements.txt (pip's last lines; no environment kept).
+        EndpointError: an environment could not be built (the installer's last lines; no environment kept).
     """
     prepared = []
     for index, container in enumerate(local):
         code = requirements_folder(models[index] if models else container.model, container.environment)
-        if code is None:
+        image = images.identify(container.image)
+        on_image = environments.plan(image, None, mode=mode).spec is not None
+        if code is None and not on_image:
             prepared.append(container)
             continue
         where = "the model" if len(local) == 1 else f"container {index + 1} ({container.hostname})"
-        log.log(f"{where}: its code has a requirements.txt, which its container pip-installs when the model server starts")
+        if code is not None:
+            log.log(f"{where}: its code has a requirements.txt, which its container pip-installs when the model server starts")
         try:
-            runtime = environments.prepare(log, None, code, mode="host", purpose=environments.SERVER if deploy else environments.STEP)
+            runtime = environments.prepare(log, image, code, mode=mode, purpose=environments.SERVER if deploy else environments.STEP,
+                                           serving=True)  # fmt: skip
         except ExecutionError as exc:
             raise EndpointError(f"{where}: {exc}") from None
         python = runtime.python or sys.executable  # prepare builds an environment for every requirements.txt
@@ -221,7 +229,7 @@ def _resolve(settings: Settings, reference: str) -> ModelPackage:
 def _serve_package(settings: Settings, package: ModelPackage, log: StepLog) -> tuple[Path, dict[str, str]]:
     try:
         local = materialize_all(LocalStore(settings.store), settings, package.containers)
-        return served_model(settings, with_requirements(local, log))
+        return served_model(settings, with_requirements(local, log, mode=settings.environment))
     except EndpointError as exc:
         raise EndpointError(f"{package.ref}: {exc}") from None
 

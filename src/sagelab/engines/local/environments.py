@@ -53,6 +53,7 @@ def prepare_environments(definition: PipelineDefinition, mode: str, log: StepLog
             continue
         log.log(f"{chosen.spec.image} (steps {', '.join(names)})")
         runtime = environments.prepare(log, images.identify(uri), None, mode=mode)
+        environments.prepare(log, images.identify(uri), None, mode=mode, serving=True)  # for the models it trains
         prepared.append(Prepared(uri, tuple(names), f"the image's environment {runtime.python}"))
     return prepared
 

@@ -101,7 +101,7 @@ def _place(job: Job, local: list[LocalContainer]) -> tuple[str, dict[str, str]]:
         except SagelabError as exc:
             raise StepFailed(f"model data {container.model_data_url} of {container.hostname}: {exc}") from None
         folders.append(target)
-    local = with_requirements(local, job, folders, deploy=False)
+    local = with_requirements(local, job, folders, deploy=False, mode=job.settings.environment)
     if len(local) == 1:
         return "/opt/ml/model", local[0].environment
     pipeline = PipelineModel(tuple(ContainerModel(c.hostname, str(folder), c.environment, c.image) for c, folder in zip(local, folders)))
