@@ -213,3 +213,5 @@ def test_the_manifest_names_its_sources_and_covers_every_supported_python() -> N
         for version, entry in versions.items():
             assert entry["source"].startswith("aws/"), (family, version)
             assert set(entry["installable"]) == {"3.10", "3.11", "3.12", "3.13"}, (family, version, entry["notes"])
+            for python, by_platform in entry["installable"].items():  # Linux x86_64 at least; aarch64 and macOS where wheels exist
+                assert by_platform.get("linux-x86_64", {}).get(entry["framework"]), (family, version, python, entry["notes"])

@@ -3,10 +3,10 @@
     python tools/gen_image_environments.py            # needs the package index pip is configured with
 
 Reads tools/image_packages.json (what each image ships, read from its build files; each list
-names its source). For every supported Python it picks, per package, the image's release or
-the closest release with wheels for that Python on Linux x86_64, Linux aarch64 and macOS arm64
+names its source). For every supported Python and platform (Linux x86_64, Linux aarch64, macOS
+arm64) it picks, per package, the image's release or the closest release with wheels there
 (`pip index versions --only-binary=:all: --python-version --platform`), then checks with
-`uv pip compile` that the picks install together on each platform. When they do not, the
+`uv pip compile` that the picks install together. When they do not, the
 package uv names in the conflict loses its pin (never the framework, numpy, scipy or pandas),
 until they do, and the release uv then takes is recorded. Everything is
 resolved as of EXCLUDE_NEWER, so rerunning the tool gives the same file.
@@ -29,66 +29,59 @@ from sagelab.containers.environments.manifest import closest, release  # noqa: E
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 EXCLUDE_NEWER = "2026-12-01T00:00:00Z"
 PLATFORMS = {  # pip's --platform tags (any of them) and uv's --python-platform, per platform a user may be on
-    "linux-x86_64": (["manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "manylinux1_x86_64", "any"], "x86_64-manylinux_2_28"),
+    "linux-x86_64": (["manylinux_2_28_x86_64", "manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux2010_x86_64", "manylinux_2_12_x86_64",
+                      "manylinux1_x86_64", "manylinux_2_5_x86_64", "any"], "x86_64-manylinux_2_28"),
     "linux-aarch64": (["manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_28_aarch64", "any"], "aarch64-manylinux_2_28"),
     "macos-arm64": ([f"macosx_{v}_{a}" for v in ("11_0", "12_0", "13_0", "14_0") for a in ("arm64", "universal2")] + ["any"], "aarch64-apple-darwin"),
 }
 CORE = ("numpy", "scipy", "pandas")  # kept pinned with the framework, whatever else gives way
 
 
-def available(name: str, python: str) -> list[str]:
-    """Releases of `name` with wheels for `python` on every platform in PLATFORMS."""
-    found: set[str] | None = None
-    for tags, _ in PLATFORMS.values():
-        command = [sys.executable, "-m", "pip", "index", "versions", "--only-binary=:all:", "--python-version", python,
-                   *[part for tag in tags for part in ("--platform", tag)], name]  # fmt: skip
-        output = subprocess.run(command, capture_output=True, text=True, check=False).stdout
-        line = next((x for x in output.splitlines() if x.startswith("Available versions:")), "Available versions:")
-        versions = {v.strip() for v in line.split(":", 1)[1].split(",") if v.strip()}
-        found = versions if found is None else found & versions
-    return sorted(found or (), key=release)
+def available(name: str, python: str, platform: str) -> list[str]:
+    """Releases of `name` with wheels for `python` on `platform` (a key of PLATFORMS)."""
+    tags = PLATFORMS[platform][0]
+    command = [sys.executable, "-m", "pip", "index", "versions", "--only-binary=:all:", "--python-version", python,
+               *[part for tag in tags for part in ("--platform", tag)], name]  # fmt: skip
+    output = subprocess.run(command, capture_output=True, text=True, check=False).stdout
+    line = next((x for x in output.splitlines() if x.startswith("Available versions:")), "Available versions:")
+    return sorted({v.strip() for v in line.split(":", 1)[1].split(",") if v.strip()}, key=release)
 
 
-def compiles(pins: dict[str, str], python: str) -> tuple[bool, dict[str, str], str]:
-    """Whether `pins` install together on `python` on every platform; the versions uv picks on Linux x86_64, or uv's reason."""
+def compiles(pins: dict[str, str], python: str, platform: str) -> tuple[bool, dict[str, str], str]:
+    """Whether `pins` install together on `python` and `platform`; the versions uv picks, or uv's reason."""
     requirements = "\n".join(f"{n}=={v}" if v else n for n, v in pins.items())
-
-    def compile_for(platform: str) -> subprocess.CompletedProcess[str]:
-        command = ["uv", "pip", "compile", "-", "--quiet", "--python-version", python, "--python-platform", platform,
-                   "--only-binary", ":all:", "--exclude-newer", EXCLUDE_NEWER, "--no-header", "--no-annotate"]  # fmt: skip
-        return subprocess.run(command, input=requirements, capture_output=True, text=True, check=False)
-
-    with ThreadPoolExecutor(len(PLATFORMS)) as pool:
-        results = dict(zip(PLATFORMS, pool.map(compile_for, (platform for _, platform in PLATFORMS.values()))))
-    for name, result in results.items():
-        if result.returncode != 0:
-            return False, {}, f"{name}: {' '.join(result.stderr.split())}"
-    return True, dict(line.split("==", 1) for line in results["linux-x86_64"].stdout.split() if "==" in line), ""
+    command = ["uv", "pip", "compile", "-", "--quiet", "--python-version", python, "--python-platform", PLATFORMS[platform][1],
+               "--only-binary", ":all:", "--exclude-newer", EXCLUDE_NEWER, "--no-header", "--no-annotate"]  # fmt: skip
+    result = subprocess.run(command, input=requirements, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        return False, {}, " ".join(result.stderr.split())
+    return True, dict(line.split("==", 1) for line in result.stdout.split() if "==" in line), ""
 
 
-def installable(packages: dict[str, str], python: str, releases: dict[tuple[str, str], list[str]]) -> tuple[dict[str, str] | None, list[str]]:
-    """The releases to install for one image on `python` (None when its framework has none), and notes on what gave way."""
+def installable(packages: dict[str, str], python: str, platform: str,
+                releases: dict[tuple[str, str, str], list[str]]) -> tuple[dict[str, str] | None, list[str]]:  # fmt: skip
+    """The releases to install for one image on `python` and `platform` (None when its framework has none), and notes."""
     framework = next(iter(packages))
     pins: dict[str, str] = {}
     notes: list[str] = []
     for name, wanted in packages.items():
-        pick = closest(wanted, releases[(name, python)])
+        pick = closest(wanted, releases[(name, python, platform)])
         if pick is None:
             if name == framework:
-                return None, [f"no release of {name} has wheels for Python {python}"]
-            notes.append(f"{name}: no release has wheels for Python {python} on every platform; left out")
+                return None, [f"no release of {name} has wheels for Python {python} on {platform}"]
+            notes.append(f"{name}: no release has wheels for Python {python} on {platform}; left out")
             continue
         pins[name] = pick
     for _ in range(len(pins)):
-        ok, resolved, why = compiles(pins, python)
+        ok, resolved, why = compiles(pins, python, platform)
         if ok:
             return {n: (v or resolved.get(n, "")) for n, v in pins.items()}, notes
         # uv names the pins that conflict ("you require python-dateutil==2.8.1"): the first that may give way does.
-        named = [n for n in re.findall(r"you require ([A-Za-z0-9_.-]+)==", why) if n.lower() in pins]
-        loose = [n.lower() for n in named if n.lower() != framework and n.lower() not in CORE and pins[n.lower()]]
+        named = [n.lower() for n in re.findall(r"you require ([A-Za-z0-9_.-]+)==", why)]
+        loose = [n for n in named if n in pins and n != framework and n not in CORE and pins[n]]
         if not loose:
             return None, notes + [f"the picks do not install together: {why}"]
-        notes.append(f"{loose[0]} {pins[loose[0]]} does not install with the rest on Python {python}; uv's choice instead")
+        notes.append(f"{loose[0]} {pins[loose[0]]} does not install with the rest; uv's choice instead")
         pins[loose[0]] = ""
     return None, notes + ["the picks do not install together"]
 
@@ -96,33 +89,35 @@ def installable(packages: dict[str, str], python: str, releases: dict[tuple[str,
 def main() -> None:
     source = json.loads((ROOT / "tools" / "image_packages.json").read_text())
     names = {name for versions in source["images"].values() for entry in versions.values() for name in entry["packages"]}
-    jobs = [(name, python) for name in sorted(names) for python in PYTHONS]
+    jobs = [(name, python, platform) for name in sorted(names) for python in PYTHONS for platform in PLATFORMS]
     with ThreadPoolExecutor(8) as pool:
         releases = dict(zip(jobs, pool.map(lambda job: available(*job), jobs)))
-    targets = [(family, version, python) for family, versions in source["images"].items() for version in versions for python in PYTHONS]
+    targets = [(family, version, python, platform) for family, versions in source["images"].items() for version in versions
+               for python in PYTHONS for platform in PLATFORMS]  # fmt: skip
 
-    def pick(target: tuple[str, str, str]) -> tuple[dict[str, str] | None, list[str]]:
-        family, version, python = target
-        found = installable(source["images"][family][version]["packages"], python, releases)
-        print(f"{family}:{version} on {python}: {found}", file=sys.stderr, flush=True)
+    def pick(target: tuple[str, str, str, str]) -> tuple[dict[str, str] | None, list[str]]:
+        family, version, python, platform = target
+        found = installable(source["images"][family][version]["packages"], python, platform, releases)
+        print(f"{family}:{version} on {python} {platform}: {found}", file=sys.stderr, flush=True)
         return found
 
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(12) as pool:
         picks = dict(zip(targets, pool.map(pick, targets)))
     images: dict[str, dict[str, object]] = {}
     for family, versions in source["images"].items():
         for version, entry in versions.items():
             packages = entry["packages"]
-            installs = {python: picks[(family, version, python)] for python in PYTHONS}
+            found = {(python, platform): picks[(family, version, python, platform)] for python in PYTHONS for platform in PLATFORMS}
             images.setdefault(family, {})[version] = {
                 "framework": next(iter(packages)), "python": entry["python"], "source": entry["source"], "packages": packages,
-                "installable": {python: pins for python, (pins, _) in installs.items() if pins is not None},
-                "notes": {python: notes for python, (_, notes) in installs.items() if notes},
+                "installable": {python: {platform: found[(python, platform)][0] for platform in PLATFORMS if found[(python, platform)][0]}
+                                for python in PYTHONS},
+                "notes": {f"{python} {platform}": notes for (python, platform), (_, notes) in found.items() if notes},
             }  # fmt: skip
     document = {
         "about": "Generated by tools/gen_image_environments.py from tools/image_packages.json: for each image version, the "
-                 "packages it ships ('packages', with 'source'), and per Python the releases sagelab installs ('installable'): "
-                 "the image's own, or the closest with wheels for that Python on Linux and macOS, checked to install together.",
+                 "packages it ships ('packages', with 'source'), and per Python and platform the releases sagelab installs "
+                 "('installable'): the image's own, or the closest with wheels there, checked to install together.",
         "exclude_newer": EXCLUDE_NEWER,
         "images": images,
     }  # fmt: skip

@@ -8,11 +8,14 @@ import joblib
 import pandas as pd
 from sklearn.metrics import mean_squared_error, r2_score
 
+# Python's tar "data" filter refuses members that would escape the folder; Pythons before 3.10.12/3.11.4 lack it.
+SAFE = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+
 BASE = "/opt/ml/processing"
 
 if __name__ == "__main__":
     with tarfile.open(f"{BASE}/input/model/model.tar.gz") as archive:
-        archive.extractall(f"{BASE}/input/model", filter="data")
+        archive.extractall(f"{BASE}/input/model", **SAFE)
     model = joblib.load(f"{BASE}/input/model/model.joblib")
 
     test = pd.read_csv(f"{BASE}/input/test/test.csv", header=None)

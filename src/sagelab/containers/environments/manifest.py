@@ -4,13 +4,15 @@
 (`tools/image_packages.json`, each list with its source): for every image version, the packages
 the image ships and, for each Python sagelab supports, the releases to install here — the
 image's own, or the closest release with wheels for that Python on Linux and macOS, checked to
-install together. Choosing once, ahead of time, makes an environment the same on every machine
-and keeps the index out of a step's start.
+install together — per platform, as old releases often have Linux wheels only. Choosing once,
+ahead of time, makes an environment the same on every machine of a platform and keeps the
+index out of a step's start.
 """
 
 from __future__ import annotations
 
 import json
+import platform
 import re
 import sys
 from collections.abc import Iterable
@@ -21,9 +23,20 @@ from typing import Any
 
 from sagelab.containers.images import ContainerBehaviour
 
-__all__ = ["DRIFT_PACKAGES", "PYTHON", "ImageEnvironment", "closest", "exclude_newer", "lookup", "release", "same_release", "shipped"]
+__all__ = ["DRIFT_PACKAGES", "PLATFORM", "PYTHON", "ImageEnvironment", "closest", "exclude_newer", "lookup", "release", "same_release", "shipped"]
 
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _platform() -> str:
+    """This machine as images.json names platforms: linux-x86_64, linux-aarch64, macos-arm64, ..."""
+    machine = platform.machine().lower()
+    machine = {"amd64": "x86_64", "arm64": "aarch64" if sys.platform.startswith("linux") else "arm64"}.get(machine, machine)
+    system = "macos" if sys.platform == "darwin" else "linux" if sys.platform.startswith("linux") else sys.platform
+    return f"{system}-{machine}"
+
+
+PLATFORM = _platform()
 # Packages whose version changes what a script does; the drift report compares these.
 DRIFT_PACKAGES = ("scikit-learn", "xgboost", "torch", "tensorflow", "transformers", "pyspark", "pandas", "numpy", "scipy",
                   "matplotlib", "pyarrow", "boto3")  # fmt: skip
@@ -57,14 +70,14 @@ def exclude_newer() -> str:
     return str(_document()["exclude_newer"])
 
 
-def lookup(image: ContainerBehaviour | None, python: str = PYTHON) -> tuple[ImageEnvironment | None, str]:
-    """The environment of `image` on `python`, or None and why there is none (for the run view's warning).
+def lookup(image: ContainerBehaviour | None, python: str = PYTHON, platform: str = PLATFORM) -> tuple[ImageEnvironment | None, str]:
+    """The environment of `image` on `python` and `platform`, or None and why there is none (for the run view's warning).
 
     >>> from sagelab.containers.images import identify
-    >>> env, _ = lookup(identify("sagemaker-scikit-learn:1.2-1-cpu-py3"), "3.11")
+    >>> env, _ = lookup(identify("sagemaker-scikit-learn:1.2-1-cpu-py3"), "3.11", "linux-x86_64")
     >>> env.pins["scikit-learn"], env.shipped["pandas"]
     ('1.2.1', '1.1.3')
-    >>> lookup(identify("sagemaker-scikit-learn:9.9-1-cpu-py3"), "3.11")[1]
+    >>> lookup(identify("sagemaker-scikit-learn:9.9-1-cpu-py3"), "3.11", "linux-x86_64")[1]
     'sagelab has no package list for sagemaker-scikit-learn:9.9-1 (it knows 0.20.0, 0.23-1, 1.0-1, 1.2-1, 1.4-2)'
     """
     if image is None:
@@ -75,9 +88,10 @@ def lookup(image: ContainerBehaviour | None, python: str = PYTHON) -> tuple[Imag
     entry = versions.get(image.version)
     if entry is None:
         return None, f"sagelab has no package list for {image.label} (it knows {', '.join(versions)})"
-    pins = entry["installable"].get(python)
+    pins = entry["installable"].get(python, {}).get(platform)
     if pins is None:
-        return None, f"{image.label} has no recorded releases for Python {python} (sagelab knows {', '.join(entry['installable'])})"
+        where = [f"Python {py} on {', '.join(by_platform)}" for py, by_platform in entry["installable"].items() if by_platform]
+        return None, f"{image.label} has no recorded releases for Python {python} on {platform} (sagelab has them for {'; '.join(where)})"
     return ImageEnvironment(image.label, entry["framework"], dict(entry["packages"]), dict(pins), entry["python"]), ""
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sagelab.errors import ExecutionError
+from sagelab.tarballs import UNSAFE, extract_all
 
 __all__ = ["Requirements", "content_hash", "find", "install_folder", "local_references", "refuse_editable", "unpack"]
 
@@ -171,8 +172,8 @@ def unpack(archive: Path, target: Path) -> None:
     """
     try:
         with tarfile.open(archive) as tar:
-            tar.extractall(target, filter="data")
-    except tarfile.FilterError as exc:
+            extract_all(tar, target)
+    except UNSAFE as exc:
         raise ExecutionError(f"{archive}: cannot unpack it to install its requirements.txt, which names files in it: {exc}. "
                              "Build the archive from the code folder without links that point outside it, absolute paths "
                              "or device files (sagelab unpacks it with Python's tar 'data' filter)") from None  # fmt: skip

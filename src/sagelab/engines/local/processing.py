@@ -47,8 +47,11 @@ class ProcessingRunner:
         variables = frameworks.processing_environment(image, variables)
         timeout = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
         # Relative paths land in the job's own folder, never in the real filesystem root.
-        runtime = environments.prepare(job, image, environments.processing_code(request, job.root), mode=job.settings.environment,
-                                       job_folder=job.root.with_name(f"{job.root.name}.python"))
+        # An image sagelab emulates with its own code (Model Monitor, Clarify) runs on sagelab's packages, which that code needs.
+        emulated = len(entrypoint) > 2 and entrypoint[:2] == ["python3", "-m"] and str(entrypoint[2]).startswith("sagelab.")
+        runtime = environments.prepare(job, image, environments.processing_code(request, job.root),
+                                       mode="host" if emulated else job.settings.environment,
+                                       job_folder=job.root.with_name(f"{job.root.name}.python"))  # fmt: skip
         code = job.run([api_string(a) for a in [*entrypoint, *arguments]], "/opt/ml", variables, timeout, runtime.python)
         if code != 0:
             raise StepFailed(f"AlgorithmError: the container command exited with code {code}. Last log lines:\n{job.log_tail()}",

@@ -23,6 +23,7 @@ from sagelab.containers import contract, drivers, environments, frameworks, imag
 from sagelab.engines.local.inputs import download_input
 from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
 from sagelab.errors import StoreError
+from sagelab.tarballs import extract_all
 
 _unknown_images: set[str] = set()  # images already reported as unknown, so each is named once per process
 _unknown_lock = threading.Lock()
@@ -146,7 +147,7 @@ class TrainingRunner:
         try:
             if uri.endswith((".tar.gz", ".tgz")):
                 with tarfile.open(fileobj=io.BytesIO(job.store.get_bytes(uri)), mode="r:gz") as archive:
-                    archive.extractall(code, filter="data")
+                    extract_all(archive, code)
             elif not job.store.download_prefix(uri, code):
                 raise StepFailed(f"sagemaker_submit_directory {uri} holds no files")
         except StoreError as exc:
