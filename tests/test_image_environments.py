@@ -164,7 +164,7 @@ def test_builtin_xgboost_1_0_1_writes_a_model_its_images_scripts_read(project: P
     evaluate = processing_step(
         "Evaluate",
         "import pickle, tarfile, xgboost\n"
-        "tarfile.open('/opt/ml/processing/model/model.tar.gz').extractall('.')\n"
+        "tarfile.open('/opt/ml/processing/input/model/model.tar.gz').extractall('.')\n"
         "booster = pickle.load(open('xgboost-model', 'rb'))\n"
         "print('xgboost', xgboost.__version__, 'loaded', type(booster).__name__)\n",
         inputs={"model": {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}},

@@ -116,8 +116,11 @@ def _model_trainer_requirements(data: Path) -> tuple[Path, str] | None:
     return _inside(data / MODEL_TRAINER_CODE, str(name or "requirements.txt"), "the ModelTrainer's SourceCode.requirements")
 
 
-def sdk_note() -> str | None:
-    """What to say when the SDK, which the @step runner needs, is not next to sagelab (it is then installed per step)."""
+def sdk_note(mode: str) -> str | None:
+    """Where the SDK that runs a @step function comes from: its dependency file, installed into the step's environment."""
+    if mode == "image":
+        return ("function step: the SageMaker SDK that runs this @step function is installed into the step's environment from its "
+                "dependency file, as the image's job_driver.sh installs it (once; the environment is cached)")  # fmt: skip
     if importlib.util.find_spec("sagemaker") is not None:
         return None
     return (f"function step: the SageMaker SDK runs this @step function and is not installed next to sagelab, so the "

@@ -22,6 +22,7 @@ from sagelab.containers.images import ContainerBehaviour
 __all__ = ["PROPERTY", "describe", "host_versions", "report"]
 
 PROPERTY = "SagelabEnvironment"
+_DISTRIBUTIONS = {"xgboost": ("xgboost", "xgboost-cpu")}  # the same import package, from either distribution
 
 
 def report(image: ContainerBehaviour | None, ran: Mapping[str, str], environment: str, warning: str = "") -> dict[str, Any] | None:
@@ -41,14 +42,13 @@ def host_versions(names: list[str], extra_site: str | None = None) -> dict[str, 
     """The versions of `names` a step on sagelab's environment imports (from `extra_site` first, when it has a venv)."""
     found: dict[str, str] = {}
     for name in names:
-        dists = list(metadata.distributions(name=name, path=[extra_site])) if extra_site else []
-        if dists:
-            found[name] = dists[0].version
-            continue
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+        for distribution in _DISTRIBUTIONS.get(name, (name,)):
+            dists = list(metadata.distributions(name=distribution, path=[extra_site])) if extra_site else []
+            try:
+                found[name] = dists[0].version if dists else metadata.version(distribution)
+                break
+            except metadata.PackageNotFoundError:
+                continue
     return found
 
 

@@ -91,7 +91,8 @@ def lookup(image: ContainerBehaviour | None, python: str = PYTHON, platform: str
     pins = entry["installable"].get(python, {}).get(platform)
     if pins is None:
         where = [f"Python {py} on {', '.join(by_platform)}" for py, by_platform in entry["installable"].items() if by_platform]
-        return None, f"{image.label} has no recorded releases for Python {python} on {platform} (sagelab has them for {'; '.join(where)})"
+        known = f" (sagelab has them for {'; '.join(where)})" if where else ""
+        return None, f"{image.label} has no recorded releases for Python {python} on {platform}{known}"
     return ImageEnvironment(image.label, entry["framework"], dict(entry["packages"]), dict(pins), entry["python"]), ""
 
 

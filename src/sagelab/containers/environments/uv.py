@@ -31,7 +31,7 @@ _NETWORK = re.compile(r"error sending request|dns error|failed to lookup address
                       r"Network is unreachable|operation timed out|Could not connect|client error \(Connect\)", re.I)  # fmt: skip
 
 
-_OFFLINE = re.compile(r"network connectivity is disabled|offline|not found in the cache|Network connectivity", re.I)
+_OFFLINE = re.compile(r"network (connectivity )?(is|was) disabled|--offline|not found in the cache|needs to be downloaded from a registry", re.I)
 
 
 class NetworkUnavailable(ExecutionError):
@@ -110,10 +110,10 @@ def run(step: StepLog, args: list[str], cwd: Path, what: str, purpose: Purpose) 
         offline = True
     missing = [line.strip() for line in tail if _OFFLINE.search(line)]
     if code > 0 and offline and missing:
-        reason = missing[0].removeprefix("╰─▶").strip().rstrip(".")
+        reason = re.sub(r"^(cause:|╰─▶)\s*", "", missing[0]).rstrip(".")
+        when = "Run the step once while online" if what == "requirements.txt" else "Build it while online (sagelab envs prepare PIPELINE)"
         raise NetworkUnavailable(f"{what}: not built yet, and the package index cannot be reached to build it ({reason}), so {purpose.stopped}. "
-                                 "Build it while online (sagelab envs prepare PIPELINE), or run on sagelab's own packages "
-                                 '(environment = "host" in [tool.sagelab])')  # fmt: skip
+                                 f"{when}, or run on sagelab's own packages (environment = \"host\" in [tool.sagelab])")  # fmt: skip
     if code < 0:
         raise ExecutionError(f"the environment build was interrupted: uv was stopped by signal {-code}, so {purpose.stopped} "
                              "and no environment was kept")  # fmt: skip

@@ -93,7 +93,7 @@ class TrainingRunner:
                 script.chmod(script.stat().st_mode | 0o755)
             argv = ["/bin/sh", "-c", " ".join(shlex.quote(part) for part in [f"./{program}", *args])]
         timeout = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
-        if drivers.is_function_step(algorithm) and (note := drivers.sdk_note()):
+        if drivers.is_function_step(algorithm) and (note := drivers.sdk_note(job.settings.environment)):
             job.log(note)
         # The SDK's drivers (@step, v3 ModelTrainer) name their requirements; the toolkit reads /opt/ml/code.
         sdk_requirements = drivers.requirements_folder(algorithm, job.root, job.root.with_name(f"{job.root.name}.requirements"))
