@@ -60,7 +60,7 @@ def prepare(
     settings = load_settings(profile=profile)
     definition = load(pipeline, settings).definition
     for done in prepare_environments(definition, settings.environment, _TerminalLog()):
-        print(f"{done.image} ({', '.join(done.steps)}): {done.environment}")
+        print(f"{done.image} ({', '.join(done.steps)}): {done.environment}", flush=True)
 
 
 class _TerminalLog:

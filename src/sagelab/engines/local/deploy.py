@@ -6,11 +6,12 @@ so a model serves exactly as the image's container would. A model of several con
 SDK's PipelineModel) becomes a pipeline model description that the server runs container by
 container (`sagelab.serving.pipeline_model`).
 
-A container whose code holds a requirements.txt (the model archive's `code/`, or the
-SAGEMAKER_SUBMIT_DIRECTORY sourcedir) is served on an environment with it installed, as the
-framework containers pip-install it when their model server starts: `with_requirements` builds
-it (once per content hash, `sagelab.containers.environments`) and names its interpreter in the
-container's environment (SAGELAB_SERVING_PYTHON), which the server's launcher starts on.
+A container is served on its image's environment (the packages it trained with) when sagelab
+has a package list for the image, and with its code's requirements.txt (the model archive's
+`code/`, or the SAGEMAKER_SUBMIT_DIRECTORY sourcedir) installed, as the framework containers
+pip-install it when their model server starts: `with_environments` builds it (once per content
+hash, `sagelab.containers.environments`) and names its interpreter in the container's
+environment (SAGELAB_SERVING_PYTHON), which the server's launcher starts on.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ class ConsoleLog:
         print(f"[sagelab] {message}", file=sys.stderr, flush=True)
 
 
-def with_requirements(local: list[LocalContainer], log: StepLog, models: list[Path] | None = None,
+def with_environments(local: list[LocalContainer], log: StepLog, models: list[Path] | None = None,
                       *, deploy: bool = True, mode: str = "image") -> list[LocalContainer]:  # fmt: skip
     """The containers, each on its image's environment (with sagelab's model server) and its requirements.txt installed.
 
@@ -229,7 +230,7 @@ def _resolve(settings: Settings, reference: str) -> ModelPackage:
 def _serve_package(settings: Settings, package: ModelPackage, log: StepLog) -> tuple[Path, dict[str, str]]:
     try:
         local = materialize_all(LocalStore(settings.store), settings, package.containers)
-        return served_model(settings, with_requirements(local, log, mode=settings.environment))
+        return served_model(settings, with_environments(local, log, mode=settings.environment))
     except EndpointError as exc:
         raise EndpointError(f"{package.ref}: {exc}") from None
 

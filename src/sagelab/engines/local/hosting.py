@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sagelab.engines.local.deploy import EndpointLog, expand_packages, materialize_all, served_model, with_requirements
+from sagelab.engines.local.deploy import EndpointLog, expand_packages, materialize_all, served_model, with_environments
 from sagelab.engines.local.job import Job, StepFailed, StepResult
 from sagelab.errors import EndpointError
 from sagelab.serving.endpoints import Hosting
@@ -59,7 +59,7 @@ class EndpointRunner:
             if not variants:
                 raise StepFailed(f"endpoint config {config['EndpointConfigName']} has no ProductionVariants")
             containers, mode = model_containers(job, hosting, variants[0]["ModelName"])
-            local = with_requirements(materialize_all(job.store, job.settings, containers), EndpointLog(hosting.log_path(name), also=job),
+            local = with_environments(materialize_all(job.store, job.settings, containers), EndpointLog(hosting.log_path(name), also=job),
                                       mode=job.settings.environment)
             model, env = served_model(job.settings, local, mode)
             info = hosting.deploy(name, model, label=variants[0]["ModelName"], environment=env)

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from sagelab.containers.contract import api_string
-from sagelab.engines.local.deploy import LocalContainer, materialize_all, with_requirements
+from sagelab.engines.local.deploy import LocalContainer, materialize_all, with_environments
 from sagelab.engines.local.hosting import hosting_for, model_containers
 from sagelab.engines.local.inputs import download_input, upload_output
 from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
@@ -101,7 +101,7 @@ def _place(job: Job, local: list[LocalContainer]) -> tuple[str, dict[str, str]]:
         except SagelabError as exc:
             raise StepFailed(f"model data {container.model_data_url} of {container.hostname}: {exc}") from None
         folders.append(target)
-    local = with_requirements(local, job, folders, deploy=False, mode=job.settings.environment)
+    local = with_environments(local, job, folders, deploy=False, mode=job.settings.environment)
     if len(local) == 1:
         return "/opt/ml/model", local[0].environment
     pipeline = PipelineModel(tuple(ContainerModel(c.hostname, str(folder), c.environment, c.image) for c, folder in zip(local, folders)))
