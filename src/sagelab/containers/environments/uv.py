@@ -17,7 +17,6 @@ import shlex
 import subprocess
 import sys
 from collections import deque
-from functools import cache
 from pathlib import Path
 
 from sagelab.containers import sandbox
@@ -52,9 +51,8 @@ def binary() -> str:
     return str(find_uv_bin())
 
 
-@cache
 def _pip_settings() -> dict[str, str]:
-    """pip's settings from its configuration files and PIP_* variables (`pip config list`), by name."""
+    """pip's settings from its configuration files and PIP_* variables (`pip config list`), by name; read for each build."""
     try:
         listing = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, timeout=30,
                                  stdin=subprocess.DEVNULL, check=False).stdout  # fmt: skip
