@@ -4,7 +4,7 @@ Usage: python benchmarks/bench_environments.py [--runs 3]
 
 a) Build the environment of three images (sagemaker-scikit-learn 1.2-1 and 0.23-1,
    sagemaker-xgboost 1.7-1; the releases images.json lists for this Python) the way sagelab
-   builds it — `uv venv --seed` and `uv pip install` of the pins — against the way a user would
+   builds it — `uv venv --seed` and `uv pip install --compile-bytecode` of the pins — against the way a user would
    without sagelab: `python -m venv` and `pip install` of the same pins. Cold: an empty package
    cache (both download every wheel from the index pip is configured with); warm: the cache
    filled by the cold build, a new environment.
@@ -47,8 +47,9 @@ def build_uv(pins: list[str], target: Path, cache: Path) -> float:
     env.pop("UV_OFFLINE", None)
     started = time.perf_counter()
     subprocess.run([uv.binary(), "venv", "--quiet", "--seed", "--python", sys.executable, str(target)], env=env, check=True)
-    subprocess.run([uv.binary(), "pip", "install", "--quiet", "--python", str(target / "bin" / "python"), "--only-binary", ":all:",
-                    "--exclude-newer", manifest.exclude_newer(), *uv.index_options(), *pins], env=env, check=True)  # fmt: skip
+    subprocess.run([uv.binary(), "pip", "install", "--quiet", "--python", str(target / "bin" / "python"), "--compile-bytecode",
+                    "--only-binary", ":all:", "--exclude-newer", manifest.exclude_newer(), *uv.index_options(), *pins],
+                   env=env, check=True)  # fmt: skip
     return time.perf_counter() - started
 
 
