@@ -215,3 +215,12 @@ def test_the_manifest_names_its_sources_and_covers_every_supported_python() -> N
             assert set(entry["installable"]) == {"3.10", "3.11", "3.12", "3.13"}, (family, version, entry["notes"])
             for python, by_platform in entry["installable"].items():  # Linux x86_64 at least; aarch64 and macOS where wheels exist
                 assert by_platform.get("linux-x86_64", {}).get(entry["framework"]), (family, version, python, entry["notes"])
+
+
+def test_env_host_on_the_command_line_runs_on_sagelabs_packages(project: Path) -> None:
+    write(project / "pipe.json", definition(on_image(processing_step("Prep", "print('ran')"), SKLEARN.format("1.2-1"))))
+    host = subprocess.run([SAGELAB, "run", "pipe.json", "--env", "host"], cwd=project, capture_output=True, text=True, timeout=120, check=False)
+    assert host.returncode == 0, host.stdout + host.stderr
+    assert "  Prep: sagelab's environment: scikit-learn" in host.stdout
+    wrong = subprocess.run([SAGELAB, "run", "pipe.json", "--env", "docker"], cwd=project, capture_output=True, text=True, timeout=60, check=False)
+    assert wrong.returncode == 1 and "--env must be image" in wrong.stderr and "Traceback" not in wrong.stderr

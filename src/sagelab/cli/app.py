@@ -59,6 +59,7 @@ def run(
     only: Annotated[Optional[str], typer.Option(help="Run only these steps (comma-separated); reuse the rest from --reference.")] = None,
     reference: Annotated[Optional[str], typer.Option(help="The execution whose results --from/--only reuse (default: the latest Succeeded).")] = None,
     store: Annotated[Optional[str], typer.Option(help="local (the project's folder) or s3 (the profile's S3: steps run here on real data); default s3 when the profile sets s3_endpoint_url.")] = None,
+    env: Annotated[Optional[str], typer.Option("--env", help="image (each step on its image's packages) or host (on sagelab's own); default: [tool.sagelab] environment.")] = None,
 ) -> None:
     """Run a pipeline locally, showing each step live, and print where its outputs and logs are."""
     from dataclasses import replace
@@ -67,10 +68,15 @@ def run(
     from sagelab.config import load_settings
     from sagelab.definition.loader import load
     from sagelab.engines.local import LocalEngine, Selection
+    from sagelab.errors import ConfigError
 
     settings = load_settings(profile=profile)
     if concurrency:
         settings = replace(settings, concurrency=concurrency)
+    if env is not None:
+        if env not in ("image", "host"):
+            raise ConfigError(f"--env must be image (each step on its image's packages) or host (on sagelab's own); got {env!r}")
+        settings = replace(settings, environment=env)
     parameters = _parse_params(param or [])
     if settings.engine == "sagemaker":
         from sagelab.cli import aws
