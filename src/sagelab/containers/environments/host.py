@@ -33,7 +33,7 @@ from sagelab.errors import ExecutionError
 
 __all__ = ["ensure"]
 
-FORMAT = "2"  # part of every hash: a change in how host environments are built makes new ones
+FORMAT = "3"  # part of every hash: a change in how host environments are built makes new ones
 
 
 def ensure(step: StepLog, requirements: Requirements, purpose: Purpose) -> Path:
@@ -45,7 +45,7 @@ def ensure(step: StepLog, requirements: Requirements, purpose: Purpose) -> Path:
     """
     identity = [FORMAT, sys.executable, sys.version, *base_sites()]
     content = content_hash(requirements) if requirements.local else None
-    key = hashlib.sha256(json.dumps([identity, _base_distributions(), {}, requirements.text, content]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([identity, _base_distributions(), requirements.text, content]).encode()).hexdigest()[:16]
 
     def build(folder: Path) -> dict[str, Any]:
         step.log(f"installing requirements.txt (hash {key}) into {folder.parent / key}")
