@@ -24,7 +24,7 @@ import pytest
 
 from conftest import SAGELAB, definition, processing_step, write
 from sagelab.config import load_settings
-from sagelab.containers import environments
+from sagelab.containers import environments, images
 from sagelab.definition import parse
 from sagelab.engines.local import LocalEngine
 
@@ -141,6 +141,54 @@ def test_a_scripts_own_pip_install_goes_into_its_job_only(project: Path, tmp_pat
     assert f"jobs/{job}.python/lib/" in logs["Install"] and "pandas 1.5.3" in logs["Install"]
     assert "extra visible: False" in logs["Look"]  # neither the shared environment nor sagelab's own got it
     assert not [path for env in environments.cached() for path in env.path.joinpath("lib").rglob("sagelab_extra")]
+
+
+PICKLED = ("0.90-1", "0.90-2", "1.0-1", "1.2-1", "1.2-2")  # the versions whose xgboost-model is a pickled Booster
+READ = """
+import pickle, tarfile, sys, numpy, xgboost
+tarfile.open('/opt/ml/processing/input/model/model.tar.gz').extractall('.')
+if sys.argv[1] == 'pickle':
+    booster = pickle.load(open('xgboost-model', 'rb'))
+else:
+    booster = xgboost.Booster()
+    booster.load_model('xgboost-model')
+print('xgboost', xgboost.__version__, 'read', sys.argv[1], 'predicts', len(booster.predict(xgboost.DMatrix(numpy.array([[1.0, 2.0]])))))
+"""
+
+
+@pytest.mark.parametrize("version", ["0.90-1", "0.90-2", "1.0-1", "1.2-1", "1.2-2", "1.3-1", "1.5-1", "1.7-1", "3.0-5"])
+def test_every_builtin_xgboost_version_trains_with_its_images_xgboost_and_its_scripts_read_the_model(project: Path, version: str) -> None:
+    lab = engine(project)
+    rows = "\n".join(f"{i % 7 + 0.5},{i % 3},{(i * 7) % 5}" for i in range(60))
+    lab.store.put_bytes("s3://test-bucket/data/train/train.csv", rows.encode())
+    lab.store.put_bytes("s3://test-bucket/data/validation/validation.csv", rows.encode())
+    train = builtin_training(version, {"train": "s3://test-bucket/data/train", "validation": "s3://test-bucket/data/validation"},
+                             {"objective": "reg:squarederror", "num_round": "3", "early_stopping_rounds": "2", "eval_metric": "rmse"})  # fmt: skip
+    read = processing_step("Read", "", inputs={"model": {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}})
+    how = "pickle" if version in PICKLED else "load_model"
+    read["Arguments"]["AppSpecification"] = {"ImageUri": {"Get": "Steps.Train.AlgorithmSpecification.TrainingImage"},
+                                             "ContainerEntrypoint": ["python3", "-c", READ, how]}  # fmt: skip
+    execution, logs = run(lab, train, read)
+    assert execution.status == "Succeeded", ([s.failure_reason for s in execution.steps.values()], logs)
+    shipped = environments.manifest.shipped(images.identify(XGBOOST.format(version)))["xgboost"]
+    ran = execution.steps["Train"].properties[environments.PROPERTY]["Packages"]["xgboost"]["Step"]
+    assert ran == shipped and f"xgboost {ran} read {how} predicts 1" in logs["Read"]  # the image's own release on Linux x86_64
+
+
+def builtin_training(version: str, channels: dict[str, str], hyperparameters: dict[str, str]) -> dict[str, Any]:
+    """A Training step running the built-in XGBoost algorithm of `version` on text/csv channels."""
+    return {
+        "Name": "Train", "Type": "Training",
+        "Arguments": {
+            "AlgorithmSpecification": {"TrainingImage": XGBOOST.format(version), "TrainingInputMode": "File"},
+            "HyperParameters": hyperparameters,
+            "InputDataConfig": [{"ChannelName": name, "ContentType": "text/csv", "DataSource": {"S3DataSource": {
+                "S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}}} for name, uri in channels.items()],
+            "OutputDataConfig": {"S3OutputPath": "s3://test-bucket/models"},
+            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+            "RoleArn": "arn:aws:iam::000000000000:role/R", "StoppingCondition": {"MaxRuntimeInSeconds": 300},
+        },
+    }  # fmt: skip
 
 
 def test_builtin_xgboost_1_0_1_writes_a_model_its_images_scripts_read(project: Path) -> None:

@@ -25,7 +25,10 @@ from sagelab.containers.environments.requirements import Requirements, content_h
 
 __all__ = ["ensure", "installed", "key"]
 
-FORMAT = "image-2"  # part of every hash: a change in how image environments are built makes new ones
+FORMAT = "image-3"  # part of every hash: a change in how image environments are built makes new ones
+# Every image has setuptools from its base (65.x in the 1.0-1 and 1.2-1 images), and packages of
+# their era import its pkg_resources (xgboost 1.5 does), which setuptools 81 removed.
+BASE = ("setuptools<81",)
 _RUNTIME = "sagelab-runtime"  # the folder in an environment that holds only a link to the sagelab package
 
 
@@ -57,7 +60,7 @@ def ensure(step: StepLog, spec: ImageEnvironment, requirements: Requirements | N
         uv.run(step, ["venv", "--quiet", "--seed", "--python", sys.executable, str(folder)], folder, f"the environment of {spec.image}", purpose)
         python = str(folder / "bin" / "python")
         _link_sagelab(folder)
-        pins = [f"{name}=={version}" for name, version in spec.pins.items()] + list(extras)
+        pins = [f"{name}=={version}" for name, version in spec.pins.items()] + list(BASE) + list(extras)
         # Compiled now, as pip compiles what it installs: every step starts on bytecode (`import pandas` 0.4 s, not 1.4 s).
         install = ["pip", "install", "--python", python, "--compile-bytecode", *uv.index_options()]
         uv.run(step, [*install, "--only-binary", ":all:", "--exclude-newer", exclude_newer(), *pins], folder, f"the packages of {spec.image}", purpose)
