@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +72,25 @@ def sagelab(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedPr
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
     return result
+
+
+def wheel(folder: Path, dist: str, version: str, module: str, source: str = "", requires: tuple[str, ...] = ()) -> None:
+    """A pure-Python wheel of one module whose `__version__` is `version`, with its `Requires-Dist` lines."""
+    stem = f"{dist.replace('-', '_')}-{version}"
+    info = f"{stem}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n" + "".join(f"Requires-Dist: {r}\n" for r in requires)
+    files = {
+        f"{module}/__init__.py": f"__version__ = {version!r}\n{source}",
+        f"{info}/METADATA": metadata,
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: sagelab-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    with zipfile.ZipFile(folder / f"{stem}-py3-none-any.whl", "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+            record.append(f"{name},sha256={digest},{len(text.encode())}")
+        archive.writestr(f"{info}/RECORD", "\n".join([*record, f"{info}/RECORD,,"]) + "\n")
 
 
 def pip_offline(monkeypatch: pytest.MonkeyPatch, cache: Path, find_links: Path | str = "") -> Path:

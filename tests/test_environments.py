@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from conftest import definition, pip_offline, processing_step, write
+from conftest import definition, pip_offline, processing_step, wheel, write
 from sagelab.config import load_settings
 from sagelab.containers import environments
 from sagelab.definition import parse
@@ -35,24 +35,6 @@ from sagelab.errors import ConfigError
 
 SKLEARN = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:{}-cpu-py3"
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
-
-
-def wheel(folder: Path, dist: str, version: str, module: str, source: str = "") -> None:
-    """A pure-Python wheel of one module whose `__version__` is `version`."""
-    stem = f"{dist.replace('-', '_')}-{version}"
-    info = f"{stem}.dist-info"
-    files = {
-        f"{module}/__init__.py": f"__version__ = {version!r}\n{source}",
-        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n",
-        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: sagelab-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = []
-    with zipfile.ZipFile(folder / f"{stem}-py3-none-any.whl", "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-            record.append(f"{name},sha256={digest},{len(text.encode())}")
-        archive.writestr(f"{info}/RECORD", "\n".join([*record, f"{info}/RECORD,,"]) + "\n")
 
 
 @pytest.fixture(scope="module")

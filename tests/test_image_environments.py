@@ -9,20 +9,17 @@ as it does there.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import json
 import os
 import subprocess
 import tarfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import SAGELAB, definition, processing_step, write
+from conftest import SAGELAB, definition, processing_step, wheel, write
 from sagelab.config import load_settings
 from sagelab.containers import environments, images
 from sagelab.definition import parse
@@ -45,22 +42,6 @@ def run(lab: LocalEngine, *steps: dict[str, Any]) -> tuple[Any, dict[str, str]]:
     execution = lab.start(parse(definition(*steps)), "test", {})
     logs = {name: Path(state.log_path).read_text() for name, state in execution.steps.items() if state.log_path}
     return execution, logs
-
-
-def wheel(folder: Path, dist: str, version: str, module: str, requires: tuple[str, ...] = ()) -> None:
-    """A pure-Python wheel of one module, with its `Requires-Dist` lines."""
-    stem = f"{dist.replace('-', '_')}-{version}"
-    info = f"{stem}.dist-info"
-    metadata = f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n" + "".join(f"Requires-Dist: {r}\n" for r in requires)
-    files = {f"{module}/__init__.py": f"__version__ = {version!r}\n", f"{info}/METADATA": metadata,
-             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: sagelab-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}  # fmt: skip
-    record = []
-    with zipfile.ZipFile(folder / f"{stem}-py3-none-any.whl", "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-            record.append(f"{name},sha256={digest},{len(text.encode())}")
-        archive.writestr(f"{info}/RECORD", "\n".join([*record, f"{info}/RECORD,,"]) + "\n")
 
 
 SCRIPT_0_23 = """
@@ -106,7 +87,7 @@ def test_requirements_of_the_images_era_install_over_its_packages(project: Path,
     """A FrameworkProcessor's requirements.txt pins an add-on release made for the image's scikit-learn."""
     wheels = tmp_path / "wheels"
     wheels.mkdir()
-    wheel(wheels, "sagelab-addon", "0.9", "sagelab_addon", ("scikit-learn>=1.0,<1.2",))
+    wheel(wheels, "sagelab-addon", "0.9", "sagelab_addon", requires=("scikit-learn>=1.0,<1.2",))
     monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
     lab = engine(project)
     archive = io.BytesIO()

@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from conftest import SAGELAB, definition, pip_offline, sagelab
-from test_environments import tarball, wheel
+from conftest import SAGELAB, definition, pip_offline, sagelab, wheel
+from test_environments import tarball
 
 SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 BUCKET = "s3://sagemaker-us-east-1-000000000000"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -55,18 +53,11 @@ def prepare(
     """Build the environment of every image the pipeline's steps run on, so later runs start at once and work offline."""
     from sagelab.config import load_settings
     from sagelab.definition.loader import load
+    from sagelab.engines.local.deploy import ConsoleLog
     from sagelab.engines.local.environments import prepare_environments
 
     settings = load_settings(profile=profile)
     definition = load(pipeline, settings).definition
-    for done in prepare_environments(definition, settings.environment, _TerminalLog()):
+    for done in prepare_environments(definition, settings.environment, ConsoleLog()):
         print(f"{done.image} ({', '.join(done.steps)}): {done.environment}", flush=True)
 
-
-class _TerminalLog:
-    """A step log for builds started from the terminal: sagelab's lines and the installer's output go to it as they come."""
-
-    log_path = Path(os.devnull if os.name == "nt" else "/dev/stdout")
-
-    def log(self, message: str) -> None:
-        print(f"[sagelab] {message}", flush=True)

@@ -130,7 +130,7 @@ class EndpointLog:
 
 
 class ConsoleLog:
-    """`sagelab serve` in the foreground: sagelab's lines and pip's output on stderr."""
+    """A build started from the terminal (`sagelab serve` in the foreground, `sagelab envs prepare`): its lines on stderr."""
 
     def __init__(self) -> None:
         self.log_path = Path("/dev/stderr")
