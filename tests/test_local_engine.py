@@ -320,14 +320,14 @@ def test_unresolvable_expression_fails_the_step(engine: LocalEngine) -> None:
     assert "missing.json does not exist" in execution.steps["Check"].failure_reason
 
 
-@pytest.mark.parametrize("sandbox", ["namespace", "shim"])
+@pytest.mark.parametrize("sandbox", ["namespace", "remap"])
 def test_unmodified_example_scripts_run_in_both_sandboxes(project: Path, monkeypatch: pytest.MonkeyPatch, sandbox: str) -> None:
     """The example's scripts hard-code /opt/ml paths; they run under either isolation mechanism."""
     from conftest import EXAMPLE
     from sagelab.definition.loader import load
 
-    if sandbox == "shim":
-        monkeypatch.setenv("SAGELAB_SANDBOX", "shim")
+    if sandbox == "remap":
+        monkeypatch.setenv("SAGELAB_SANDBOX", "remap")
     engine = LocalEngine(load_settings(project))
     definition, name, artifacts = load(f"{EXAMPLE}/pipeline.py:pipeline")
     execution = engine.start(definition, name, {"NEstimators": "20"}, artifacts=artifacts)

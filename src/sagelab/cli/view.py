@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sagelab.config import Settings, load_settings
+from sagelab.containers import sandbox
 from sagelab.containers.environments import PROPERTY, describe
 from sagelab.engines.local import Execution, Records, StepRecord, StepState
 from sagelab.engines.local.scheduler import Listener
@@ -124,12 +125,26 @@ def environment_lines(steps: Iterable[StepState | StepRecord]) -> list[str]:
     """What each step ran with against its image's packages, failed steps first; steps with the same line share it."""
     states = sorted(steps, key=lambda s: s.status != "Failed")
     versions = [(s.name, s.properties[PROPERTY]) for s in states if s.properties and PROPERTY in s.properties]
-    if not versions:
-        return []
-    steps_by_line: dict[str, list[str]] = {}
-    for name, record in versions:
-        steps_by_line.setdefault(describe(record), []).append(name)
-    return ["Environments (what each step ran on, against its image):", *(f"  {', '.join(names)}: {line}" for line, names in steps_by_line.items())]
+    lines = []
+    if versions:
+        steps_by_line: dict[str, list[str]] = {}
+        for name, record in versions:
+            steps_by_line.setdefault(describe(record), []).append(name)
+        lines = ["Environments (what each step ran on, against its image):", *(f"  {', '.join(names)}: {line}" for line, names in steps_by_line.items())]
+    return lines + _sandbox_lines(states)
+
+
+def _sandbox_lines(steps: list[StepState | StepRecord]) -> list[str]:
+    """How each step's process got its /opt/ml (sandbox modes); one line when every step had the same."""
+    steps_by_mode: dict[str, list[str]] = {}
+    for step in steps:
+        mode = (step.properties or {}).get(sandbox.PROPERTY)
+        if mode in sandbox.GUARANTEES:
+            steps_by_mode.setdefault(mode, []).append(step.name)
+    if len(steps_by_mode) == 1:
+        [mode] = steps_by_mode
+        return [f"Sandbox: {mode} mode, {sandbox.GUARANTEES[mode]}"]
+    return [f"Sandbox of {', '.join(names)}: {mode} mode, {sandbox.GUARANTEES[mode]}" for mode, names in steps_by_mode.items()]
 
 
 def _indent(text: str) -> str:

@@ -2,51 +2,190 @@
 
 Run as a script (it imports nothing from sagelab, to start fast):
 
-    python _launch.py JOB_ROOT WORKDIR -- COMMAND [ARG ...]
+    python _launch.py MODE JOB_ROOT WORKDIR -- COMMAND [ARG ...]
+    python _launch.py --probe SHARED_LINK     # which modes this machine allows, as JSON
 
-On Linux with mount rights it enters a private mount namespace and bind-mounts JOB_ROOT
-onto /opt/ml, so unmodified scripts and any program they start see their own /opt/ml.
-Without those rights it falls back to remapping /opt/ml paths inside Python (see
-_pathshim.py), which covers Python scripts only. A Python script runs in this process
-(no second interpreter start); any other command is exec'd.
+MODE is how the job gets its /opt/ml (best first; `sandbox.py` picks the best one that works):
+
+- namespace: root (CAP_SYS_ADMIN). A private mount namespace with JOB_ROOT bound onto /opt/ml.
+- user-namespace: any user, where the kernel allows unprivileged user namespaces. The same,
+  inside a user namespace that maps the user to itself (files stay the user's own).
+- shared=LINK: /opt/ml is a symlink to LINK, made once by `sagelab setup`. The job takes the lock
+  beside LINK and points LINK at JOB_ROOT, so jobs take turns; the lock goes with the process.
+- remap: Python only. /opt/ml paths are remapped inside this interpreter (_pathshim.py); programs
+  the script starts see the real /opt/ml.
+
+In the namespace modes a missing /opt/ml (a read-only /opt, no right to create it) is made in the
+namespace alone: a tmpfs over /opt holds it, with /opt's own entries bound back in. A Python script
+runs in this process (no second interpreter start); any other command is exec'd.
 """
 
+import json
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ctypes
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
+OPT_ML = "/opt/ml"
+PROBE_MARKER = ".sagelab-probe"
 PYTHONS = {"python", "python3", f"python3.{sys.version_info[1]}"}
 
 
-def _die_with_sagelab() -> None:
-    """Be killed when sagelab dies, so a killed run leaves no step running (Linux)."""
+class Unavailable(Exception):
+    """This machine does not allow a mode; the message says why."""
+
+
+def _libc() -> "ctypes.CDLL":
     import ctypes
 
-    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.unshare  # noqa: B018 - Linux only
+    except (OSError, AttributeError):
+        raise Unavailable("mount namespaces are Linux only") from None
+    return libc
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        import ctypes
+
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def _encode(value: "str | None") -> "bytes | None":
+    return None if value is None else value.encode()
+
+
+def _mount(source: "str | None", target: str, fstype: "str | None", flags: int, data: "str | None" = None) -> None:
+    encode = _encode
+    _check(_libc().mount(encode(source), target.encode(), encode(fstype), flags, encode(data)), f"mount on {target}")
+
+
+def _unshare(flags: int, user: bool) -> None:
+    import errno
+
+    try:
+        _check(_libc().unshare(flags), "unshare")
+    except OSError as exc:
+        if not user:
+            raise Unavailable("a private mount namespace needs root (CAP_SYS_ADMIN)") from None
+        reasons = {
+            errno.EPERM: "the kernel refuses unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=0, "
+            "kernel.apparmor_restrict_unprivileged_userns=1, or a container's seccomp profile)",
+            errno.ENOSPC: "user namespaces are capped (sysctl user.max_user_namespaces is 0 or reached)",
+            errno.EINVAL: "this kernel has no user namespaces",
+        }
+        raise Unavailable(reasons.get(exc.errno or 0, f"cannot create a user namespace: {exc.strerror}")) from None
+
+
+def _map_to_self(uid: int, gid: int) -> None:
+    """Map this user (and group) to itself in the new user namespace (ids read before entering it)."""
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        descriptor = os.open(f"/proc/self/{name}", os.O_WRONLY)  # no O_TRUNC: proc refuses it here
+        try:
+            os.write(descriptor, text.encode())
+        finally:
+            os.close(descriptor)
+
+
+def _make_mountpoint() -> None:
+    """Give /opt/ml a directory to mount on, in this namespace only, when the real one is missing."""
+    if os.path.isdir(OPT_ML) and not os.path.islink(OPT_ML):
+        return
+    parent, name = os.path.split(OPT_ML)
+    if not os.path.isdir(parent):
+        raise Unavailable(f"{parent} does not exist, so there is nothing to hold {OPT_ML}")
+    import tempfile
+
+    # Keep /opt reachable at a scratch folder, lay a tmpfs over /opt, and bind its entries back.
+    scratch = tempfile.mkdtemp(prefix=".sagelab-opt-")
+    try:
+        _mount(parent, scratch, None, MS_BIND | MS_REC)
+        _mount("tmpfs", parent, "tmpfs", 0, "mode=755")
+        for entry in os.listdir(scratch):
+            source, target = os.path.join(scratch, entry), os.path.join(parent, entry)
+            if entry == name:
+                continue  # a /opt/ml that is a symlink or a file: the job's own takes its place
+            if os.path.islink(source):
+                os.symlink(os.readlink(source), target)
+                continue
+            if os.path.isdir(source):
+                os.mkdir(target)
+            else:
+                open(target, "wb").close()
+            _mount(source, target, None, MS_BIND | MS_REC)
+        os.mkdir(OPT_ML)
+    finally:
+        _libc().umount2(scratch.encode(), MNT_DETACH)
+        os.rmdir(scratch)
+
+
+def _enter_namespace(root: str, user: bool) -> None:
+    uid, gid = os.getuid(), os.getgid()
+    _unshare(CLONE_NEWNS | (CLONE_NEWUSER if user else 0), user)
+    if user:
+        _map_to_self(uid, gid)
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _make_mountpoint()
+    _mount(root, OPT_ML, None, MS_BIND | MS_REC)
+
+
+def shared_problem(link: str) -> str:
+    """Why shared mode cannot run here ('' when it can)."""
+    try:
+        target = os.readlink(OPT_ML)
+    except OSError:
+        return f"{OPT_ML} is not sagelab's shared link: run `sagelab setup` once"
+    if target != link:
+        return f"{OPT_ML} points to {target}, not to this user's {link}: run `sagelab setup`"
+    if not os.access(os.path.dirname(link), os.W_OK):
+        return f"cannot write {os.path.dirname(link)}"
+    return ""
+
+
+def _take_turn(link: str, root: str) -> None:
+    """Shared mode: wait for /opt/ml, then point it at this job until this process (and what it starts) ends."""
+    import fcntl
+
+    problem = shared_problem(link)
+    if problem:
+        raise Unavailable(problem)
+    lock = os.open(f"{link}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("[sagelab] waiting for /opt/ml: another job holds it (shared mode, jobs take turns)", flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    os.set_inheritable(lock, True)  # held by the command this process becomes
+    staged = f"{link}.{os.getpid()}"
+    os.symlink(root, staged)
+    os.replace(staged, link)
+
+
+def _die_with_sagelab(parent: int) -> None:
+    """Be killed when sagelab dies, so a killed run leaves no step running (Linux).
+
+    Set after entering a user namespace, which clears it.
+    """
+    import ctypes
+
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9)  # SIGKILL
     except (OSError, AttributeError):
         return
     if os.getppid() != parent:  # sagelab died before prctl took effect
         os._exit(137)
-
-
-def _enter_namespace(root: str) -> bool:
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.unshare(CLONE_NEWNS) != 0:
-            return False
-    except (OSError, AttributeError):
-        return False
-    if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
-        return False
-    return bool(libc.mount(root.encode(), b"/opt/ml", None, MS_BIND | MS_REC, None) == 0)
 
 
 def _run_in_process(argv: list[str]) -> None:
@@ -58,7 +197,7 @@ def _run_in_process(argv: list[str]) -> None:
         sys.path[0] = os.getcwd()
         runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
         return
-    source: str | bytes
+    source: "str | bytes"
     if argv[0] == "-c":
         name, source, sys.argv = "<string>", argv[1], ["-c", *argv[2:]]
         sys.path[0] = ""
@@ -90,35 +229,84 @@ def _run_in_process(argv: list[str]) -> None:
         raise SystemExit(1) from None
 
 
-def _in_process(command: list[str]) -> bool:
-    """True for `python script.py ...`, `python -c CODE ...` and `python -m MODULE ...`."""
+def runs_in_process(command: "list[str]") -> bool:
+    """True for `python script.py ...`, `python -c CODE ...` and `python -m MODULE ...`: what remap mode can run."""
     if os.path.basename(command[0]) not in PYTHONS or len(command) < 2:
         return False
     first = command[1]
     return not first.startswith("-") or (first in ("-c", "-m") and len(command) > 2)
 
 
-def main() -> None:
-    root, workdir, separator, *command = sys.argv[1:]
-    if separator != "--" or not command:
-        raise SystemExit("usage: _launch.py JOB_ROOT WORKDIR -- COMMAND [ARG ...]")
-    _die_with_sagelab()
-    # SAGELAB_SANDBOX=shim forces the fallback, to test it where namespaces work too.
-    isolated = os.environ.get("SAGELAB_SANDBOX") != "shim" and _enter_namespace(root)
-    in_process = _in_process(command)
-    if not isolated:
-        if not in_process:
-            raise SystemExit(
-                f"sagelab: cannot give {command[0]!r} a private /opt/ml: mount namespaces need root "
-                "(or CAP_SYS_ADMIN); only Python scripts run without them"
-            )
+def _probe_namespace(root: str, user: bool) -> str:
+    """Try a namespace mode in a child process; '' if the job would see its own /opt/ml, else why not."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            _enter_namespace(root, user)
+            reason = "" if os.path.exists(os.path.join(OPT_ML, PROBE_MARKER)) else "the bind mount did not show the job's folder"
+        except (OSError, Unavailable) as exc:
+            reason = str(exc)
+        os.write(write, reason.encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        reason = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return reason
+
+
+def probe(link: str) -> "dict[str, str]":
+    """Each mode, best first, with why this machine does not allow it ('' where it does)."""
+    import tempfile
+
+    reasons = {}
+    with tempfile.TemporaryDirectory(prefix="sagelab-probe-") as root:
+        open(os.path.join(root, PROBE_MARKER), "w").close()
+        for mode, user in (("namespace", False), ("user-namespace", True)):
+            try:
+                _libc()
+                reasons[mode] = _probe_namespace(root, user)
+            except Unavailable as exc:
+                reasons[mode] = str(exc)
+    reasons["shared"] = shared_problem(link)
+    reasons["remap"] = ""
+    return reasons
+
+
+def _enter(mode: str, root: str, command: "list[str]") -> None:
+    if mode in ("namespace", "user-namespace"):
+        _enter_namespace(root, user=mode == "user-namespace")
+    elif mode.startswith("shared="):
+        _take_turn(mode.partition("=")[2], root)
+    elif mode == "remap":
+        if not runs_in_process(command):
+            raise Unavailable(f"{command[0]!r} is not a Python script, and only Python sees a remapped /opt/ml")
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import _pathshim  # type: ignore[import-not-found]
 
         del sys.path[0]
         _pathshim.install(root)
-    os.chdir(workdir)  # under the shim, os.chdir itself maps /opt/ml
-    if in_process:
+    else:
+        raise SystemExit(f"sagelab: unknown sandbox mode {mode!r}")
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--probe"]:
+        print(json.dumps(probe(sys.argv[2])))
+        return
+    mode, root, workdir, separator, *command = sys.argv[1:]
+    if separator != "--" or not command:
+        raise SystemExit("usage: _launch.py MODE JOB_ROOT WORKDIR -- COMMAND [ARG ...]")
+    parent = os.getppid()
+    try:
+        _enter(mode, root, command)
+    except (OSError, Unavailable) as exc:
+        raise SystemExit(f"sagelab: cannot give this job its /opt/ml in {mode.partition('=')[0]} mode: {exc}") from None
+    _die_with_sagelab(parent)
+    os.chdir(workdir)  # under remap, os.chdir itself maps /opt/ml
+    if runs_in_process(command):
         _run_in_process(command[1:])
     else:
         program = sys.executable if os.path.basename(command[0]) in PYTHONS else command[0]

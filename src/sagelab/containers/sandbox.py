@@ -1,22 +1,42 @@
 """Run a step's command as SageMaker's container would, with `/opt/ml` private to its job.
 
-Each job gets a folder that the step sees as `/opt/ml`: `_launch.py` bind-mounts it there
-inside a private mount namespace (Linux, root), so two steps running at once never see
-each other's files, and falls back to remapping paths in Python elsewhere. Commands named
+Each job gets a folder that the step sees as `/opt/ml`. How depends on what the machine allows,
+best first (`_launch.py` does the work; `current()` picks the mode once per process):
+
+- namespace: as root, a private mount namespace binds the job's folder onto /opt/ml;
+- user-namespace: as any user, the same inside an unprivileged user namespace (Linux);
+- shared: /opt/ml is a user-owned link made once by `sagelab setup` (macOS, containers without
+  namespaces); jobs point it at their folder in turn, so they run one at a time;
+- remap: Python scripts only, with /opt/ml paths remapped inside the interpreter.
+
+SAGELAB_SANDBOX=MODE forces a mode (tests use it to run each one). Commands named
 `python`/`python3` run on the step's interpreter: sagelab's own, whose packages the steps use,
 or an environment built for the step (`environments`), whose bin folder comes first on PATH.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
+import subprocess
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from sagelab.containers.contract import OPT_ML
+from sagelab.containers._launch import runs_in_process
 
 LAUNCHER = Path(__file__).with_name("_launch.py")
+MODES = ("namespace", "user-namespace", "shared", "remap")
+FORCE = "SAGELAB_SANDBOX"
+PROPERTY = "SagelabSandbox"  # the mode a step's process ran in, among its properties
+GUARANTEES = {
+    "namespace": "/opt/ml private to each job, for every program",
+    "user-namespace": "/opt/ml private to each job, for every program",
+    "shared": "the real /opt/ml, lent to one job at a time (sagelab setup)",
+    "remap": "/opt/ml remapped for Python only; programs a script starts see the real /opt/ml",
+}
 # Set in a step's variables when it works on real S3 (a hybrid run) and so needs the user's own
 # credentials; otherwise the credentials of the user's own AWS account never reach a local step.
 KEEP_CREDENTIALS = "SAGELAB_KEEP_AWS_CREDENTIALS"
@@ -24,17 +44,76 @@ _HIDDEN = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "A
            "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")  # fmt: skip
 
 
-def prepare_mountpoint() -> None:
-    """Create the empty /opt/ml that jobs are mounted on, where we may (as root)."""
-    try:
-        os.makedirs(OPT_ML, exist_ok=True)
-    except OSError:
-        pass  # the launcher falls back to path remapping
+@dataclass(frozen=True)
+class Sandbox:
+    """The mode steps run in on this machine, and why each better mode is out of reach."""
+
+    mode: str
+    unavailable: dict[str, str] = field(default_factory=dict)  # mode → reason, for the modes before `mode`
+    problem: str = ""  # a forced mode this machine does not allow
+    forced: bool = False
+
+    def describe(self) -> str:
+        return f"{self.mode}: {GUARANTEES[self.mode]}"
+
+    def refusal(self, argv: list[str]) -> str | None:
+        """Why a command cannot run in this mode, with the fix; None when it can. Said before the step starts."""
+        if self.problem:
+            return f"the sandbox is forced to {self.mode} mode ({FORCE}), but {self.problem}; unset {FORCE}"
+        if self.mode == "remap" and not runs_in_process(argv):
+            program = " ".join(argv)
+            program = program if len(program) <= 60 else f"{program[:57]}..."
+            if self.forced:
+                return f"{program!r} needs a real /opt/ml, and remap mode ({FORCE}=remap) covers Python scripts alone; unset {FORCE}"
+            why = self.unavailable.get("user-namespace", "")
+            return (f"{program!r} needs a real /opt/ml, and this machine gives steps only remap mode, which covers Python "
+                    f"scripts alone{f' ({why})' if why else ''}; fix: run `sagelab setup` once (see `sagelab doctor`)")  # fmt: skip
+        return None
+
+    def argument(self) -> str:
+        """The launcher's MODE argument."""
+        return f"shared={shared_link()}" if self.mode == "shared" else self.mode
 
 
-def command(job_root: Path, workdir: str, argv: list[str], interpreter: str | None = None) -> list[str]:
+def state_home() -> Path:
+    """Where sagelab keeps per-user state outside projects (XDG_STATE_HOME, else ~/.local/state)."""
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "sagelab"
+
+
+def shared_link() -> Path:
+    """The link that a shared /opt/ml points to; each job in shared mode points it at its own folder."""
+    return state_home() / "opt-ml"
+
+
+@functools.cache
+def _probe(link: str) -> dict[str, str]:
+    result = subprocess.run([sys.executable, "-I", "-S", str(LAUNCHER), "--probe", link],
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    return dict(json.loads(result.stdout))
+
+
+def probe() -> dict[str, str]:
+    """Each mode, best first, with why this machine does not allow it ('' where it does)."""
+    return _probe(str(shared_link()))
+
+
+def current() -> Sandbox:
+    """The best mode this machine allows, or the one SAGELAB_SANDBOX forces."""
+    forced = os.environ.get(FORCE, "")
+    if forced == "remap":
+        return Sandbox("remap", forced=True)
+    reasons = probe()
+    if forced:
+        if forced not in MODES:
+            return Sandbox("remap", problem=f"{FORCE}={forced!r} is not one of {', '.join(MODES)}", forced=True)
+        return Sandbox(forced, problem=reasons[forced], forced=True)
+    mode = next(mode for mode in MODES if not reasons[mode])
+    return Sandbox(mode, {better: reasons[better] for better in MODES[: MODES.index(mode)]})
+
+
+def command(sandbox: Sandbox, job_root: Path, workdir: str, argv: list[str], interpreter: str | None = None) -> list[str]:
     """The argument list that runs `argv` in `workdir` with `job_root` as /opt/ml, on `interpreter` (default: ours)."""
-    return [interpreter or sys.executable, str(LAUNCHER), str(job_root), workdir, "--", *argv]
+    return [interpreter or sys.executable, str(LAUNCHER), sandbox.argument(), str(job_root), workdir, "--", *argv]
 
 
 def environment(variables: Mapping[str, str], interpreter: str | None = None) -> dict[str, str]:

@@ -48,6 +48,7 @@ class Job:
     step_env: dict[str, str]  # S3 endpoint, region and throwaway credentials for the step
     execution_arn: str = ""
     cancelled: threading.Event = field(default_factory=threading.Event)
+    sandbox_mode: str = ""  # how the job's process got its /opt/ml (sandbox.MODES), once it ran one
     _process: subprocess.Popen[bytes] | None = None
     _starting: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)  # a start against a terminate
 
@@ -66,12 +67,18 @@ class Job:
         A job stopped before its process starts (during a slow setup: downloads, pip) raises
         StepFailed instead of starting it.
         """
+        box = sandbox.current()
+        refusal = box.refusal(argv)
+        if refusal:
+            raise StepFailed(f"ClientError: {refusal}")
+        self.sandbox_mode = box.mode
+        self.log(f"/opt/ml in {box.describe()}")
         env = sandbox.environment({**self.step_env, **variables}, interpreter)
         with self._starting, open(self.log_path, "ab") as log:
             if self.cancelled.is_set():
                 raise StepFailed("stopped before the job's process started")
             self._process = subprocess.Popen(
-                sandbox.command(self.root, workdir, argv, interpreter),
+                sandbox.command(box, self.root, workdir, argv, interpreter),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -110,7 +110,6 @@ class Scheduler:
 
     def execute(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        sandbox.prepare_mountpoint()
         with ExitStack() as stack:
             self.step_env = self._step_environment(stack)
             pool = stack.enter_context(ThreadPoolExecutor(self.settings.concurrency))
@@ -147,7 +146,7 @@ class Scheduler:
             done, _ = wait(list(self.running), timeout=timeout, return_when=FIRST_COMPLETED)
             for future in done:
                 job, decision = self.running.pop(future)
-                self._complete(job.step, future, decision)
+                self._complete(job, future, decision)
 
     def _schedule(self, pool: ThreadPoolExecutor) -> bool:
         """Start or skip every step that can be decided now; True if any state changed."""
@@ -222,12 +221,13 @@ class Scheduler:
                 future.set_result(runner.run(job))
             except Exception as exc:  # noqa: BLE001 - handed to _complete like a worker's error
                 future.set_exception(exc)
-            self._complete(step, future, decision)
+            self._complete(job, future, decision)
         else:
             self.running[pool.submit(runner.run, job)] = (job, decision)
             crash_point("step-running")
 
-    def _complete(self, step: Step, future: Future[StepResult], decision: Decision) -> None:
+    def _complete(self, job: Job, future: Future[StepResult], decision: Decision) -> None:
+        step = job.step
         state = self.execution.steps[step.name]
         state.ended = time.time()
         try:
@@ -248,9 +248,10 @@ class Scheduler:
             self._set(state, "Stopped")
             return
         state.outputs = result.outputs
+        properties = {**result.properties, sandbox.PROPERTY: job.sandbox_mode} if job.sandbox_mode else result.properties
         crash_point("before-record")
-        self.cache.save(decision, step, self.execution.id, result.properties, result.outputs)
-        self._succeed(state, result.properties)
+        self.cache.save(decision, step, self.execution.id, properties, result.outputs)
+        self._succeed(state, properties)
         crash_point("after-record")
 
     def _retry(self, step: Step, state: StepState, failure: StepFailed) -> bool:
@@ -298,7 +299,7 @@ class Scheduler:
                 future.result(timeout=10)
             except BaseException:  # noqa: BLE001 - the step is reported as Stopped either way
                 pass
-            self._complete(job.step, future, decision)
+            self._complete(job, future, decision)
         self.running.clear()
 
     def _finish(self) -> None:
