@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tarfile
@@ -24,6 +25,7 @@ from conftest import ROOT, SAGELAB, definition, processing_step, write
 from sagelab.config import load_settings
 from sagelab.containers import sandbox
 from sagelab.engines.local import LocalEngine, StepRecord
+from sagelab.errors import ConfigError
 
 REPACK = ROOT / "tests" / "fixtures" / "corpus" / "scripts" / "pytorch"
 PRIVATE_OPT = ROOT / "tests" / "scripts" / "private_opt.py"
@@ -91,8 +93,8 @@ def run(project: Path, mode: str, *steps: dict[str, object], set_up: bool = True
     pipeline = write(project / "pipeline.json", definition(*steps))
     env = {**os.environ, sandbox.FORCE: mode, "XDG_STATE_HOME": str(project / "state")}
     command = [SAGELAB, "run", str(pipeline)]
-    if mode == "shared" and set_up:  # a private /opt whose ml is the link `sagelab setup` makes
-        command = [sys.executable, str(PRIVATE_OPT), str(project / "state" / "sagelab" / "opt-ml"), *command]
+    if mode == "shared" and set_up:  # `sagelab setup` makes /opt/ml its link, in a private /opt
+        command = [sys.executable, str(PRIVATE_OPT), "sh", "-c", f"{SAGELAB} setup --force && {shlex.join(command)}"]
     result = subprocess.run(command, cwd=project, capture_output=True, text=True, env=env, timeout=300)
     records = LocalEngine(load_settings(project)).records
     [latest] = records.executions(limit=1)
@@ -126,6 +128,8 @@ def test_every_program_sees_the_jobs_opt_ml(seeded: Path, mode: str) -> None:
     with tarfile.open(fileobj=io.BytesIO(store.get_bytes(repacked))) as archive:
         assert {"model.pth", "code/inference.py"} <= set(archive.getnames())
     assert f"Sandbox: {mode} mode" in output
+    if mode == "shared":
+        assert f"/opt/ml now points to {seeded / 'state' / 'sagelab' / 'opt-ml'}" in output
     assert not Path("/opt/ml/processing").exists()  # nothing landed in the machine's own /opt/ml
 
 
@@ -158,3 +162,33 @@ def test_remap_as_the_machines_best_names_the_reason_and_the_fix() -> None:
     assert "'/bin/sh /opt/ml/code/_repack_script_launcher.sh' needs a real /opt/ml" in reason
     assert "(the kernel refuses unprivileged user namespaces)" in reason and "run `sagelab setup` once" in reason
     assert box.refusal(["python3", "/opt/ml/code/train.py"]) is None
+
+
+@pytest.mark.parametrize(("before", "expected"), [
+    ("missing", [["mkdir", "-p", "{opt}"], ["ln", "-s", "{link}", "{opt}/ml"]]),
+    ("empty folder", [["rmdir", "{opt}/ml"], ["ln", "-s", "{link}", "{opt}/ml"]]),
+    ("other link", [["ln", "-sfn", "{link}", "{opt}/ml"]]),
+    ("our link", []),
+])  # fmt: skip
+def test_setup_replaces_only_what_it_may(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before: str, expected: list[list[str]]) -> None:
+    opt, link = tmp_path / "opt", tmp_path / "state" / "sagelab" / "opt-ml"
+    monkeypatch.setattr(sandbox, "OPT_ML", str(opt / "ml"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    if before != "missing":
+        opt.mkdir()
+    if before == "empty folder":
+        (opt / "ml").mkdir()
+    if before.endswith("link"):
+        (opt / "ml").symlink_to(link if before == "our link" else tmp_path / "elsewhere")
+    wanted = [[part.format(opt=opt, link=link) for part in command] for command in expected]
+    assert sandbox.setup_commands() == wanted  # no sudo: the user may write the folder
+
+
+def test_setup_never_replaces_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "ml").mkdir()
+    (tmp_path / "ml" / "model.tar.gz").write_bytes(b"keep me")
+    monkeypatch.setattr(sandbox, "OPT_ML", str(tmp_path / "ml"))
+    with pytest.raises(ConfigError, match="is a folder with files in it; move them elsewhere"):
+        sandbox.setup_commands()
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert sandbox.setup_commands(undo=True) == []  # not our link: undo leaves it

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 from sagelab.cli.endpoints import deploy, endpoints_app, invoke, serve
 from sagelab.cli.envs import envs_app
+from sagelab.cli.machine import doctor, setup
 from sagelab.cli.models import models_app
 from sagelab.cli.project import docs_app, init
 from sagelab.cli.s3 import s3_app
@@ -336,4 +337,6 @@ app.add_typer(endpoints_app, name="endpoints")
 app.add_typer(envs_app, name="envs")
 
 app.command()(init)
+app.command()(doctor)
+app.command()(setup)
 app.add_typer(docs_app, name="docs")

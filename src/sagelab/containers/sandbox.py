@@ -25,7 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sagelab.containers._launch import runs_in_process
+from sagelab.containers._launch import OPT_ML, runs_in_process
+from sagelab.errors import ConfigError
 
 LAUNCHER = Path(__file__).with_name("_launch.py")
 MODES = ("namespace", "user-namespace", "shared", "remap")
@@ -109,6 +110,31 @@ def current() -> Sandbox:
         return Sandbox(forced, problem=reasons[forced], forced=True)
     mode = next(mode for mode in MODES if not reasons[mode])
     return Sandbox(mode, {better: reasons[better] for better in MODES[: MODES.index(mode)]})
+
+
+def setup_commands(undo: bool = False) -> list[list[str]]:
+    """The commands (with sudo where /opt is not the user's to change) that make /opt/ml this user's shared link, or remove it.
+
+    Raises:
+        ConfigError: /opt/ml holds something sagelab must not replace.
+    """
+    link = str(shared_link())
+    parent = os.path.dirname(OPT_ML)
+    sudo = [] if os.access(parent if os.path.isdir(parent) else "/", os.W_OK) else ["sudo"]
+    target = os.readlink(OPT_ML) if os.path.islink(OPT_ML) else None
+    if undo:
+        return [[*sudo, "rm", OPT_ML]] if target == link else []
+    if target == link:
+        return []
+    if target is not None:
+        return [[*sudo, "ln", "-sfn", link, OPT_ML]]
+    if os.path.isdir(OPT_ML):
+        if os.listdir(OPT_ML):
+            raise ConfigError(f"{OPT_ML} is a folder with files in it; move them elsewhere, then run `sagelab setup` again")
+        return [[*sudo, "rmdir", OPT_ML], [*sudo, "ln", "-s", link, OPT_ML]]
+    if os.path.lexists(OPT_ML):
+        raise ConfigError(f"{OPT_ML} is a file; move it elsewhere, then run `sagelab setup` again")
+    return [[*sudo, "mkdir", "-p", parent], [*sudo, "ln", "-s", link, OPT_ML]]
 
 
 def command(sandbox: Sandbox, job_root: Path, workdir: str, argv: list[str], interpreter: str | None = None) -> list[str]:

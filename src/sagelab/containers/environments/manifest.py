@@ -96,6 +96,15 @@ def lookup(image: ContainerBehaviour | None, python: str = PYTHON, platform: str
     return ImageEnvironment(image.label, entry["framework"], dict(entry["packages"]), dict(pins), entry["python"]), ""
 
 
+def coverage(python: str = PYTHON, platform: str = PLATFORM) -> tuple[list[str], list[str]]:
+    """The image versions sagelab has an environment for on `python` and `platform`, and those it has none for."""
+    covered, missing = [], []
+    for family, versions in _document()["images"].items():
+        for version, entry in versions.items():
+            (covered if entry["installable"].get(python, {}).get(platform) is not None else missing).append(f"{family}:{version}")
+    return covered, missing
+
+
 _FRAMEWORK_PACKAGES = {"sklearn": "scikit-learn", "xgboost": "xgboost", "pytorch": "torch", "tensorflow": "tensorflow",
                        "huggingface": "transformers", "spark": "pyspark"}  # fmt: skip
 
