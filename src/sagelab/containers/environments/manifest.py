@@ -98,7 +98,8 @@ def lookup(image: ContainerBehaviour | None, python: str = PYTHON, platform: str
 
 def coverage(python: str = PYTHON, platform: str = PLATFORM) -> tuple[list[str], list[str]]:
     """The image versions sagelab has an environment for on `python` and `platform`, and those it has none for."""
-    covered, missing = [], []
+    covered: list[str] = []
+    missing: list[str] = []
     for family, versions in _document()["images"].items():
         for version, entry in versions.items():
             (covered if entry["installable"].get(python, {}).get(platform) is not None else missing).append(f"{family}:{version}")
