@@ -13,6 +13,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -253,3 +254,24 @@ def test_env_host_on_the_command_line_runs_on_sagelabs_packages(project: Path) -
     assert "  Prep: sagelab's environment: scikit-learn" in host.stdout
     wrong = subprocess.run([SAGELAB, "run", "pipe.json", "--env", "docker"], cwd=project, capture_output=True, text=True, timeout=60, check=False)
     assert wrong.returncode == 1 and "--env must be image" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_a_long_download_reports_progress_in_the_step_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """uv says nothing while it fetches when not on a terminal; sagelab adds a line every few seconds."""
+    from sagelab.containers.environments import uv
+
+    class Log:
+        log_path = tmp_path / "step.log"
+
+        def log(self, message: str) -> None:
+            with open(self.log_path, "a") as log:
+                log.write(f"[sagelab] {message}\n")
+
+    monkeypatch.setattr(uv._Progress, "EVERY", 0.1)
+    fake_uv = "import time; print('Resolved 29 packages in 1s', flush=True); time.sleep(0.5); print('Prepared 29 packages in 0.5s')"
+    code, _ = uv._run(Log(), [sys.executable, "-c", fake_uv], tmp_path)
+    lines = Log.log_path.read_text().splitlines()
+    ticks = [line for line in lines if "uv is fetching what its cache lacks of 29 packages" in line]
+    assert code == 0 and len(ticks) >= 2, lines
+    assert lines.index(ticks[-1]) < lines.index("Prepared 29 packages in 0.5s")
+    assert "MB received" in ticks[-1] or sys.platform != "linux"  # read from /proc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import threading
 from pathlib import Path
@@ -336,3 +337,16 @@ def test_unmodified_example_scripts_run_in_both_sandboxes(project: Path, monkeyp
     report = execution.steps["Evaluate"].properties["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
     assert json.loads(engine.store.get_bytes(f"{report}/evaluation.json"))["regression_metrics"]["mse"]["value"] > 0
     assert not Path("/opt/ml/processing").exists()  # nothing landed in the real /opt/ml
+
+
+def test_a_long_transfer_says_how_far_it_got(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sagelab.engines.local.inputs import TransferLog
+
+    lines: list[str] = []
+    log = type("Log", (), {"log": staticmethod(lines.append), "log_path": Path(os.devnull)})()
+    monkeypatch.setattr(TransferLog, "EVERY", 0.0)
+    progress = TransferLog(log, "input train")
+    for _ in range(3):
+        progress(2_500_000)
+    assert lines[-1].startswith("input train: 7.5 MB so far (")
+    assert progress.done(2).startswith("input train: 2 object(s), 7.5 MB in ")

@@ -18,7 +18,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -104,9 +105,18 @@ def test_upload_puts_every_artifact_once(engine: SageMakerEngine, example: Loade
     s3 = aws(moto, "s3")
     for bucket in {uri.split("/")[2] for uri in example.artifacts}:
         s3.create_bucket(Bucket=bucket)
-    announced: list[str] = []
-    uploaded = engine.upload(example.artifacts, announced.append)
+    announced: dict[str, int] = {}
+    sent: dict[str, int] = {}
+
+    @contextmanager
+    def progress(uri: str, size: int) -> Iterator[Callable[[int], None]]:
+        announced[uri] = size
+        yield lambda moved: sent.update({uri: sent.get(uri, 0) + moved})
+
+    uploaded = engine.upload(example.artifacts, progress)
     assert sorted(uploaded) == sorted(example.artifacts) == sorted(announced)
+    files = {uri: source.stat().st_size for uri, source in example.artifacts.items() if not isinstance(source, bytes)}
+    assert files and sent == files and all(announced[uri] == size for uri, size in files.items())  # boto3 reported every byte
     for uri, source in example.artifacts.items():
         bucket, key = uri[5:].split("/", 1)
         expected = source if isinstance(source, bytes) else source.read_bytes()

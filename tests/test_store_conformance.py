@@ -249,6 +249,24 @@ def test_put_get_head_and_open(case: Case, tmp_path: Path) -> None:
     assert store.head(case.uri("a/b.txt")).etag != written.etag
 
 
+def test_transfers_count_every_byte_for_the_progress_lines(case: Case, tmp_path: Path) -> None:
+    """A step's input, output and model transfers report their bytes (the step log's progress lines)."""
+    folder = tmp_path / "out"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "big.bin").write_bytes(b"x" * (6 * MiB))  # multipart on S3
+    (folder / "sub" / "small.txt").write_bytes(b"hello")
+    total = 6 * MiB + 5
+    counted: list[int] = []
+    case.store.publish_dir(folder, case.uri("run/out"), counted.append)
+    assert sum(counted) == total
+    counted.clear()
+    case.store.download_prefix(case.uri("run/out"), tmp_path / "in", counted.append)
+    assert sum(counted) == total and (tmp_path / "in" / "sub" / "small.txt").read_bytes() == b"hello"
+    counted.clear()
+    case.store.download_file(case.uri("run/out/big.bin"), tmp_path / "model.bin", counted.append)
+    assert sum(counted) == 6 * MiB
+
+
 def test_list_paginates_past_1000_keys(case: Case, tmp_path: Path) -> None:
     write_tree(tmp_path / "many", {f"{i:04d}.txt": b"%d" % i for i in range(1050)})
     case.store.upload_dir(tmp_path / "many", case.uri("many"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -15,6 +15,16 @@ if TYPE_CHECKING:
     from sagelab.config import Settings
     from sagelab.definition.loader import Loaded
     from sagelab.engines.sagemaker import ExecutionSnapshot, SageMakerEngine
+
+
+@contextmanager
+def _announced_upload(uri: str, size: int) -> Iterator[Callable[[int], None] | None]:
+    """A line per upload, and a progress bar for a large one."""
+    from sagelab.cli.progress import transfer_bar
+
+    print(f"upload: {uri} ({size / 1e6:,.1f} MB)", file=sys.stderr, flush=True)
+    with transfer_bar(f"upload {uri.rsplit('/', 1)[-1]}", size) as sent:
+        yield sent
 
 
 def engine(settings: Settings) -> SageMakerEngine:
@@ -29,7 +39,7 @@ def run(settings: Settings, loaded: Loaded, parameters: dict[str, str]) -> str:
 
     aws = engine(settings)
     definition = json.dumps(loaded.definition.raw)  # the very JSON the local engine runs
-    arn = aws.submit(definition, loaded.name, parameters, loaded.artifacts, progress=lambda uri: print(f"upload: {uri}", file=sys.stderr))
+    arn = aws.submit(definition, loaded.name, parameters, loaded.artifacts, progress=_announced_upload)
     print(f"started {arn}", flush=True)
     try:
         with run_view(settings) as listener:  # the same view as a local run

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -17,24 +15,6 @@ s3_app = typer.Typer(help="Look inside the project's object store (s3:// URIs)."
 
 
 Profile = Annotated[str, typer.Option("--profile", help="A profile; one with engine = \"sagemaker\" or s3_endpoint_url works on S3.")]
-
-
-_LARGE = 8 * 1024 * 1024  # transfers above this show a progress bar (S3 only: local copies are instant)
-
-
-@contextmanager
-def _progress(store: ObjectStore, size: int, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A rich progress bar fed by boto3's transfer callbacks, for large transfers to or from S3."""
-    from sagelab.store import S3Store
-
-    if not isinstance(store, S3Store) or size < _LARGE:
-        yield None
-        return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
-    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn()) as bar:
-        task = bar.add_task(label, total=size)
-        yield lambda sent: bar.advance(task, sent)
 
 
 def _store(profile: str = "local") -> ObjectStore:
@@ -65,6 +45,7 @@ def cp(
     profile: Profile = "local",
 ) -> None:
     """Copy files into, out of, or within the store."""
+    from sagelab.cli.progress import transfer_bar
     from sagelab.errors import StoreError
     from sagelab.store import S3Store
 
@@ -86,7 +67,7 @@ def cp(
             if not Path(source).is_file():
                 raise StoreError(f"{source} is not a file" + ("; add --recursive to copy a folder" if Path(source).is_dir() else ""))
             destination = f"{target}{Path(source).name}" if target.endswith("/") else target
-            with _progress(store, Path(source).stat().st_size, f"upload {Path(source).name}") as progress:
+            with transfer_bar(f"upload {Path(source).name}", Path(source).stat().st_size if isinstance(store, S3Store) else 0) as progress:
                 if isinstance(store, S3Store) and progress:
                     info = store.put_file(destination, Path(source), progress)
                 else:
@@ -101,7 +82,7 @@ def cp(
                 print(f"download: {info.uri}")
         else:
             path = Path(target) / source.rsplit("/", 1)[-1] if Path(target).is_dir() else Path(target)
-            with _progress(store, store.head(source).size, f"download {path.name}") as progress:
+            with transfer_bar(f"download {path.name}", store.head(source).size if isinstance(store, S3Store) else 0) as progress:
                 if isinstance(store, S3Store) and progress:
                     store.download_file(source, path, progress)
                 else:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import builtins
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from sagelab.errors import StoreError
+
+Progress = Callable[[int], None]  # called with the bytes moved since the last call
 
 # Bucket naming rules of Amazon S3 (general purpose buckets), without the IP-address rule.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
@@ -102,12 +104,12 @@ class ObjectStore(Protocol):
 
     def publish_file(self, uri: str, path: Path) -> ObjectInfo: ...
 
-    def download_file(self, uri: str, path: Path) -> None: ...
+    def download_file(self, uri: str, path: Path, progress: Progress | None = None) -> None: ...
 
     def delete(self, uri: str) -> None: ...
 
     def upload_dir(self, path: Path, prefix: str) -> builtins.list[ObjectInfo]: ...
 
-    def publish_dir(self, path: Path, prefix: str) -> builtins.list[ObjectInfo]: ...
+    def publish_dir(self, path: Path, prefix: str, progress: Progress | None = None) -> builtins.list[ObjectInfo]: ...
 
-    def download_prefix(self, prefix: str, path: Path) -> builtins.list[ObjectInfo]: ...
+    def download_prefix(self, prefix: str, path: Path, progress: Progress | None = None) -> builtins.list[ObjectInfo]: ...

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sagelab.errors import NoSuchKey, StoreError
-from sagelab.store.base import ObjectInfo, S3Uri, check_bucket_name, parse_s3_uri, relative_key
+from sagelab.store.base import ObjectInfo, Progress, S3Uri, check_bucket_name, parse_s3_uri, relative_key
 
 _TMP = ".tmp"
 _CHUNK = 1024 * 1024
@@ -127,12 +127,14 @@ class LocalStore:
         with self.open(uri) as stream:
             return stream.read()
 
-    def download_file(self, uri: str, path: Path) -> None:
+    def download_file(self, uri: str, path: Path, progress: Progress | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with self.open(uri) as source, open(path, "wb") as target:
             shutil.copyfileobj(source, target, _CHUNK)
+            if progress is not None:
+                progress(target.tell())
 
-    def download_prefix(self, prefix: str, path: Path) -> builtins.list[ObjectInfo]:
+    def download_prefix(self, prefix: str, path: Path, progress: Progress | None = None) -> builtins.list[ObjectInfo]:
         """Copy every object under `prefix` into `path`, keeping the key layout below it.
 
         A prefix that names one object exactly downloads that object into `path`.
@@ -144,7 +146,7 @@ class LocalStore:
             relative = relative_key(parsed.key, info.key)
             if relative is None:
                 continue
-            self.download_file(info.uri, path / relative)
+            self.download_file(info.uri, path / relative, progress)
             copied.append(info)
         return copied
 
@@ -217,7 +219,7 @@ class LocalStore:
             uploaded.append(self.put_file(str(base.join(relative)), file))
         return uploaded
 
-    def publish_dir(self, path: Path, prefix: str) -> builtins.list[ObjectInfo]:
+    def publish_dir(self, path: Path, prefix: str, progress: Progress | None = None) -> builtins.list[ObjectInfo]:
         """Upload a folder so that readers see all of it or none of it.
 
         The files are copied to a staging folder, which one rename then puts in place: a
@@ -236,6 +238,8 @@ class LocalStore:
                 relative = file.relative_to(path)
                 (staging / relative).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(file, staging / relative)
+                if progress is not None:
+                    progress(file.stat().st_size)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.rename(staging, target)
         except OSError:

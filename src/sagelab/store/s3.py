@@ -28,9 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sagelab.errors import NoSuchKey, StoreError
-from sagelab.store.base import ObjectInfo, S3Uri, check_bucket_name, parse_s3_uri, relative_key
-
-Progress = Callable[[int], None]  # called with the bytes moved since the last call
+from sagelab.store.base import ObjectInfo, Progress, S3Uri, check_bucket_name, parse_s3_uri, relative_key
 
 _MiB = 1024 * 1024
 _SHA256 = "sha256"  # user metadata (x-amz-meta-sha256) that identifies multipart uploads' content
@@ -190,7 +188,7 @@ class S3Store:
         with self._translated(parsed.bucket, parsed.key):
             self.client.download_file(parsed.bucket, parsed.key, str(path), Config=self._transfer_config(), Callback=progress)
 
-    def download_prefix(self, prefix: str, path: Path) -> builtins.list[ObjectInfo]:
+    def download_prefix(self, prefix: str, path: Path, progress: Progress | None = None) -> builtins.list[ObjectInfo]:
         """Copy every object under `prefix` into `path`, keeping the key layout below it.
 
         A prefix that names one object exactly downloads that object into `path`; folder
@@ -203,7 +201,7 @@ class S3Store:
             if not relative or relative.endswith("/"):
                 continue
             chosen.append((info, Path(path, *_safe_parts(info, relative))))
-        self._each(lambda item: self.download_file(item[0].uri, item[1]), chosen)
+        self._each(lambda item: self.download_file(item[0].uri, item[1], progress), chosen)
         return [info for info, _ in chosen]
 
     # -- writes ----------------------------------------------------------------------
@@ -238,20 +236,20 @@ class S3Store:
         Path(path).unlink()
         return info
 
-    def upload_dir(self, path: Path, prefix: str) -> builtins.list[ObjectInfo]:
+    def upload_dir(self, path: Path, prefix: str, progress: Progress | None = None) -> builtins.list[ObjectInfo]:
         """Upload every file below `path` to `prefix/<relative path>`, several at once."""
         base = parse_s3_uri(prefix)
         files = sorted(p for p in Path(path).rglob("*") if p.is_file())
-        return self._each(lambda file: self.put_file(str(base.join(file.relative_to(path).as_posix())), file), files)
+        return self._each(lambda file: self.put_file(str(base.join(file.relative_to(path).as_posix())), file, progress), files)
 
-    def publish_dir(self, path: Path, prefix: str) -> builtins.list[ObjectInfo]:
+    def publish_dir(self, path: Path, prefix: str, progress: Progress | None = None) -> builtins.list[ObjectInfo]:
         """Upload a folder to its final keys.
 
         S3 cannot make a set of objects appear at once, so unlike LocalStore this is not
         all-or-nothing: each object is atomic, and readers must rely on the writing step
         having completed (no `_SUCCESS` marker is written, as SageMaker writes none).
         """
-        return self.upload_dir(path, prefix)
+        return self.upload_dir(path, prefix, progress)
 
     def sync_dir(self, path: Path, prefix: str) -> builtins.list[ObjectInfo]:
         """Upload the files below `path` that differ from the objects under `prefix`; return those uploaded.

@@ -16,6 +16,8 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
+import time
 from collections import deque
 from pathlib import Path
 
@@ -129,8 +131,50 @@ def _run(step: StepLog, command: list[str], cwd: Path) -> tuple[int, list[str]]:
         log.flush()
         with subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               errors="replace", env=_environment()) as process:  # fmt: skip
+            progress = _Progress(step, process.pid)
             for line in process.stdout or ():
                 log.write(line)
                 log.flush()  # the live view shows the build's last line
                 tail.append(line.rstrip())
+                progress.saw(line)
+            progress.stop()
     return process.returncode, list(tail)
+
+
+class _Progress:
+    """While uv downloads and unpacks (silent when not on a terminal), a line every few seconds with what it has received."""
+
+    EVERY = 5.0
+
+    def __init__(self, step: StepLog, pid: int) -> None:
+        self.step, self.pid = step, pid
+        self.started = time.monotonic()
+        self.done = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def saw(self, line: str) -> None:
+        if line.startswith("Resolved ") and self.thread is None:
+            self.thread = threading.Thread(target=self._tick, args=(line.split()[1],), daemon=True)
+            self.thread.start()
+        elif line.startswith(("Prepared ", "Installed ", "Audited ")):
+            self.done.set()
+
+    def stop(self) -> None:
+        self.done.set()
+        if self.thread is not None:
+            self.thread.join()
+
+    def _tick(self, packages: str) -> None:
+        first = self._received()
+        while not self.done.wait(self.EVERY):
+            received = self._received()
+            amount = f", {(received - first) / 1e6:,.0f} MB received" if received is not None and first is not None else ""
+            self.step.log(f"uv is fetching what its cache lacks of {packages} packages ({time.monotonic() - self.started:.0f} s{amount})")
+
+    def _received(self) -> int | None:
+        """Bytes uv has read so far, mostly the downloads in this phase (Linux /proc; None elsewhere)."""
+        try:
+            with open(f"/proc/{self.pid}/io") as io:
+                return next(int(line.split()[1]) for line in io if line.startswith("rchar:"))
+        except (OSError, StopIteration, ValueError):
+            return None

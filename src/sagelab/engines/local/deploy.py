@@ -31,6 +31,7 @@ from sagelab.containers import environments, frameworks, images
 from sagelab.containers.contract import api_string
 from sagelab.containers.environments import StepLog
 from sagelab.containers.images import identify
+from sagelab.engines.local.inputs import TransferLog
 from sagelab.errors import EndpointError, ExecutionError, RegistryError, StoreError
 from sagelab.registry import ModelPackage, Registry
 from sagelab.serving.archive import requirements_folder
@@ -53,14 +54,17 @@ class LocalContainer:
     environment: dict[str, str]
 
 
-def _cached(store: ObjectStore, settings: Settings, uri: str) -> Path:
-    """Download `uri` once into the project's model cache (keys there are named by content)."""
+def _cached(store: ObjectStore, settings: Settings, uri: str, log: StepLog | None) -> Path:
+    """Download `uri` once into the project's model cache (keys there are named by content), its progress in `log`."""
     target = settings.state_dir / "models" / hashlib.sha256(uri.encode()).hexdigest()[:16] / uri.rstrip("/").rsplit("/", 1)[-1]
     if not target.exists():
+        progress = TransferLog(log, f"fetching {uri}") if log is not None else None
         try:
-            store.download_file(uri, target)
+            store.download_file(uri, target, progress)
         except StoreError as exc:
             raise EndpointError(f"cannot fetch {uri}: {exc}") from None
+        if log is not None and progress is not None:
+            log.log(progress.done(1))
     return target
 
 
@@ -83,26 +87,26 @@ def serving_environment(container: dict[str, Any], where: str = "the model") -> 
 
 
 def materialize(store: ObjectStore, settings: Settings, container: dict[str, Any], hostname: str = "container-1",
-                where: str = "the model") -> LocalContainer:  # fmt: skip
+                where: str = "the model", log: StepLog | None = None) -> LocalContainer:  # fmt: skip
     """A container's model data downloaded, and its environment with S3 code made local."""
     env = serving_environment(container, where)
     url = str(container.get("ModelDataUrl") or "")
     if url:
-        model = _cached(store, settings, url)
+        model = _cached(store, settings, url, log)
     else:  # SageMaker allows a container without model data, e.g. code-only pre- or post-processing
         model = settings.state_dir / "models" / "empty"
         model.mkdir(parents=True, exist_ok=True)
     submit = env.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
     if submit.startswith("s3://"):
-        env["SAGEMAKER_SUBMIT_DIRECTORY"] = str(_cached(store, settings, submit))
+        env["SAGEMAKER_SUBMIT_DIRECTORY"] = str(_cached(store, settings, submit, log))
     return LocalContainer(hostname, str(container.get("Image") or ""), url, model, env)
 
 
 _HOSTNAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")  # CreateModel's ContainerHostname pattern
 
 
-def materialize_all(store: ObjectStore, settings: Settings, containers: list[dict[str, Any]]) -> list[LocalContainer]:
-    """Every container of a model made local, named by ContainerHostname (else container-1, container-2, ...)."""
+def materialize_all(store: ObjectStore, settings: Settings, containers: list[dict[str, Any]], log: StepLog | None = None) -> list[LocalContainer]:
+    """Every container of a model made local, named by ContainerHostname (else container-1, container-2, ...); downloads logged in `log`."""
     if not containers:
         raise EndpointError("the model has no containers")
     hostnames = [str(container.get("ContainerHostname") or f"container-{index}") for index, container in enumerate(containers, 1)]
@@ -113,7 +117,7 @@ def materialize_all(store: ObjectStore, settings: Settings, containers: list[dic
                                 "letters, digits and hyphens, starting with a letter or digit, at most 63 characters")  # fmt: skip
         if hostname in hostnames[:index]:
             raise EndpointError(f"{where}: ContainerHostname {hostname!r} is used by two containers; give each its own")
-    return [materialize(store, settings, c, hostname, where) for c, hostname, where in zip(containers, hostnames, places)]
+    return [materialize(store, settings, c, hostname, where, log) for c, hostname, where in zip(containers, hostnames, places)]
 
 
 class EndpointLog:

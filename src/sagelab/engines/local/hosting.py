@@ -59,7 +59,7 @@ class EndpointRunner:
             if not variants:
                 raise StepFailed(f"endpoint config {config['EndpointConfigName']} has no ProductionVariants")
             containers, mode = model_containers(job, hosting, variants[0]["ModelName"])
-            local = with_environments(materialize_all(job.store, job.settings, containers), EndpointLog(hosting.log_path(name), also=job),
+            local = with_environments(materialize_all(job.store, job.settings, containers, job), EndpointLog(hosting.log_path(name), also=job),
                                       mode=job.settings.environment)
             model, env = served_model(job.settings, local, mode)
             info = hosting.deploy(name, model, label=variants[0]["ModelName"], environment=env)

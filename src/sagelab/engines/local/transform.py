@@ -27,7 +27,7 @@ class TransformRunner:
         hosting = hosting_for(job)
         try:
             containers, mode = model_containers(job, hosting, str(request.get("ModelName")))
-            local = materialize_all(job.store, job.settings, containers)
+            local = materialize_all(job.store, job.settings, containers, job)
         except EndpointError as exc:
             raise StepFailed(str(exc)) from None
         finally:

@@ -7,7 +7,7 @@ client is built, never when this package is imported.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -89,11 +89,11 @@ class AwsClients:
                 return
             yield page
 
-    def upload_file(self, path: Path, bucket: str, key: str) -> None:
-        """Upload a file to s3://bucket/key (multipart when large, as boto3's transfer manager does)."""
+    def upload_file(self, path: Path, bucket: str, key: str, progress: Callable[[int], None] | None = None) -> None:
+        """Upload a file to s3://bucket/key (multipart when large, as boto3's transfer manager does); `progress` gets the bytes sent."""
         client = self.client("s3")
         with self.translating("s3", "PutObject", f"s3://{bucket}/{key}"):
-            client.upload_file(str(path), bucket, key)
+            client.upload_file(str(path), bucket, key, Callback=progress)
 
     @contextmanager
     def translating(self, service: str, operation: str, resource: str | None = None) -> Iterator[None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from sagelab.engines.sagemaker.registry import ModelRegistry
 
 Listener = Callable[[ExecutionSnapshot], None]
+# Wraps one upload: given its URI and size, a context whose value (if not None) is fed the bytes sent.
+TransferProgress = Callable[[str, int], AbstractContextManager[Callable[[int], None] | None]]
 ParameterValue = str | int | float | bool
 PIPELINE_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")
 _S3_URI = re.compile(r"^s3://([^/]+)/(.+)$")
@@ -71,7 +74,7 @@ class SageMakerEngine:
 
     def submit(self, definition_json: str, name: str, parameters: Mapping[str, ParameterValue] | None = None,
                artifacts: Mapping[str, Path | bytes] | None = None, *, description: str | None = None,
-               display_name: str | None = None, progress: Callable[[str], None] | None = None) -> str:  # fmt: skip
+               display_name: str | None = None, progress: TransferProgress | None = None) -> str:  # fmt: skip
         """Check the parameters against the definition, upload its artifacts, upsert it and start it.
 
         Returns the execution ARN; `watch` follows it to the end.
@@ -84,11 +87,12 @@ class SageMakerEngine:
         self.upsert(definition_json, name, description)
         return self.start(name, parameters, display_name)
 
-    def upload(self, artifacts: Mapping[str, Path | bytes], progress: Callable[[str], None] | None = None) -> list[str]:
+    def upload(self, artifacts: Mapping[str, Path | bytes], progress: TransferProgress | None = None) -> list[str]:
         """Upload the code and data a definition refers to (S3 URI → local file or bytes).
 
         Their keys are named by content, so a key that exists (HeadObject) is skipped.
-        Returns the URIs uploaded; `progress(uri)` is called before each upload.
+        Returns the URIs uploaded; each upload runs inside `progress(uri, size)`, whose
+        callback (if any) is fed the bytes sent.
         """
         uploaded: list[str] = []
         for uri, source in artifacts.items():
@@ -99,14 +103,14 @@ class SageMakerEngine:
             except AwsError as exc:
                 if not is_not_found(exc):
                     raise
-            if progress is not None:
-                progress(uri)
-            if isinstance(source, bytes):
-                self.clients.call("s3", "PutObject", uri, Bucket=bucket, Key=key, Body=source)
-            elif Path(source).is_file():
-                self.clients.upload_file(Path(source), bucket, key)
-            else:
+            if not isinstance(source, bytes) and not Path(source).is_file():
                 raise ExecutionError(f"{source} does not exist; the definition refers to it as {uri}")
+            size = len(source) if isinstance(source, bytes) else Path(source).stat().st_size
+            with progress(uri, size) if progress is not None else nullcontext() as sent:
+                if isinstance(source, bytes):
+                    self.clients.call("s3", "PutObject", uri, Bucket=bucket, Key=key, Body=source)
+                else:
+                    self.clients.upload_file(Path(source), bucket, key, sent)
             uploaded.append(uri)
         return uploaded
 

@@ -1,0 +1,23 @@
+"""Progress bars for large transfers: rich bars fed by the bytes-moved callbacks of boto3's transfers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+LARGE = 8 * 1024 * 1024  # transfers above this show a progress bar; smaller ones are over before a bar would draw
+
+
+@contextmanager
+def transfer_bar(label: str, size: int) -> Iterator[Callable[[int], None] | None]:
+    """A bar on stderr for a transfer of `size` bytes, or None (no callback) when it is small."""
+    if size < LARGE:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    columns = ("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(label, total=size)
+        yield lambda moved: bar.advance(task, moved)
