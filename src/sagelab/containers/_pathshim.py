@@ -1,15 +1,20 @@
 """Remap `/opt/ml/...` to a job folder inside one Python process.
 
-The fallback where mount namespaces are unavailable (not root, no CAP_SYS_ADMIN). It
+Remap mode, the last fallback (no namespace can be made and no shared /opt/ml is set up). It
 patches the file functions that Python code reaches (open, os.*, and so pathlib, shutil,
 glob, pandas and pickle); files opened by C libraries directly, and programs the script
 starts, still see the real /opt/ml.
 """
 
+from __future__ import annotations
+
 import builtins
 import io
 import os
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs a step ~3 ms to import; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 PREFIX = "/opt/ml"
 _ONE_PATH = (

@@ -133,10 +133,10 @@ def _run(step: StepLog, command: list[str], cwd: Path) -> tuple[int, list[str]]:
                               errors="replace", env=_environment()) as process:  # fmt: skip
             progress = _Progress(step, process.pid)
             for line in process.stdout or ():
+                progress.saw(line)  # first: no progress line lands after the phase it describes
                 log.write(line)
                 log.flush()  # the live view shows the build's last line
                 tail.append(line.rstrip())
-                progress.saw(line)
             progress.stop()
     return process.returncode, list(tail)
 
@@ -151,16 +151,19 @@ class _Progress:
         self.started = time.monotonic()
         self.done = threading.Event()
         self.thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # a progress line is written whole before the phase may end
 
     def saw(self, line: str) -> None:
         if line.startswith("Resolved ") and self.thread is None:
             self.thread = threading.Thread(target=self._tick, args=(line.split()[1],), daemon=True)
             self.thread.start()
         elif line.startswith(("Prepared ", "Installed ", "Audited ")):
-            self.done.set()
+            with self._lock:
+                self.done.set()
 
     def stop(self) -> None:
-        self.done.set()
+        with self._lock:
+            self.done.set()
         if self.thread is not None:
             self.thread.join()
 
@@ -169,7 +172,10 @@ class _Progress:
         while not self.done.wait(self.EVERY):
             received = self._received()
             amount = f", {(received - first) / 1e6:,.0f} MB received" if received is not None and first is not None else ""
-            self.step.log(f"uv is fetching what its cache lacks of {packages} packages ({time.monotonic() - self.started:.0f} s{amount})")
+            with self._lock:
+                if self.done.is_set():
+                    return
+                self.step.log(f"uv is fetching what its cache lacks of {packages} packages ({time.monotonic() - self.started:.0f} s{amount})")
 
     def _received(self) -> int | None:
         """Bytes uv has read so far, mostly the downloads in this phase (Linux /proc; None elsewhere)."""
