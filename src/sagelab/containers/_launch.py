@@ -34,6 +34,7 @@ PR_SET_PDEATHSIG = 1
 OPT_ML = "/opt/ml"
 PROBE_MARKER = ".sagelab-probe"
 PYTHONS = {"python", "python3", f"python3.{sys.version_info[1]}"}
+_host_path = os.fspath  # where a path the step names really is: itself, except in remap mode
 
 
 class Unavailable(Exception):
@@ -195,7 +196,7 @@ def _run_in_process(argv: list[str]) -> None:
         import runpy
 
         sys.argv = [argv[1], *argv[2:]]
-        sys.path[0] = os.getcwd()
+        sys.path[0] = _host_path(os.getcwd())  # the import system looks at real paths only
         runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
         return
     source: "str | bytes"
@@ -207,7 +208,7 @@ def _run_in_process(argv: list[str]) -> None:
         with open(name, "rb") as file:
             source = file.read()
         sys.argv = argv
-        sys.path[0] = os.path.dirname(name)
+        sys.path[0] = _host_path(os.path.dirname(name))
     main = type(sys)("__main__")
     if name != "<string>":
         main.__file__ = name
@@ -288,7 +289,8 @@ def _enter(mode: str, root: str, command: "list[str]") -> None:
         import _pathshim  # type: ignore[import-not-found]
 
         del sys.path[0]
-        _pathshim.install(root)
+        global _host_path
+        _host_path = _pathshim.install(root)
     else:
         raise SystemExit(f"sagelab: unknown sandbox mode {mode!r}")
 

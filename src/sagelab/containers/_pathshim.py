@@ -14,6 +14,7 @@ import os
 
 TYPE_CHECKING = False  # typing costs a step ~3 ms to import; mypy reads this as True
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 PREFIX = "/opt/ml"
@@ -24,8 +25,8 @@ _ONE_PATH = (
 _TWO_PATHS = ("link", "rename", "replace", "symlink")
 
 
-def install(root: str) -> None:
-    """Patch this process so every /opt/ml path means `root`."""
+def install(root: str) -> Callable[[Any], Any]:
+    """Patch this process so every /opt/ml path means `root`; returns the mapping, for what the patches miss (sys.path)."""
     broot = os.fsencode(root)
 
     def remap(path: Any) -> Any:
@@ -56,3 +57,14 @@ def install(root: str) -> None:
     for name in _TWO_PATHS:
         setattr(os, name, two(getattr(os, name)))
     builtins.open = io.open = one(io.open)
+    real = os.path.realpath(root)
+    getcwd = os.getcwd
+
+    def container_cwd() -> str:
+        """The working folder as the step would see it: under /opt/ml when inside the job's folder."""
+        cwd = getcwd()
+        return PREFIX + cwd[len(real) :] if cwd == real or cwd.startswith(real + "/") else cwd
+
+    os.getcwd = container_cwd
+    os.getcwdb = lambda: os.fsencode(container_cwd())
+    return remap
