@@ -117,7 +117,7 @@ import numpy as np
 from sagemaker_xgboost_container.data_utils import get_dmatrix
 
 with tarfile.open("/opt/ml/processing/model/model.tar.gz") as tar:
-    tar.extractall(path=".", filter="data")
+    tar.extractall(path=".", **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))  # Python < 3.11.4 lacks it
 booster = pickle.load(open("xgboost-model", "rb"))
 test = get_dmatrix("/opt/ml/processing/test", "csv")
 errors = test.get_label() - booster.predict(test)

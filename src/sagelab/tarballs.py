@@ -38,14 +38,17 @@ def extract_all(archive: tarfile.TarFile, target: Path) -> None:
 
 
 def _check(member: tarfile.TarInfo) -> None:
+    """Refuse what the data filter refuses, in its words (its messages are what users see on newer Pythons)."""
     member.name = member.name.lstrip("/")  # as the filter does: /etc/x lands at <target>/etc/x
     name = posixpath.normpath(member.name)
     if name == ".." or name.startswith("../"):
-        raise UnsafeMember(f"{member.name!r} would be written outside the destination ('..')")
+        raise UnsafeMember(f"{member.name!r} would be extracted to {name!r}, which is outside the destination")
     if member.isdev():
-        raise UnsafeMember(f"{member.name!r} is a device file")
+        raise UnsafeMember(f"{member.name!r} is a special file")
     if member.issym() or member.islnk():
+        if member.linkname.startswith("/"):
+            raise UnsafeMember(f"{member.name!r} is a link to an absolute path")
         base = posixpath.dirname(name) if member.issym() else ""
         pointed = posixpath.normpath(posixpath.join(base, member.linkname))
-        if member.linkname.startswith("/") or pointed == ".." or pointed.startswith("../"):
-            raise UnsafeMember(f"{member.name!r} is a link to {member.linkname!r}, outside the destination")
+        if pointed == ".." or pointed.startswith("../"):
+            raise UnsafeMember(f"{member.name!r} would link to {pointed!r}, which is outside the destination")

@@ -120,7 +120,8 @@ def setup_commands(undo: bool = False) -> list[list[str]]:
     """
     link = str(shared_link())
     parent = os.path.dirname(OPT_ML)
-    sudo = [] if os.access(parent if os.path.isdir(parent) else "/", os.W_OK) else ["sudo"]
+    existing = next(folder for folder in (Path(parent), *Path(parent).parents) if folder.is_dir())  # where mkdir -p writes
+    sudo = [] if os.access(existing, os.W_OK) else ["sudo"]
     target = os.readlink(OPT_ML) if os.path.islink(OPT_ML) else None
     if undo:
         return [[*sudo, "rm", OPT_ML]] if target == link else []

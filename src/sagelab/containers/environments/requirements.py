@@ -176,7 +176,7 @@ def unpack(archive: Path, target: Path) -> None:
     except UNSAFE as exc:
         raise ExecutionError(f"{archive}: cannot unpack it to install its requirements.txt, which names files in it: {exc}. "
                              "Build the archive from the code folder without links that point outside it, absolute paths "
-                             "or device files (sagelab unpacks it with Python's tar 'data' filter)") from None  # fmt: skip
+                             "or device files (sagelab refuses them as Python's tar 'data' filter does)") from None  # fmt: skip
     except ARCHIVE_ERRORS as exc:
         raise ExecutionError(f"{archive}: cannot unpack it to install its requirements.txt, which names files in it: it is not "
                              f"a complete .tar.gz ({type(exc).__name__}: {exc}). Upload it again "
