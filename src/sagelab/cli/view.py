@@ -143,8 +143,8 @@ def _sandbox_lines(steps: list[StepState | StepRecord]) -> list[str]:
             steps_by_mode.setdefault(mode, []).append(step.name)
     if len(steps_by_mode) == 1:
         [mode] = steps_by_mode
-        return [f"Sandbox: {mode} mode, {sandbox.GUARANTEES[mode]}"]
-    return [f"Sandbox of {', '.join(names)}: {mode} mode, {sandbox.GUARANTEES[mode]}" for mode, names in steps_by_mode.items()]
+        return [f"Sandbox: {sandbox.Sandbox(mode).describe()}"]
+    return [f"Sandbox of {', '.join(names)}: {sandbox.Sandbox(mode).describe()}" for mode, names in steps_by_mode.items()]
 
 
 def _indent(text: str) -> str:

@@ -55,7 +55,7 @@ class Sandbox:
     forced: bool = False
 
     def describe(self) -> str:
-        return f"{self.mode}: {GUARANTEES[self.mode]}"
+        return f"{self.mode} mode, {GUARANTEES[self.mode]}"
 
     def refusal(self, argv: list[str]) -> str | None:
         """Why a command cannot run in this mode, with the fix; None when it can. Said before the step starts."""
@@ -88,8 +88,10 @@ def shared_link() -> Path:
 
 @functools.cache
 def _probe(link: str) -> dict[str, str]:
-    result = subprocess.run([sys.executable, "-I", "-S", str(LAUNCHER), "--probe", link],
-                            capture_output=True, text=True, check=True)  # fmt: skip
+    result = subprocess.run([sys.executable, "-I", "-S", str(LAUNCHER), "--probe", link], capture_output=True, text=True)
+    if result.returncode != 0:  # never expected; then only remap is sure to work
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        return {**dict.fromkeys(MODES[:-1], f"the sandbox probe failed ({last})"), "remap": ""}
     return dict(json.loads(result.stdout))
 
 

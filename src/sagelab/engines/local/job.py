@@ -72,7 +72,7 @@ class Job:
         if refusal:
             raise StepFailed(f"ClientError: {refusal}")
         self.sandbox_mode = box.mode
-        self.log(f"/opt/ml in {box.describe()}")
+        self.log(f"sandbox: {box.describe()}")
         env = sandbox.environment({**self.step_env, **variables}, interpreter)
         with self._starting, open(self.log_path, "ab") as log:
             if self.cancelled.is_set():
