@@ -21,6 +21,7 @@ SAGELAB = str(Path(sys.executable).parent / "sagelab")
 # Step environments are built from uv's cache, which scripts/test fills before the tests run
 # (sagelab envs prepare tests/fixtures/images/pipeline.json): no test reaches a package index.
 os.environ.setdefault("UV_CACHE_DIR", str(ROOT / ".cache" / "uv"))
+os.environ.setdefault("XDG_CACHE_HOME", str(ROOT / ".cache"))  # sagelab's environments too, as scripts/test has them
 os.environ["UV_OFFLINE"] = "1"
 
 
