@@ -3,7 +3,7 @@
 Run as a script (it imports nothing from sagelab, to start fast):
 
     python _launch.py MODE JOB_ROOT WORKDIR -- COMMAND [ARG ...]
-    python _launch.py --probe SHARED_LINK     # which modes this machine allows, as JSON
+    python _launch.py --probe SHARED_LINK [--first]    # which modes this machine allows, as JSON
 
 MODE is how the job gets its /opt/ml (best first; `sandbox.py` picks the best one that works):
 
@@ -259,19 +259,26 @@ def _probe_namespace(root: str, user: bool) -> str:
     return reason
 
 
-def probe(link: str) -> "dict[str, str]":
-    """Each mode, best first, with why this machine does not allow it ('' where it does)."""
+def probe(link: str, first: bool = False) -> "dict[str, str]":
+    """Each mode, best first, with why this machine does not allow it ('' where it does).
+
+    With `first`, stop at the first mode that works: the modes after it are left out.
+    """
     import tempfile
 
-    reasons = {}
+    reasons: "dict[str, str]" = {}
     with tempfile.TemporaryDirectory(prefix="sagelab-probe-") as root:
         open(os.path.join(root, PROBE_MARKER), "w").close()
         for mode, user in (("namespace", False), ("user-namespace", True)):
+            if first and "" in reasons.values():
+                return reasons
             try:
                 _libc()
                 reasons[mode] = _probe_namespace(root, user)
             except Unavailable as exc:
                 reasons[mode] = str(exc)
+    if first and "" in reasons.values():
+        return reasons
     reasons["shared"] = shared_problem(link)
     reasons["remap"] = ""
     return reasons
@@ -299,7 +306,7 @@ def main() -> None:
     if sys.argv[1:2] == ["--probe"]:
         import json  # here only: it costs every step ~7 ms to import
 
-        print(json.dumps(probe(sys.argv[2])))
+        print(json.dumps(probe(sys.argv[2], first=sys.argv[3:4] == ["--first"])))
         return
     mode, root, workdir, separator, *command = sys.argv[1:]
     if separator != "--" or not command:

@@ -87,17 +87,21 @@ def shared_link() -> Path:
 
 
 @functools.cache
-def _probe(link: str) -> dict[str, str]:
-    result = subprocess.run([sys.executable, "-I", "-S", str(LAUNCHER), "--probe", link], capture_output=True, text=True)
+def _probe(link: str, first: bool) -> dict[str, str]:
+    command = [sys.executable, "-I", "-S", str(LAUNCHER), "--probe", link, *(["--first"] if first else [])]
+    result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:  # never expected; then only remap is sure to work
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
         return {**dict.fromkeys(MODES[:-1], f"the sandbox probe failed ({last})"), "remap": ""}
     return dict(json.loads(result.stdout))
 
 
-def probe() -> dict[str, str]:
-    """Each mode, best first, with why this machine does not allow it ('' where it does)."""
-    return _probe(str(shared_link()))
+def probe(first: bool = False) -> dict[str, str]:
+    """Each mode, best first, with why this machine does not allow it ('' where it does).
+
+    With `first`, only up to the first mode that works (each namespace mode probed costs a fork and mounts).
+    """
+    return _probe(str(shared_link()), first)
 
 
 def current() -> Sandbox:
@@ -105,12 +109,12 @@ def current() -> Sandbox:
     forced = os.environ.get(FORCE, "")
     if forced == "remap":
         return Sandbox("remap", forced=True)
-    reasons = probe()
     if forced:
         if forced not in MODES:
             return Sandbox("remap", problem=f"{FORCE}={forced!r} is not one of {', '.join(MODES)}", forced=True)
-        return Sandbox(forced, problem=reasons[forced], forced=True)
-    mode = next(mode for mode in MODES if not reasons[mode])
+        return Sandbox(forced, problem=probe()[forced], forced=True)
+    reasons = probe(first=True)
+    mode = next(mode for mode in MODES if not reasons.get(mode, "x"))
     return Sandbox(mode, {better: reasons[better] for better in MODES[: MODES.index(mode)]})
 
 
