@@ -171,14 +171,26 @@ def gc(
     older_than: Annotated[str, typer.Option("--older-than", help="Age of the executions to remove, e.g. 7d, 12h.")] = "7d",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be removed.")] = False,
 ) -> None:
-    """Remove old executions' job folders, logs, records and outputs, keeping what the registry and newer executions use."""
+    """Remove old executions' job folders, logs, records and the objects they wrote, keeping what the registry and newer executions use."""
     from sagelab.config import load_settings
     from sagelab.engines.local.gc import collect_garbage, parse_age
 
     collected = collect_garbage(load_settings(), parse_age(older_than), dry_run)
     verb = "would remove" if dry_run else "removed"
-    print(f"{verb} {len(collected.executions)} executions, {collected.objects} objects, {collected.folders} folders; "
-          f"kept {collected.kept_objects} outputs still referenced")  # fmt: skip
+    if dry_run:
+        for what, size in [*collected.objects, *collected.folders]:
+            print(f"{verb} {what} ({_megabytes(size)})")
+    freed = sum(size for _, size in [*collected.objects, *collected.folders])
+    print(f"{verb} {_count(len(collected.executions), 'execution')}, {_count(len(collected.objects), 'object')}, "
+          f"{_count(len(collected.folders), 'folder')} ({_megabytes(freed)}); kept {collected.kept_objects} "
+          "objects still referenced")  # fmt: skip
+    if collected.unrecorded:
+        print(f"left the objects of {_count(len(collected.unrecorded), 'execution')} recorded before sagelab tracked what each "
+              "execution wrote; remove them with `sagelab s3 ls` and your own judgement")  # fmt: skip
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
 
 
 @app.command()

@@ -13,7 +13,7 @@ import io
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -35,6 +35,13 @@ class LocalStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).absolute()
+        # Told of every object written (by sagelab or through the S3 endpoint); a run records them for gc.
+        self.observer: Callable[[ObjectInfo], None] | None = None
+
+    def _wrote(self, info: ObjectInfo) -> ObjectInfo:
+        if self.observer is not None:
+            self.observer(info)
+        return info
 
     def __repr__(self) -> str:
         return f"LocalStore({str(self.root)!r})"
@@ -166,7 +173,7 @@ class LocalStore:
             except BaseException:
                 Path(tmp.name).unlink(missing_ok=True)
                 raise
-        return self._info(parsed.bucket, parsed.key, target)
+        return self._wrote(self._info(parsed.bucket, parsed.key, target))
 
     def _publish(self, tmp: Path, target: Path, parsed: S3Uri) -> None:
         try:
@@ -201,7 +208,7 @@ class LocalStore:
             info = self.put_file(uri, path)
             Path(path).unlink()
             return info
-        return self._info(parsed.bucket, parsed.key, target)
+        return self._wrote(self._info(parsed.bucket, parsed.key, target))
 
     def put_bytes(self, uri: str, data: bytes) -> ObjectInfo:
         return self.put_stream(uri, io.BytesIO(data))
@@ -247,7 +254,7 @@ class LocalStore:
             if target.exists():  # another writer got there first: fall back to object by object
                 return self.upload_dir(path, prefix)
             raise
-        return [self.head(str(base.join(f.relative_to(path).as_posix()))) for f in files]
+        return [self._wrote(self.head(str(base.join(f.relative_to(path).as_posix())))) for f in files]
 
     def _tmp_dir(self) -> Path:
         tmp_dir = self.root / _TMP

@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS executions (
     ended REAL,
     failure_reason TEXT,
     owner_pid INTEGER,
-    artifacts TEXT
+    artifacts TEXT,
+    writes_tracked INTEGER
 );
 CREATE TABLE IF NOT EXISTS steps (
     execution_id TEXT NOT NULL REFERENCES executions(id),
@@ -57,9 +58,14 @@ CREATE TABLE IF NOT EXISTS cache (
     created REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS cache_by_key ON cache (key, created);
+CREATE TABLE IF NOT EXISTS written (
+    execution_id TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    PRIMARY KEY (execution_id, uri)
+);
 """
 # Columns added since the first release, added to older databases when they are opened.
-_ADDED_COLUMNS = {"executions": ("owner_pid INTEGER", "artifacts TEXT"), "steps": ("outputs TEXT", "note TEXT", "attempts INTEGER")}
+_ADDED_COLUMNS = {"executions": ("owner_pid INTEGER", "artifacts TEXT", "writes_tracked INTEGER"), "steps": ("outputs TEXT", "note TEXT", "attempts INTEGER")}
 _STEP_COLUMNS = "name, type, status, job_name, started, ended, properties, failure_reason, log_path, outputs, note, attempts"
 _EXECUTION_COLUMNS = "id, pipeline, status, definition, parameters, started, ended, failure_reason, artifacts"
 
@@ -121,7 +127,8 @@ class Records:
 
     def create_execution(self, record: ExecutionRecord) -> None:
         self._db.execute(
-            "INSERT INTO executions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO executions (id, pipeline, status, definition, parameters, started, ended, failure_reason, owner_pid, "
+            "artifacts, writes_tracked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
             (record.id, record.pipeline, record.status, json.dumps(record.definition), json.dumps(record.parameters),
              record.started, record.ended, record.failure_reason, os.getpid(), json.dumps(record.artifacts)),
         )  # fmt: skip
@@ -185,7 +192,24 @@ class Records:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM steps WHERE execution_id = ?", (execution_id,))
             self._db.execute("DELETE FROM cache WHERE execution_id = ?", (execution_id,))
+            self._db.execute("DELETE FROM written WHERE execution_id = ?", (execution_id,))
             self._db.execute("DELETE FROM executions WHERE id = ?", (execution_id,))
+
+    # -- what executions wrote (what gc may delete) --------------------------------------
+
+    def add_written(self, execution_id: str, uris: list[str]) -> None:
+        """Record objects an execution wrote to the local store (its steps' outputs, what scripts PUT)."""
+        with self._db:
+            self._db.executemany("INSERT OR IGNORE INTO written (execution_id, uri) VALUES (?, ?)", [(execution_id, uri) for uri in uris])
+
+    def written(self, execution_id: str) -> list[str]:
+        rows = self._db.execute("SELECT uri FROM written WHERE execution_id = ? ORDER BY uri", (execution_id,)).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def writes_recorded(self, execution_id: str) -> bool:
+        """False for executions recorded before sagelab kept track of what they wrote (gc leaves their objects)."""
+        row = self._db.execute("SELECT writes_tracked FROM executions WHERE id = ?", (execution_id,)).fetchone()
+        return bool(row and row[0])
 
     # -- steps -----------------------------------------------------------------------------
 

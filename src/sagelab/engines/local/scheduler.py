@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import string
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -24,13 +25,14 @@ from sagelab.containers import sandbox
 from sagelab.definition import PipelineDefinition, Step, dependencies, evaluate
 from sagelab.definition.graph import condition_parent
 from sagelab.definition.model import RetryPolicy
+from sagelab.engines.local import locks
 from sagelab.engines.local.cache import Decision, StepCache
 from sagelab.engines.local.job import Job, StepFailed, StepResult
 from sagelab.engines.local.records import Records, StepRecord
 from sagelab.engines.local.runners import INLINE, RUNNERS
 from sagelab.engines.local.scope import ExecutionScope
 from sagelab.errors import SagelabError
-from sagelab.store import LocalStore, ObjectStore
+from sagelab.store import LocalStore, ObjectInfo, ObjectStore
 from sagelab.store.s3_server import S3Server
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -107,10 +109,13 @@ class Scheduler:
         self.delayed: list[tuple[float, Step]] = []  # retries waiting for their backoff
         self.failed: list[str] = []
         self.stopped = False
+        self._flush_writes: Callable[[], None] = lambda: None
 
     def execute(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with ExitStack() as stack:
+            stack.enter_context(locks.running(self.settings.state_dir))
+            self._record_writes(stack)
             self.step_env = self._step_environment(stack)
             pool = stack.enter_context(ThreadPoolExecutor(self.settings.concurrency))
             try:
@@ -118,6 +123,28 @@ class Scheduler:
             except KeyboardInterrupt:
                 self._stop()
         self._finish()
+
+    def _record_writes(self, stack: ExitStack) -> None:
+        """Note every object written to the local store while the run lasts (steps' outputs, scripts' PUTs): gc deletes only those."""
+        if not isinstance(self.store, LocalStore):
+            return
+        written: list[str] = []
+        guard = threading.Lock()
+
+        def wrote(info: ObjectInfo) -> None:
+            with guard:
+                written.append(info.uri)
+
+        def flush() -> None:
+            with guard:
+                uris, written[:] = list(written), []
+            if uris:
+                self.records.add_written(self.execution.id, uris)
+
+        self.store.observer = wrote
+        self._flush_writes = flush
+        stack.callback(flush)
+        stack.callback(setattr, self.store, "observer", None)
 
     def _step_environment(self, stack: ExitStack) -> dict[str, str]:
         """How steps reach the store: the local store served on loopback with throwaway keys,
@@ -227,6 +254,7 @@ class Scheduler:
             crash_point("step-running")
 
     def _complete(self, job: Job, future: Future[StepResult], decision: Decision) -> None:
+        self._flush_writes()  # before the step's state: a run killed after it has its writes recorded
         step = job.step
         state = self.execution.steps[step.name]
         state.ended = time.time()
