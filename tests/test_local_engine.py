@@ -350,3 +350,16 @@ def test_a_long_transfer_says_how_far_it_got(monkeypatch: pytest.MonkeyPatch) ->
         progress(2_500_000)
     assert lines[-1].startswith("input train: 7.5 MB so far (")
     assert progress.done(2).startswith("input train: 2 object(s), 7.5 MB in ")
+
+
+def test_a_malformed_field_fails_its_step_and_no_other(engine: LocalEngine) -> None:
+    slow = processing_step("Bad", "import time; time.sleep(30)")
+    slow["Arguments"]["StoppingCondition"] = {"MaxRuntimeInSeconds": "soon"}
+    oops = processing_step("Oops", "pass")
+    oops["Arguments"]["AppSpecification"] = "oops"
+    execution = run(engine, definition(processing_step("Fine", "pass"), slow, oops))
+    assert statuses(execution) == {"Fine": "Succeeded", "Bad": "Failed", "Oops": "Failed"}
+    assert "MaxRuntimeInSeconds must be a whole number of seconds, at least 1; got 'soon'" in execution.steps["Bad"].failure_reason
+    reason = execution.steps["Oops"].failure_reason
+    assert reason.startswith("ValidationException: sagelab could not run the step with these arguments (AttributeError")
+    assert "Traceback" in Path(execution.steps["Oops"].log_path).read_text()  # for a bug report, in the step's log only

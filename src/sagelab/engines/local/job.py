@@ -67,6 +67,9 @@ class Job:
         A job stopped before its process starts (during a slow setup: downloads, pip) raises
         StepFailed instead of starting it.
         """
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 1):
+            raise StepFailed(f"ValidationException: StoppingCondition.MaxRuntimeInSeconds must be a whole number of seconds, "
+                             f"at least 1; got {timeout!r}")  # fmt: skip
         box = sandbox.current()
         refusal = box.refusal(argv)
         if refusal:
@@ -90,6 +93,9 @@ class Job:
         except subprocess.TimeoutExpired:
             self.terminate()
             raise StepFailed(f"MaxRuntimeExceeded: the job ran longer than {timeout:.0f} seconds") from None
+        except BaseException:  # never leave the job's processes behind
+            self.terminate()
+            raise
         if code < 0 and not self.cancelled.is_set():
             name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
             raise StepFailed(f"InternalServerError: the job's process was killed by {name}", fault="SageMaker.JOB_INTERNAL_ERROR")

@@ -13,6 +13,7 @@ import signal
 import string
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
@@ -270,6 +271,11 @@ class Scheduler:
             return
         except (SagelabError, OSError) as exc:
             self._fail(state, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a malformed argument the validator missed, or a sagelab bug: this step fails, the run goes on
+            job.log("sagelab could not run this step; the traceback below is for a bug report:\n" + traceback.format_exc())
+            self._fail(state, f"ValidationException: sagelab could not run the step with these arguments ({type(exc).__name__}: {exc}); "
+                              f"check the step's Arguments against the SageMaker API, or report a sagelab bug with {job.log_path}")  # fmt: skip
             return
         if self.stopped:
             state.failure_reason = "stopped by the user"
