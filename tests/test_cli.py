@@ -145,12 +145,15 @@ def test_s3_commands(project: Path) -> None:
     assert not list((project / ".sagelab" / "s3").glob("*escape*"))
 
 
-def test_ctrl_c_stops_running_steps_and_marks_the_execution_stopped(project: Path) -> None:
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM", "SIGHUP", "SIGKILL"])
+def test_a_stopped_or_killed_run_leaves_no_step_process_not_even_a_daemon(project: Path, signum: str) -> None:
+    """Ctrl-C, SIGTERM and SIGHUP stop the run (Stopped, retryable); after any of them, or SIGKILL, nothing the step started lives on."""
     import signal
     import time
 
     marker = project / "step-started"
-    slow = processing_step("Slow", f"import time; open({str(marker)!r}, 'w').close(); time.sleep(60)")
+    daemon = f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', {str(marker)!r}], start_new_session=True)"
+    slow = processing_step("Slow", f"{daemon}; import time; open({str(marker)!r}, 'w').close(); time.sleep(60)")
     after = processing_step("After", "pass", DependsOn=["Slow"])
     write(project / "pipe.json", definition(slow, after))
     process = subprocess.Popen([SAGELAB, "run", "pipe.json"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -158,15 +161,20 @@ def test_ctrl_c_stops_running_steps_and_marks_the_execution_stopped(project: Pat
     while not marker.exists():
         assert time.time() < deadline and process.poll() is None, process.communicate()
         time.sleep(0.05)
+    assert surviving_processes(marker)  # the daemon runs, in a session of its own
     started = time.time()
-    process.send_signal(signal.SIGINT)
+    process.send_signal(getattr(signal, signum))
     stdout, stderr = process.communicate(timeout=30)
-    assert process.returncode == 130, stdout + stderr
-    assert time.time() - started < 10  # the 60 s step was terminated, not waited for
-    assert "Stopped" in stdout and "Traceback" not in stderr
+    if signum == "SIGKILL":
+        assert process.returncode == -signal.SIGKILL
+    else:
+        assert process.returncode == 130, stdout + stderr
+        assert time.time() - started < 10  # the 60 s step was terminated, not waited for
+        assert "Stopped" in stdout and "Traceback" not in stderr
+    time.sleep(1.0)
+    assert surviving_processes(marker) == []  # no step process, not even its daemon, outlived the run
     status = sagelab("status", "latest", cwd=project).stdout
-    assert "Slow" in status and "Stopped" in status and "NotStarted" in status
-    assert surviving_processes(marker) == []  # no step process outlived the run
+    assert "Slow" in status and ("Stopped" if signum != "SIGKILL" else "Interrupted") in status
 
 
 def test_logs_follow_prints_until_the_execution_ends(project: Path) -> None:

@@ -26,6 +26,7 @@ import sys
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
@@ -145,6 +146,58 @@ def _enter_namespace(root: str, user: bool) -> None:
     _mount(root, OPT_ML, None, MS_BIND | MS_REC)
 
 
+def _contain(parent: int) -> None:
+    """Run the rest of this launcher as the first process of a new PID namespace, where the kernel allows one.
+
+    When that process ends, the kernel kills every process left in the namespace: a daemon a step
+    starts (even in a session of its own) ends with the step, and with sagelab, as in a container.
+    This process stays outside: it waits, then exits as the step did. The step runs in a child of the
+    namespace's init, which reaps orphans; signals sagelab sends to the job's process group reach the
+    step directly (init, as PID 1, ignores them).
+    """
+    try:
+        _check(_libc().unshare(CLONE_NEWPID), "unshare")
+    except (OSError, Unavailable):
+        _die_with_sagelab(parent)
+        return  # no PID namespace here: the job's process group is what sagelab stops
+    import signal
+
+    status_read, status_write = os.pipe()
+    init = os.fork()
+    if init == 0:
+        os.close(status_read)
+        _die_with_sagelab(None)  # if the outer launcher is killed, the namespace goes with init
+        try:
+            _mount("proc", "/proc", "proc", 0)  # `ps` in the step shows the step's processes (not where /proc is locked)
+        except OSError:
+            pass
+        step = os.fork()
+        if step == 0:
+            os.close(status_write)
+            return
+        while True:
+            pid, status = os.wait()
+            if pid == step:
+                os.write(status_write, str(status).encode())
+                os._exit(0)
+    os.close(status_write)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)  # they reach the step through the process group; stay to report its end
+    _die_with_sagelab(parent)
+    with os.fdopen(status_read, "rb") as pipe:
+        reported = pipe.read()
+    os.waitpid(init, 0)
+    if not reported:  # init died without a word: it was killed
+        os.kill(os.getpid(), signal.SIGKILL)
+    status = int(reported)
+    if os.WIFSIGNALED(status):  # end as the step ended, so sagelab sees the signal
+        if os.WTERMSIG(status) not in (signal.SIGKILL, signal.SIGSTOP):  # those two cannot be handled, nor need resetting
+            signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+        os.kill(os.getpid(), os.WTERMSIG(status))
+        os._exit(128 + os.WTERMSIG(status))
+    os._exit(os.WEXITSTATUS(status))
+
+
 def shared_problem(link: str) -> str:
     """Why shared mode cannot run here ('' when it can)."""
     try:
@@ -177,16 +230,18 @@ def _take_turn(link: str, root: str) -> None:
     os.replace(staged, link)
 
 
-def _die_with_sagelab(parent: int) -> None:
-    """Be killed when sagelab dies, so a killed run leaves no step running (Linux).
+def _die_with_sagelab(parent: "int | None") -> None:
+    """Be killed when the parent dies, so a killed run leaves no step running (Linux).
 
-    Set after entering a user namespace, which clears it.
+    Set after entering a user namespace, which clears it. `parent` is the pid the parent must
+    still have (it died before prctl took effect otherwise); None where it cannot be seen (the
+    parent of a PID namespace's first process is outside it).
     """
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9)  # SIGKILL
     except (OSError, AttributeError):
         return
-    if os.getppid() != parent:  # sagelab died before prctl took effect
+    if parent is not None and os.getppid() != parent:
         os._exit(137)
 
 
@@ -316,7 +371,10 @@ def main() -> None:
         _enter(mode, root, command)
     except (OSError, Unavailable) as exc:
         raise SystemExit(f"sagelab: cannot give this job its /opt/ml in {mode.partition('=')[0]} mode: {exc}") from None
-    _die_with_sagelab(parent)
+    if mode in ("namespace", "user-namespace"):
+        _contain(parent)
+    else:
+        _die_with_sagelab(parent)
     os.chdir(workdir)  # under remap, os.chdir itself maps /opt/ml
     if runs_in_process(command):
         _run_in_process(command[1:])

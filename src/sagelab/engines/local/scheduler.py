@@ -116,6 +116,7 @@ class Scheduler:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with ExitStack() as stack:
             stack.enter_context(locks.running(self.settings.state_dir))
+            self._stop_on_signals(stack)
             self._record_writes(stack)
             self.step_env = self._step_environment(stack)
             pool = stack.enter_context(ThreadPoolExecutor(self.settings.concurrency))
@@ -124,6 +125,17 @@ class Scheduler:
             except KeyboardInterrupt:
                 self._stop()
         self._finish()
+
+    def _stop_on_signals(self, stack: ExitStack) -> None:
+        """SIGTERM and SIGHUP (a closed terminal, `kill`, a CI job cancelled) stop the run as Ctrl-C does: Stopped, retryable."""
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set handlers; a run driven from another thread keeps the caller's
+
+        def interrupt(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt
+
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            stack.callback(signal.signal, signum, signal.signal(signum, interrupt))
 
     def _record_writes(self, stack: ExitStack) -> None:
         """Note every object written to the local store while the run lasts (steps' outputs, scripts' PUTs): gc deletes only those."""
