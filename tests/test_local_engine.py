@@ -363,3 +363,17 @@ def test_a_malformed_field_fails_its_step_and_no_other(engine: LocalEngine) -> N
     reason = execution.steps["Oops"].failure_reason
     assert reason.startswith("ValidationException: sagelab could not run the step with these arguments (AttributeError")
     assert "Traceback" in Path(execution.steps["Oops"].log_path).read_text()  # for a bug report, in the step's log only
+
+
+def test_steps_see_none_of_the_users_aws_credentials_settings(engine: LocalEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    leaks = {"AWS_ROLE_ARN": "arn:aws:iam::1:role/r", "AWS_WEB_IDENTITY_TOKEN_FILE": "/token", "AWS_PROFILE": "prod",
+             "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.170.2/creds", "AWS_CONTAINER_AUTHORIZATION_TOKEN": "secret"}  # fmt: skip
+    for name, value in leaks.items():
+        monkeypatch.setenv(name, value)
+    code = ("import json, os; json.dump({k: v for k, v in os.environ.items() if k.startswith('AWS_')}, "
+            "open('/opt/ml/processing/output/env/env.json', 'w'))")
+    execution = run(engine, definition(processing_step("Env", code, outputs=["env"])))
+    seen = json.loads(engine.store.get_bytes("s3://test-bucket/Env/env/env.json"))
+    assert execution.status == "Succeeded" and not set(leaks) & set(seen)
+    assert seen["AWS_CONFIG_FILE"] == seen["AWS_SHARED_CREDENTIALS_FILE"] == os.devnull and seen["AWS_EC2_METADATA_DISABLED"] == "true"
+    assert seen["AWS_ACCESS_KEY_ID"] != "" and seen["AWS_ENDPOINT_URL_S3"].startswith("http://127.0.0.1:")  # the run's own

@@ -41,8 +41,11 @@ GUARANTEES = {
 # Set in a step's variables when it works on real S3 (a hybrid run) and so needs the user's own
 # credentials; otherwise the credentials of the user's own AWS account never reach a local step.
 KEEP_CREDENTIALS = "SAGELAB_KEEP_AWS_CREDENTIALS"
-_HIDDEN = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE",
-           "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")  # fmt: skip
+# Of the user's AWS_* variables, a local step keeps only these; every other one (keys, tokens, profiles, role and
+# web-identity settings, container credential URIs, endpoints) could lead it to the user's own account.
+_KEPT_AWS = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_CA_BUNDLE", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE")
+# And boto3 in a step must not fall back to the user's files or to an EC2 instance's role.
+_NO_AWS_FALLBACKS = {"AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_CONFIG_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
 
 
 @dataclass(frozen=True)
@@ -150,9 +153,11 @@ def command(sandbox: Sandbox, job_root: Path, workdir: str, argv: list[str], int
 
 
 def environment(variables: Mapping[str, str], interpreter: str | None = None) -> dict[str, str]:
-    """The environment of a step: ours minus AWS credentials (unless it works on real S3), plus the step's variables."""
+    """The environment of a step: ours minus the user's AWS settings (unless it works on real S3), plus the step's variables."""
     keep = variables.get(KEEP_CREDENTIALS) == "1"
-    env = {k: v for k, v in os.environ.items() if keep or k not in _HIDDEN}
+    env = {k: v for k, v in os.environ.items() if keep or not k.startswith("AWS_") or k in _KEPT_AWS}
+    if not keep:
+        env.update(_NO_AWS_FALLBACKS)
     interpreter_dirs = dict.fromkeys(os.path.dirname(path) for path in (interpreter or sys.executable, sys.executable))
     env["PATH"] = os.pathsep.join([*interpreter_dirs, env.get("PATH", os.defpath)])
     env["PYTHONUNBUFFERED"] = "1"  # so the live view shows log lines as they are printed
