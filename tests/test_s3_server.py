@@ -625,3 +625,22 @@ def test_a_key_segment_too_long_for_a_file_name_is_a_400(s3: Any) -> None:
         with pytest.raises(ClientError) as excinfo:
             call()
         assert error_code(excinfo) == "KeyTooLongError"
+
+
+def test_a_run_s_endpoint_serves_only_its_own_credentials(store: LocalStore) -> None:
+    """Anonymous requests and other keys are refused, as S3 does, before anything is read or written."""
+    store.put_bytes("s3://code/p/code/abc/train.py", b"print('the real script')")
+    config = Config(retries={"total_max_attempts": 1})
+    with S3Server(store, access_key="SGLRUNKEY") as keyed:
+        own = boto3.client("s3", endpoint_url=keyed.endpoint, region_name="us-east-1", config=config,
+                           aws_access_key_id="SGLRUNKEY", aws_secret_access_key="any")  # fmt: skip
+        other = boto3.client("s3", endpoint_url=keyed.endpoint, region_name="us-east-1", config=config,
+                             aws_access_key_id="SGLOTHER", aws_secret_access_key="any")  # fmt: skip
+        with pytest.raises(ClientError) as refused:
+            other.put_object(Bucket="code", Key="p/code/abc/train.py", Body=b"print('swapped')")
+        assert refused.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+        assert raw_request(keyed, "DELETE", "/code/p/code/abc/train.py")[0] == 403  # unsigned
+        assert raw_request(keyed, "GET", "/code/p/code/abc/train.py")[0] == 403
+        assert own.get_object(Bucket="code", Key="p/code/abc/train.py")["Body"].read() == b"print('the real script')"
+        own.put_object(Bucket="code", Key="p/out.txt", Body=b"ok")
+    assert store.get_bytes("s3://code/p/code/abc/train.py") == b"print('the real script')"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import errno
+import hmac
 import io
 import mimetypes
 import re
@@ -62,15 +63,17 @@ _OVERRIDES = {
     "response-content-encoding": "Content-Encoding",
 }
 _CREDENTIAL = re.compile(r"(?:^|Credential=)[^/,\s]+/\d{8}/([^/]+)/s3/")
+_ACCESS_KEY = re.compile(r"(?:^|Credential=)([^/,\s]+)/")
 
 
 class HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, store: LocalStore, listening: socket.socket) -> None:
-        """Serve on a socket the caller already bound and put in listening state."""
+    def __init__(self, store: LocalStore, listening: socket.socket, access_key: str | None = None) -> None:
+        """Serve on a socket the caller already bound and put in listening state; with `access_key`, to its holders only."""
         self.store = store
+        self.access_key = access_key
         self.uploads = Uploads(store)
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -145,6 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         query = parse_qs(split.query, keep_blank_values=True)
         self._query = {name: values[-1] for name, values in query.items()}
+        self._authorize()
         bucket, key = self._address(split.path)
         unsupported = sorted(_UNSUPPORTED.intersection(self._query))
         if unsupported:
@@ -194,6 +198,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.store.delete(f"s3://{bucket}/{key}")
             return self._send(204)
         raise S3Error(501, "NotImplemented", f"sagelab's local S3 server does not serve {method} {split.path}")
+
+    def _authorize(self) -> None:
+        """Refuse requests not signed with the run's access key (anonymous ones, another run's, any other process's)."""
+        expected = self.server.access_key
+        if expected is None:
+            return
+        signed = self.headers.get("Authorization", "") or self._query.get("X-Amz-Credential", "")
+        found = _ACCESS_KEY.search(signed)
+        if found is None:
+            raise S3Error(403, "AccessDenied", "Access Denied: this endpoint serves the steps of one sagelab run; sign requests with its credentials")
+        if not hmac.compare_digest(found.group(1), expected):
+            raise S3Error(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.",
+                          AWSAccessKeyId=found.group(1))  # fmt: skip
 
     def _address(self, path: str) -> tuple[str, str]:
         """(bucket, key) from a path-style or `bucket.localhost` virtual-host request."""

@@ -9,6 +9,7 @@ happens on the calling thread; step processes are waited for on a thread pool.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import string
 import threading
@@ -164,9 +165,10 @@ class Scheduler:
         or the real S3 store with the user's own credentials (a hybrid run)."""
         region = {"AWS_DEFAULT_REGION": self.settings.region, "AWS_REGION": self.settings.region}
         if isinstance(self.store, LocalStore):
-            server = stack.enter_context(S3Server(self.store))
-            return {"AWS_ENDPOINT_URL_S3": server.endpoint, "AWS_ACCESS_KEY_ID": "sagelab-local",
-                    "AWS_SECRET_ACCESS_KEY": "sagelab-local", **region}  # fmt: skip
+            access_key = f"SGL{secrets.token_hex(8).upper()}"  # this run's: the endpoint serves no one else
+            server = stack.enter_context(S3Server(self.store, access_key))
+            return {"AWS_ENDPOINT_URL_S3": server.endpoint, "AWS_ACCESS_KEY_ID": access_key,
+                    "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30), **region}  # fmt: skip
         env = {**region, sandbox.KEEP_CREDENTIALS: "1"}
         endpoint = getattr(self.store, "endpoint_url", None)
         if endpoint:
