@@ -220,3 +220,18 @@ def test_example_json_is_the_generated_definition() -> None:
     assert (EXAMPLE / "pipeline.json").read_text() == json.dumps(loaded.definition.raw, indent=2) + "\n", (
         "regenerate it: sagelab definition examples/diabetes/pipeline.py:pipeline --out examples/diabetes/pipeline.json"
     )
+
+
+def test_a_step_that_depends_on_itself_is_refused() -> None:
+    step = processing_step("A", "pass", DependsOn=["A"])
+    with pytest.raises(DefinitionError, match="/Steps/0/DependsOn/0: step A depends on itself; remove it from its own DependsOn"):
+        validate(parse(definition(step)))
+
+
+def test_retry_policy_numbers_are_checked_all_at_once() -> None:
+    policy = {"ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR"], "MaxAttempts": "lots", "IntervalSeconds": "x", "BackoffRate": 0.5}
+    with pytest.raises(DefinitionError) as caught:
+        parse(definition(processing_step("A", "pass", RetryPolicies=[policy])))
+    message = str(caught.value)
+    assert "/Steps/0/RetryPolicies/0: retry policy: IntervalSeconds must be a number of seconds above 0, at most 300; got 'x'" in message
+    assert "BackoffRate must be a number of at least 1; got 0.5" in message and "MaxAttempts must be a whole number from 1 to 20; got 'lots'" in message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,15 @@ def parse(document: Any, source: str = "the definition") -> PipelineDefinition:
         raise DefinitionError(parser.problems, source)
     assert definition is not None
     return definition
+
+
+# SageMaker's bounds for a retry policy's numbers (the SDK's RetryPolicy checks the same).
+_RETRY_NUMBERS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "IntervalSeconds": ("a number of seconds above 0, at most 300", lambda v: isinstance(v, (int, float)) and 0 < v <= 300),
+    "BackoffRate": ("a number of at least 1", lambda v: isinstance(v, (int, float)) and v >= 1),
+    "MaxAttempts": ("a whole number from 1 to 20", lambda v: isinstance(v, int) and 1 <= v <= 20),
+    "ExpireAfterMin": ("a whole number of minutes from 0 to 14400", lambda v: isinstance(v, int) and 0 <= v <= 14400),
+}
 
 
 class _Parser:
@@ -207,15 +217,15 @@ class _Parser:
             if not isinstance(item, dict) or not isinstance(item.get("ExceptionType"), list):
                 self.problem(f"{pointer}/{index}", "a retry policy needs an ExceptionType list")
                 continue
-            policies.append(
-                RetryPolicy(
-                    tuple(item["ExceptionType"]),
-                    float(item.get("IntervalSeconds", 1)),
-                    float(item.get("BackoffRate", 2.0)),
-                    item.get("MaxAttempts"),
-                    item.get("ExpireAfterMin"),
-                )
-            )
+            numbers: dict[str, Any] = {name: item.get(name, default) for name, default in
+                                       (("IntervalSeconds", 1), ("BackoffRate", 2.0), ("MaxAttempts", None), ("ExpireAfterMin", None))}  # fmt: skip
+            wrong = [f"{name} must be {rule}; got {numbers[name]!r}" for name, (rule, fits) in _RETRY_NUMBERS.items()
+                     if numbers[name] is not None and (isinstance(numbers[name], bool) or not fits(numbers[name]))]  # fmt: skip
+            if wrong:
+                self.problem(f"{pointer}/{index}", f"retry policy: {'; '.join(wrong)}")
+                continue
+            policies.append(RetryPolicy(tuple(item["ExceptionType"]), float(numbers["IntervalSeconds"]), float(numbers["BackoffRate"]),
+                                        numbers["MaxAttempts"], numbers["ExpireAfterMin"]))  # fmt: skip
         return tuple(policies)
 
     def property_files(self, raw: Any, pointer: str) -> tuple[PropertyFile, ...]:

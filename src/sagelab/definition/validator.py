@@ -59,7 +59,9 @@ def find_problems(definition: PipelineDefinition) -> list[Problem]:
                 problems.extend(_check_reference(found, step, steps, definition))
         for index, name in enumerate(step.depends_on):
             pointer = f"{step.pointer}/DependsOn/{index}"
-            if name not in steps:
+            if name == step.name:
+                problems.append(Problem(pointer, f"step {step.name} depends on itself; remove it from its own DependsOn"))
+            elif name not in steps:
                 problems.append(Problem(pointer, f"step {step.name} depends on {name}, which does not exist{_hint(name, steps)}"))
             elif not _visible(steps[name], step):
                 problems.append(Problem(pointer, _invisible(step, steps[name])))
