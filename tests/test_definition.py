@@ -235,3 +235,21 @@ def test_retry_policy_numbers_are_checked_all_at_once() -> None:
     message = str(caught.value)
     assert "/Steps/0/RetryPolicies/0: retry policy: IntervalSeconds must be a number of seconds above 0, at most 300; got 'x'" in message
     assert "BackoffRate must be a number of at least 1; got 0.5" in message and "MaxAttempts must be a whole number from 1 to 20; got 'lots'" in message
+
+
+def test_files_in_other_encodings_and_deep_nesting_give_one_clear_error(tmp_path: Path) -> None:
+    document = definition(processing_step("A", "pass"))
+    (tmp_path / "utf16.json").write_text(json.dumps(document), encoding="utf-16")  # a byte-order mark says so
+    assert [step.name for step in parse_file(tmp_path / "utf16.json").steps] == ["A"]
+    (tmp_path / "latin1.json").write_bytes(json.dumps(document, ensure_ascii=False).replace('"A"', '"caf\u00e9"').encode("latin-1"))
+    with pytest.raises(DefinitionError, match=r"not UTF-8 text \(byte \d+ is b'\\xe9'\); save it as UTF-8"):
+        parse_file(tmp_path / "latin1.json")
+    nested = '"x"'
+    for _ in range(40):
+        nested = '{"Std:Join": {"On": "", "Values": [' + nested + "]}}"
+    (tmp_path / "deep.json").write_text(json.dumps(document).replace('"pass"]', f'"pass", {nested}]'))
+    with pytest.raises(DefinitionError, match=r"/Steps/0/Arguments/AppSpecification/ContainerEntrypoint/3/Std:Join/Values/0/.*nested more than 100 levels"):
+        parse_file(tmp_path / "deep.json")
+    (tmp_path / "deeper.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(DefinitionError, match="nested too deeply to read"):
+        parse_file(tmp_path / "deeper.json")

@@ -37,15 +37,44 @@ _DEFAULT_TYPES: dict[str, tuple[type, ...]] = {
 def parse_file(path: Path) -> PipelineDefinition:
     """Read and parse a definition file, naming the file in every error."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise DefinitionError([Problem("", f"cannot read the file: {exc.strerror}")], str(path)) from None
     try:
-        document = json.loads(text)
+        document = json.loads(_text(data))
+    except UnicodeDecodeError as exc:
+        problem = Problem("", f"not UTF-8 text (byte {exc.start} is {data[exc.start:exc.start + 1]!r}); save it as UTF-8, as the SDK writes it")
+        raise DefinitionError([problem], str(path)) from None
     except json.JSONDecodeError as exc:
         problem = Problem("", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")
         raise DefinitionError([problem], str(path)) from None
+    except RecursionError:
+        raise DefinitionError([Problem("", "nested too deeply to read (hundreds of levels); no pipeline needs that")], str(path)) from None
     return parse(document, source=str(path))
+
+
+MAX_DEPTH = 100  # real definitions nest about 15 deep; far deeper ones would exhaust the stack of every recursive reader
+
+
+def _too_deep(document: Any) -> str | None:
+    """The JSON pointer of a value nested deeper than MAX_DEPTH, found without recursion; None if there is none."""
+    pending: list[tuple[Any, str, int]] = [(document, "", 0)]
+    while pending:
+        value, pointer, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            return pointer
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        pending.extend((item, f"{pointer}/{key}", depth + 1) for key, item in items)
+    return None
+
+
+def _text(data: bytes) -> str:
+    """The file's text: UTF-8 (with or without a byte-order mark), or UTF-16/32 where a byte-order mark says so."""
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return data.decode("utf-32")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    return data.decode("utf-8-sig")
 
 
 def parse(document: Any, source: str = "the definition") -> PipelineDefinition:
@@ -55,6 +84,9 @@ def parse(document: Any, source: str = "the definition") -> PipelineDefinition:
             document = json.loads(document)
         except json.JSONDecodeError as exc:
             raise DefinitionError([Problem("", f"not valid JSON: {exc}")], source) from None
+    too_deep = _too_deep(document)
+    if too_deep is not None:
+        raise DefinitionError([Problem(too_deep, f"nested more than {MAX_DEPTH} levels deep; no pipeline needs that many")], source)
     parser = _Parser()
     definition = parser.definition(document)
     if parser.problems:
