@@ -228,3 +228,10 @@ def test_a_sagemaker_execution_shows_in_the_local_view(capsys: pytest.CaptureFix
     assert "Prep                           Succeeded in 10.00s" in out
     assert "Train                          Failed in 20.00s\n    AlgorithmError: boom" in out
     assert "Execution abc123 of demo: Failed in 30.00s" in out
+
+
+def test_a_key_too_long_for_a_file_name_is_one_line(project: Path) -> None:
+    (project / "f.txt").write_text("x")
+    result = sagelab("s3", "cp", "f.txt", f"s3://bucket-one/{'k' * 300}/x", cwd=project)
+    assert_user_error(result, "is longer than a file name may be (255 bytes)")
+    assert len(result.stderr.strip().splitlines()) == 1

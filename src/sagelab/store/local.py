@@ -30,6 +30,13 @@ def file_etag(stat: os.stat_result) -> str:
     return f'"{tag}"'
 
 
+_NAME_MAX = 255  # bytes in one file name on Linux and macOS filesystems
+
+
+class KeyTooLong(StoreError):
+    """A key with a segment longer than a file name may be: valid on S3, impossible in a folder."""
+
+
 class LocalStore:
     """An object store kept in a local folder; buckets are created on first write."""
 
@@ -59,6 +66,10 @@ class LocalStore:
                 f"{parsed} cannot be stored locally: keys with empty, '.' or '..' path "
                 "segments would escape or alias the store folder; rename the key"
             )
+        long = next((part for part in parts if len(part.encode()) > _NAME_MAX), None)
+        if long is not None:
+            raise KeyTooLong(f"{parsed} cannot be stored locally: its segment {long[:40]}... is longer than a file name may be "
+                             f"({_NAME_MAX} bytes); S3 allows it, a folder on disk does not: shorten the key")  # fmt: skip
         return self.root.joinpath(parsed.bucket, *parts)
 
     def _info(self, bucket: str, key: str, path: Path) -> ObjectInfo:

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from sagelab.errors import NoSuchKey, StoreError
 from sagelab.store import s3_xml
 from sagelab.store.base import ObjectInfo, S3Uri, check_bucket_name
-from sagelab.store.local import LocalStore
+from sagelab.store.local import KeyTooLong, LocalStore
 from sagelab.store.s3_protocol import (
     CHUNK,
     Chunks,
@@ -126,6 +126,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._route()
             except NoSuchKey as exc:
                 raise S3Error(404, "NoSuchKey", str(exc)) from exc
+            except KeyTooLong as exc:
+                raise S3Error(400, "KeyTooLongError", str(exc)) from exc
             except StoreError as exc:
                 raise S3Error(400, "InvalidArgument", str(exc)) from exc
             except OSError as exc:
