@@ -83,10 +83,7 @@ def cp(
         else:
             path = Path(target) / source.rsplit("/", 1)[-1] if Path(target).is_dir() else Path(target)
             with transfer_bar(f"download {path.name}", store.head(source).size if isinstance(store, S3Store) else 0) as progress:
-                if isinstance(store, S3Store) and progress:
-                    store.download_file(source, path, progress)
-                else:
-                    store.download_file(source, path)
+                store.download_file(source, path, progress)
             print(f"download: {source} to {path}")
     else:
         raise StoreError("one of SOURCE and TARGET must be an s3:// URI")

@@ -62,8 +62,7 @@ def _encode(value: "str | None") -> "bytes | None":
 
 
 def _mount(source: "str | None", target: str, fstype: "str | None", flags: int, data: "str | None" = None) -> None:
-    encode = _encode
-    _check(_libc().mount(encode(source), target.encode(), encode(fstype), flags, encode(data)), f"mount on {target}")
+    _check(_libc().mount(_encode(source), target.encode(), _encode(fstype), flags, _encode(data)), f"mount on {target}")
 
 
 def _unshare(flags: int, user: bool) -> None:

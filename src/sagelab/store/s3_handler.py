@@ -62,8 +62,8 @@ _OVERRIDES = {
     "response-content-disposition": "Content-Disposition",
     "response-content-encoding": "Content-Encoding",
 }
-_CREDENTIAL = re.compile(r"(?:^|Credential=)[^/,\s]+/\d{8}/([^/]+)/s3/")
-_ACCESS_KEY = re.compile(r"(?:^|Credential=)([^/,\s]+)/")
+# The signer's credential scope, AKID/YYYYMMDD/REGION/s3/aws4_request, in the Authorization header or X-Amz-Credential.
+_CREDENTIAL = re.compile(r"(?:^|Credential=)([^/,\s]+)/\d{8}/([^/]+)/s3/")
 
 
 class HTTPServer(ThreadingHTTPServer):
@@ -206,8 +206,7 @@ class _Handler(BaseHTTPRequestHandler):
         expected = self.server.access_key
         if expected is None:
             return
-        signed = self.headers.get("Authorization", "") or self._query.get("X-Amz-Credential", "")
-        found = _ACCESS_KEY.search(signed)
+        found = self._credential()
         if found is None:
             raise S3Error(403, "AccessDenied", "Access Denied: this endpoint serves the steps of one sagelab run; sign requests with its credentials")
         if not hmac.compare_digest(found.group(1), expected):
@@ -223,11 +222,14 @@ class _Handler(BaseHTTPRequestHandler):
         bucket, _, key = path[1:].partition("/")
         return unquote(bucket), unquote(key)
 
+    def _credential(self) -> re.Match[str] | None:
+        """The request's credential scope: the access key (group 1) and the region it was signed for (group 2)."""
+        return _CREDENTIAL.search(self.headers.get("Authorization", "") or self._query.get("X-Amz-Credential", ""))
+
     def _region(self) -> str:
         """The region the client signed for, so GetBucketLocation agrees with its config."""
-        signed = self.headers.get("Authorization", "") or self._query.get("X-Amz-Credential", "")
-        found = _CREDENTIAL.search(signed)
-        return found.group(1) if found else "us-east-1"
+        found = self._credential()
+        return found.group(2) if found else "us-east-1"
 
     # -- buckets -----------------------------------------------------------------------
 

@@ -63,8 +63,8 @@ def _cached(store: ObjectStore, settings: Settings, uri: str, log: StepLog | Non
             store.download_file(uri, target, progress)
         except StoreError as exc:
             raise EndpointError(f"cannot fetch {uri}: {exc}") from None
-        if log is not None and progress is not None:
-            log.log(progress.done(1))
+        if progress is not None:
+            progress.log.log(progress.done(1))
     return target
 
 

@@ -109,13 +109,10 @@ class _Referenced:
     """Whether an object is still used: named exactly, or under a prefix a kept step reads (S3Prefix inputs match by string)."""
 
     def __init__(self, uris: set[str]) -> None:
-        self.exact = uris
         self.prefixes = sorted(uris)
 
     def __call__(self, uri: str) -> bool:
-        if uri in self.exact:
-            return True
-        # a prefix of `uri` sorts at or before it; check the candidates sharing its bucket
+        # a prefix of `uri` (itself included) sorts at or before it; check the candidates sharing its bucket
         index = bisect.bisect_right(self.prefixes, uri)
         bucket = uri.split("/", 3)[2]
         while index > 0:

@@ -111,7 +111,8 @@ class Scheduler:
         self.delayed: list[tuple[float, Step]] = []  # retries waiting for their backoff
         self.failed: list[str] = []
         self.stopped = False
-        self._flush_writes: Callable[[], None] = lambda: None
+        self._written: list[str] = []  # objects written since the last flush to the records (gc deletes only those)
+        self._written_guard = threading.Lock()  # steps' threads and the S3 endpoint's write; the scheduler flushes
 
     def execute(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -142,23 +143,19 @@ class Scheduler:
         """Note every object written to the local store while the run lasts (steps' outputs, scripts' PUTs): gc deletes only those."""
         if not isinstance(self.store, LocalStore):
             return
-        written: list[str] = []
-        guard = threading.Lock()
-
-        def wrote(info: ObjectInfo) -> None:
-            with guard:
-                written.append(info.uri)
-
-        def flush() -> None:
-            with guard:
-                uris, written[:] = list(written), []
-            if uris:
-                self.records.add_written(self.execution.id, uris)
-
-        self.store.observer = wrote
-        self._flush_writes = flush
-        stack.callback(flush)
+        self.store.observer = self._wrote
+        stack.callback(self._flush_writes)
         stack.callback(setattr, self.store, "observer", None)
+
+    def _wrote(self, info: ObjectInfo) -> None:
+        with self._written_guard:
+            self._written.append(info.uri)
+
+    def _flush_writes(self) -> None:
+        with self._written_guard:
+            uris, self._written = self._written, []
+        if uris:
+            self.records.add_written(self.execution.id, uris)
 
     def _step_environment(self, stack: ExitStack) -> dict[str, str]:
         """How steps reach the store: the local store served on loopback with throwaway keys,
