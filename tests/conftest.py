@@ -31,7 +31,7 @@ def processing_step(name: str, code: str, *, inputs: dict[str, Any] | None = Non
         "Name": name,
         "Type": "Processing",
         "Arguments": {
-            "AppSpecification": {"ImageUri": "local/python:3", "ContainerEntrypoint": ["python3", "-c", code]},
+            "AppSpecification": {"ImageUri": "local/python:3", "ContainerEntrypoint": python_code(code)},
             "ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1}},
             "RoleArn": "arn:aws:iam::000000000000:role/R",
             "ProcessingInputs": [
@@ -47,6 +47,15 @@ def processing_step(name: str, code: str, *, inputs: dict[str, Any] | None = Non
         },
         **extra,
     }
+
+
+def python_code(code: str) -> list[str]:
+    """`python3 -c code` as a ContainerEntrypoint, whose items CreateProcessingJob caps at 256 characters:
+    longer code goes in pieces that a short loader joins (and takes back out of sys.argv)."""
+    if len(code) <= 256:
+        return ["python3", "-c", code]
+    pieces = [code[i : i + 256] for i in range(0, len(code), 256)]
+    return ["python3", "-c", f"import sys;c=''.join(sys.argv[1:{len(pieces) + 1}]);del sys.argv[1:{len(pieces) + 1}];exec(c)", *pieces]
 
 
 def definition(*steps: dict[str, Any], parameters: list[dict[str, Any]] = ()) -> dict[str, Any]:  # type: ignore[assignment]

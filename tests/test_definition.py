@@ -133,7 +133,7 @@ def test_property_paths_are_checked_against_describe_shapes(path: str, message: 
 
 def test_valid_property_paths_pass() -> None:
     prep = processing_step("Prep", "pass", outputs=["train"])
-    train = {"Name": "Train", "Type": "Training", "Arguments": {}}
+    train = {"Name": "Train", "Type": "Training", "Arguments": {"RoleArn": "arn:aws:iam::000000000000:role/R", "OutputDataConfig": {"S3OutputPath": "s3://b/m"}}}
     user = processing_step("User", "pass", inputs={
         "a": {"Get": "Steps.Prep.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"},
         "b": {"Get": "Steps.Train.FinalMetricDataList['train:mse'].Value"},
@@ -253,3 +253,48 @@ def test_files_in_other_encodings_and_deep_nesting_give_one_clear_error(tmp_path
     (tmp_path / "deeper.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(DefinitionError, match="nested too deeply to read"):
         parse_file(tmp_path / "deeper.json")
+
+
+def test_arguments_are_checked_against_the_api_request_all_problems_at_once() -> None:
+    """Each step's Arguments against its Create* request (shapes from botocore): names, types, enums, ranges, required members."""
+    step = processing_step("P", "pass")
+    resources = step["Arguments"]["ProcessingResources"]["ClusterConfig"]
+    resources.update(InstanceCount="three", InstanceType="ml.m5.larg", VolumeSizeInGB=0)
+    step["Arguments"]["ProcesingInputs"] = []
+    step["Arguments"]["StoppingCondition"] = {"MaxRuntimeInSeconds": "soon"}
+    del step["Arguments"]["RoleArn"]
+    join = processing_step("J", "pass")
+    join["Arguments"]["Environment"] = {"A": {"Std:Join": "x"}, "B": {"Std:JsonGet": {"Path": "a"}}}
+    found = problems(definition(step, join))
+    where = "/Steps/0/Arguments"
+    assert found == [
+        f"{where}/ProcessingResources/ClusterConfig/InstanceType: InstanceType 'ml.m5.larg' is not a valid value; did you mean ml.m5.large? (CreateProcessingJob)",
+        f"{where}/ProcessingResources/ClusterConfig/InstanceCount: InstanceCount must be an integer; got the string 'three' (CreateProcessingJob)",
+        f"{where}/ProcessingResources/ClusterConfig/VolumeSizeInGB: VolumeSizeInGB must be at least 1; got 0 (CreateProcessingJob)",
+        f"{where}/ProcesingInputs: ProcesingInputs is not a member of Arguments; did you mean ProcessingInputs? (CreateProcessingJob)",
+        f"{where}/StoppingCondition/MaxRuntimeInSeconds: MaxRuntimeInSeconds must be an integer; got the string 'soon' (CreateProcessingJob)",
+        f"{where}: RoleArn is required in Arguments (CreateProcessingJob)",
+        '/Steps/1/Arguments/Environment/A/Std:Join: a Std:Join is {"On": "<separator>", "Values": [...]}',
+        '/Steps/1/Arguments/Environment/B/Std:JsonGet: a Std:JsonGet is {"PropertyFile": {"Get": "Steps.<step>.PropertyFiles.<name>"}, '
+        '"Path": "<json path>"} (or S3Uri in place of PropertyFile)',
+    ]
+
+
+def test_expressions_and_sdk_local_instance_types_pass_the_request_check() -> None:
+    step = processing_step("P", "pass")
+    step["Arguments"]["ProcessingResources"]["ClusterConfig"].update(InstanceCount={"Get": "Parameters.N"}, InstanceType="local")
+    step["Arguments"]["Environment"] = {"OUT": {"Std:Join": {"On": "/", "Values": ["s3://b", {"Get": "Execution.PipelineExecutionId"}]}}}
+    validate(parse(definition(step, parameters=[{"Name": "N", "Type": "Integer", "DefaultValue": 1}])))
+
+
+def test_definitions_the_sdk_wrote_pass_the_request_check() -> None:
+    """Every SDK-written definition in the fixtures (v2, v3, the corpus) fits the API's requests."""
+    fixtures = Path(__file__).parent / "fixtures"
+    files = [*fixtures.glob("sdk/v*/*.json"), *fixtures.glob("corpus/definitions/*.json"), *fixtures.glob("parity/sdk_v2/*.json")]
+    checked = 0
+    for file in files:
+        document = json.loads(file.read_text())
+        if isinstance(document, dict) and "Steps" in document:
+            validate(parse_file(file))
+            checked += 1
+    assert checked >= 15

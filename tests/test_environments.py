@@ -81,7 +81,6 @@ def training(name: str, tag: str, code_uri: str) -> dict[str, Any]:
         "Arguments": {
             "AlgorithmSpecification": {"TrainingImage": SKLEARN.format(tag), "TrainingInputMode": "File"},
             "HyperParameters": {"sagemaker_program": '"train.py"', "sagemaker_submit_directory": f'"{code_uri}"'},
-            "InputDataConfig": [],
             "OutputDataConfig": {"S3OutputPath": "s3://test-bucket/models"},
             "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
             "RoleArn": "arn:aws:iam::000000000000:role/R",

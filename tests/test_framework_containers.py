@@ -299,7 +299,7 @@ def processing(name: str, image: str, code: str, args: list[str], inputs: dict[s
         "Name": name,
         "Type": "Processing",
         "Arguments": {
-            "AppSpecification": {"ImageUri": image, "ContainerArguments": args,
+            "AppSpecification": {"ImageUri": image, **({"ContainerArguments": args} if args else {}),
                                  "ContainerEntrypoint": ["python3", f"/opt/ml/processing/input/code/{code.rsplit('/', 1)[-1]}"]},  # fmt: skip
             "ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1}},
             "RoleArn": "arn:aws:iam::000000000000:role/R",

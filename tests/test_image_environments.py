@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from conftest import SAGELAB, definition, processing_step, wheel, write
+from conftest import SAGELAB, definition, processing_step, python_code, wheel, write
 from sagelab.config import load_settings
 from sagelab.containers import environments, images
 from sagelab.definition import parse
@@ -149,7 +149,7 @@ def test_every_builtin_xgboost_version_trains_with_its_images_xgboost_and_its_sc
     read = processing_step("Read", "", inputs={"model": {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}})
     how = "pickle" if version in PICKLED else "load_model"
     read["Arguments"]["AppSpecification"] = {"ImageUri": {"Get": "Steps.Train.AlgorithmSpecification.TrainingImage"},
-                                             "ContainerEntrypoint": ["python3", "-c", READ, how]}  # fmt: skip
+                                             "ContainerEntrypoint": [*python_code(READ), how]}  # fmt: skip
     execution, logs = run(lab, train, read)
     assert execution.status == "Succeeded", ([s.failure_reason for s in execution.steps.values()], logs)
     shipped = environments.manifest.shipped(images.identify(XGBOOST.format(version)))["xgboost"]

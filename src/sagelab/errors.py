@@ -45,9 +45,12 @@ class DefinitionError(SagelabError):
     def __init__(self, problems: list[Problem], source: str = "the definition") -> None:
         self.problems = problems
         self.source = source
-        count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+        if len(problems) == 1:  # one line
+            problem = problems[0]
+            super().__init__(f"{source}: {problem.message}" if not problem.pointer else f"{source} is not a valid pipeline definition: {problem}")
+            return
         lines = "\n".join(f"  - {problem}" for problem in problems)
-        super().__init__(f"{source} is not a valid pipeline definition ({count}):\n{lines}")
+        super().__init__(f"{source} is not a valid pipeline definition ({len(problems)} problems):\n{lines}")
 
 
 class ParameterError(SagelabError):

@@ -17,6 +17,8 @@ from sagelab.errors import SagelabError
 _TOKEN = re.compile(r"""\.?([A-Za-z0-9_\-:]+)|\[(\d+)\]|\[(['"])(.*?)\3\]""")
 # Fields that name the elements of Describe* lists, so `Outputs['train']` finds OutputName == "train".
 NAME_FIELDS = ("OutputName", "InputName", "ChannelName", "MetricName", "VariantName", "ModelName", "Name")
+# An object with one of these as its only key is an expression, resolved at run time.
+EXPRESSION_KEYS = ("Get", "Std:Join", "Std:JsonGet")
 
 
 class ExpressionError(SagelabError):
@@ -73,14 +75,31 @@ def references(value: Any, pointer: str = "") -> Iterator[Reference | tuple[str,
             except ValueError as exc:
                 yield (f"{pointer}/Get", str(exc))
             return
+        if len(value) == 1 and (problem := _malformed(*next(iter(value.items())))):
+            yield (f"{pointer}/{escape_pointer(next(iter(value)))}", problem)
         for key, item in value.items():
-            yield from references(item, f"{pointer}/{_escape(key)}")
+            yield from references(item, f"{pointer}/{escape_pointer(key)}")
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from references(item, f"{pointer}/{index}")
 
 
-def _escape(key: str) -> str:
+def _malformed(key: str, argument: Any) -> str | None:
+    """Why a `Std:Join` or `Std:JsonGet` cannot be evaluated, or None (other keys are not expressions)."""
+    if key == "Std:Join":
+        if not isinstance(argument, dict) or not isinstance(argument.get("Values"), list) or not isinstance(argument.get("On", ""), str):
+            return 'a Std:Join is {"On": "<separator>", "Values": [...]}'
+        if set(argument) - {"On", "Values"}:
+            return f"a Std:Join takes On and Values, not {', '.join(sorted(set(argument) - {'On', 'Values'}))}"
+    if key == "Std:JsonGet":
+        sources = [name for name in ("PropertyFile", "S3Uri") if isinstance(argument, dict) and name in argument]
+        if not isinstance(argument, dict) or "Path" not in argument or len(sources) != 1:
+            return 'a Std:JsonGet is {"PropertyFile": {"Get": "Steps.<step>.PropertyFiles.<name>"}, "Path": "<json path>"} (or S3Uri in place of PropertyFile)'
+    return None
+
+
+def escape_pointer(key: str) -> str:
+    """`key` as one segment of a JSON pointer (RFC 6901)."""
     return str(key).replace("~", "~0").replace("/", "~1")
 
 
@@ -106,7 +125,7 @@ def evaluate(value: Any, scope: Scope) -> Any:
             if key == "Get":
                 return _get(argument, scope)
             if key == "Std:Join":
-                items = [_to_text(evaluate(item, scope)) for item in argument.get("Values", [])]
+                items = [to_text(evaluate(item, scope)) for item in argument.get("Values", [])]
                 return str(argument.get("On", "")).join(items)
             if key == "Std:JsonGet":
                 return _json_get(argument, scope)
@@ -116,7 +135,8 @@ def evaluate(value: Any, scope: Scope) -> Any:
     return value
 
 
-def _to_text(value: Any) -> str:
+def to_text(value: Any) -> str:
+    """A value as text, as Std:Join and the pipeline service write it (True → "true", 0.8 → "0.8")."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):

@@ -11,6 +11,7 @@ from typing import Any
 from sagelab.definition.expressions import Reference
 from sagelab.definition.graph import dependencies, find_cycle, step_references
 from sagelab.definition.model import EXECUTION_VARIABLES, PipelineDefinition, Step
+from sagelab.definition.requests import request_problems
 from sagelab.errors import DefinitionError, Problem
 
 # Properties of step types whose shape is not a Describe* response.
@@ -52,6 +53,7 @@ def find_problems(definition: PipelineDefinition) -> list[Problem]:
             problems.append(Problem(f"{step.pointer}/Name", f"step name {step.name} is used twice; step names must be unique"))
         steps.setdefault(step.name, step)
     for step in definition.all_steps():
+        problems.extend(request_problems(step.type, step.arguments, f"{step.pointer}/Arguments"))
         for found in step_references(step):
             if isinstance(found, tuple):
                 problems.append(Problem(*found))

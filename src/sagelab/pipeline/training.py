@@ -97,9 +97,10 @@ class TrainingStep(Step):
             "StoppingCondition": {"MaxRuntimeInSeconds": self.max_runtime},
             "ResourceConfig": self.resources.cluster(context),
             "RoleArn": context.role,
-            "InputDataConfig": [self._channel(name, channel, context) for name, channel in self.channels.items()],
-            "HyperParameters": hyperparameters,
         }
+        if self.channels:  # CreateTrainingJob refuses an empty InputDataConfig; a job without data omits it
+            arguments["InputDataConfig"] = [self._channel(name, channel, context) for name, channel in self.channels.items()]
+        arguments["HyperParameters"] = hyperparameters
         if self.env:
             arguments["Environment"] = self.env
         return arguments
