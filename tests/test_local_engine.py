@@ -352,14 +352,34 @@ def test_a_long_transfer_says_how_far_it_got(monkeypatch: pytest.MonkeyPatch) ->
     assert progress.done(2).startswith("input train: 2 object(s), 7.5 MB in ")
 
 
-def test_a_malformed_field_fails_its_step_and_no_other(engine: LocalEngine) -> None:
-    slow = processing_step("Bad", "import time; time.sleep(30)")
-    slow["Arguments"]["StoppingCondition"] = {"MaxRuntimeInSeconds": "soon"}
-    oops = processing_step("Oops", "pass")
-    oops["Arguments"]["AppSpecification"] = "oops"
-    execution = run(engine, definition(processing_step("Fine", "pass"), slow, oops))
-    assert statuses(execution) == {"Fine": "Succeeded", "Bad": "Failed", "Oops": "Failed"}
-    assert "MaxRuntimeInSeconds must be a whole number of seconds, at least 1; got 'soon'" in execution.steps["Bad"].failure_reason
+def test_a_bad_value_from_a_parameter_fails_its_step_and_no_other(engine: LocalEngine) -> None:
+    """Validation cannot see a parameter's value: the engine checks the resolved request as the step starts, as SageMaker's API would."""
+    bad = processing_step("Bad", "import time; time.sleep(30)")
+    bad["Arguments"]["StoppingCondition"] = {"MaxRuntimeInSeconds": {"Get": "Parameters.Runtime"}}
+    bad["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] = {"Get": "Parameters.Count"}
+    parameters = [{"Name": "Runtime", "Type": "String", "DefaultValue": "soon"}, {"Name": "Count", "Type": "Integer", "DefaultValue": 1}]
+    execution = run(engine, definition(processing_step("Fine", "pass"), bad, parameters=parameters), Count="0")
+    assert statuses(execution) == {"Fine": "Succeeded", "Bad": "Failed"}
+    assert execution.steps["Bad"].failure_reason == (
+        "ValidationException: /Steps/1/Arguments/ProcessingResources/ClusterConfig/InstanceCount: InstanceCount must be at least 1; "
+        "got 0 (CreateProcessingJob); /Steps/1/Arguments/StoppingCondition/MaxRuntimeInSeconds: MaxRuntimeInSeconds must be an "
+        "integer; got the string 'soon' (CreateProcessingJob)"
+    )
+
+
+def test_a_sagelab_bug_in_one_step_fails_that_step_and_no_other(engine: LocalEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sagelab.engines.local.runners import RUNNERS
+
+    real = RUNNERS["Processing"].run
+
+    def buggy(job: Job) -> Any:
+        if job.step.name == "Oops":
+            raise AttributeError("'str' object has no attribute 'get'")
+        return real(job)
+
+    monkeypatch.setattr(RUNNERS["Processing"], "run", buggy)
+    execution = run(engine, definition(processing_step("Fine", "pass"), processing_step("Oops", "pass")))
+    assert statuses(execution) == {"Fine": "Succeeded", "Oops": "Failed"}
     reason = execution.steps["Oops"].failure_reason
     assert reason.startswith("ValidationException: sagelab could not run the step with these arguments (AttributeError")
     assert "Traceback" in Path(execution.steps["Oops"].log_path).read_text()  # for a bug report, in the step's log only

@@ -133,6 +133,45 @@ def test_every_program_sees_the_jobs_opt_ml(seeded: Path, mode: str) -> None:
     assert not Path("/opt/ml/processing").exists()  # nothing landed in the machine's own /opt/ml
 
 
+SNOOP = """
+import json, os
+seen = {"home": os.environ["HOME"]}
+for name in ("JOBS", "STORE", "AWSDIR"):
+    folder = os.environ[name]
+    seen[name] = sorted(os.listdir(folder)) if os.path.isdir(folder) else None
+try:
+    open(os.path.join(os.environ["JOBS"], "planted"), "w").close()
+    seen["write"] = "allowed"
+except OSError as exc:
+    seen["write"] = exc.strerror
+open(os.path.join(seen["home"], "mine"), "w").close()
+json.dump(seen, open("/opt/ml/processing/output/seen/seen.json", "w"))
+"""
+
+
+@pytest.mark.parametrize("mode", ["namespace", "user-namespace", "shared", "remap"])
+def test_a_step_sees_its_own_home_and_in_namespace_modes_no_other_job_nor_the_store(
+        seeded: Path, mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    available(mode)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the user's home, with AWS files a step must not see
+    (tmp_path / "home" / ".aws").mkdir(parents=True)
+    (tmp_path / "home" / ".aws" / "credentials").write_text("[default]\n")
+    state = seeded / ".sagelab"
+    first = processing_step("First", "pass")
+    second = processing_step("Second", SNOOP, outputs=["seen"], DependsOn=["First"])
+    second["Arguments"]["Environment"] = {"JOBS": str(state / "jobs"), "STORE": str(state / "s3"), "AWSDIR": str(tmp_path / "home" / ".aws")}
+    steps, output = run(seeded, mode, first, second)
+    assert steps["Second"].status == "Succeeded", output + Path(steps["Second"].log_path or "").read_text()
+    seen = json.loads(LocalEngine(load_settings(seeded)).store.get_bytes("s3://test-bucket/Second/seen/seen.json"))
+    home = Path(seen["home"])
+    assert home.name.endswith(".home") and home.parent == state / "jobs" and (home / "mine").exists()  # its own, in the job's folders
+    if mode in ("namespace", "user-namespace"):
+        assert seen["JOBS"] and all(name.startswith(home.name.removesuffix(".home")) for name in seen["JOBS"]), seen  # not First's
+        assert not seen["STORE"] and not seen["AWSDIR"] and seen["write"] != "allowed", seen  # hidden: empty or absent
+    else:  # the other modes change only what the step is told: its HOME
+        assert "sandbox-test" in seen["STORE"] and seen["AWSDIR"] == ["credentials"], seen
+
+
 def test_remap_mode_runs_python_and_refuses_other_programs_before_they_start(seeded: Path) -> None:
     python_only = processing_step("Python", "open('/opt/ml/processing/output/listing/ok.txt', 'w').write('ok')", outputs=["listing"])
     steps, output = run(seeded, "remap", repack_step(), shell_step(), python_only)

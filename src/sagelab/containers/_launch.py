@@ -2,7 +2,7 @@
 
 Run as a script (it imports nothing from sagelab, to start fast):
 
-    python _launch.py MODE JOB_ROOT WORKDIR -- COMMAND [ARG ...]
+    python _launch.py MODE JOB_ROOT WORKDIR [--hide FOLDER]... [--keep PATH]... -- COMMAND [ARG ...]
     python _launch.py --probe SHARED_LINK [--first]    # which modes this machine allows, as JSON
 
 MODE is how the job gets its /opt/ml (best first; `sandbox.py` picks the best one that works):
@@ -15,7 +15,9 @@ MODE is how the job gets its /opt/ml (best first; `sandbox.py` picks the best on
 - remap: Python only. /opt/ml paths are remapped inside this interpreter (_pathshim.py); programs
   the script starts see the real /opt/ml.
 
-In the namespace modes a missing /opt/ml (a read-only /opt, no right to create it) is made in the
+In the namespace modes each --hide FOLDER (the project's .sagelab with other jobs' folders and the
+store, ~/.aws) is covered by an empty read-only tmpfs, but for the --keep paths inside it (the
+job's own folders). A missing /opt/ml (a read-only /opt, no right to create it) is made in the
 namespace alone: a tmpfs over /opt holds it, with /opt's own entries bound back in. A Python script
 runs in this process (no second interpreter start); any other command is exec'd.
 """
@@ -27,6 +29,8 @@ import sys
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
+MS_RDONLY = 1
+MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
@@ -99,15 +103,26 @@ def _make_mountpoint() -> None:
     parent, name = os.path.split(OPT_ML)
     if not os.path.isdir(parent):
         raise Unavailable(f"{parent} does not exist, so there is nothing to hold {OPT_ML}")
-    # Keep /opt reachable at a scratch folder, lay a tmpfs over /opt, and bind its entries back.
-    scratch = _scratch_folder()
+    # /opt/ml may be a symlink or a file: the job's own folder takes its place
+    _cover(parent, [entry for entry in os.listdir(parent) if entry != name], writable=True)
+    os.mkdir(OPT_ML)
+
+
+def _hide(folder: str, keep: "list[str]") -> None:
+    """Lay an empty read-only tmpfs over `folder` (other jobs' folders, the store, ~/.aws), showing only the paths in `keep`."""
+    inside = [os.path.relpath(path, folder) for path in keep if path.startswith(folder.rstrip("/") + "/") and os.path.lexists(path)]
+    _cover(folder, inside, writable=False)
+
+
+def _cover(folder: str, shown: "list[str]", writable: bool) -> None:
+    """Lay a tmpfs over `folder` and bind back the `shown` paths (relative to it) from the real folder."""
+    scratch = _scratch_folder()  # keeps the real folder reachable while its entries are bound back
     try:
-        _mount(parent, scratch, None, MS_BIND | MS_REC)
-        _mount("tmpfs", parent, "tmpfs", 0, "mode=755")
-        for entry in os.listdir(scratch):
-            source, target = os.path.join(scratch, entry), os.path.join(parent, entry)
-            if entry == name:
-                continue  # a /opt/ml that is a symlink or a file: the job's own takes its place
+        _mount(folder, scratch, None, MS_BIND | MS_REC)
+        _mount("tmpfs", folder, "tmpfs", 0, "mode=755")
+        for relative in shown:
+            source, target = os.path.join(scratch, relative), os.path.join(folder, relative)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
             if os.path.islink(source):
                 os.symlink(os.readlink(source), target)
                 continue
@@ -116,7 +131,8 @@ def _make_mountpoint() -> None:
             else:
                 open(target, "wb").close()
             _mount(source, target, None, MS_BIND | MS_REC)
-        os.mkdir(OPT_ML)
+        if not writable:
+            _mount(None, folder, None, MS_REMOUNT | MS_RDONLY)
     finally:
         _libc().umount2(scratch.encode(), MNT_DETACH)
         os.rmdir(scratch)
@@ -135,7 +151,7 @@ def _scratch_folder() -> str:
     raise Unavailable(f"cannot make a scratch folder in {base}")
 
 
-def _enter_namespace(root: str, user: bool) -> None:
+def _enter_namespace(root: str, user: bool, hidden: "list[str]" = (), kept: "list[str]" = ()) -> None:  # type: ignore[assignment]
     uid, gid = os.getuid(), os.getgid()
     _unshare(CLONE_NEWNS | (CLONE_NEWUSER if user else 0), user)
     if user:
@@ -143,6 +159,9 @@ def _enter_namespace(root: str, user: bool) -> None:
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _make_mountpoint()
     _mount(root, OPT_ML, None, MS_BIND | MS_REC)
+    for folder in hidden:
+        if os.path.isdir(folder) and not os.path.islink(folder):
+            _hide(folder, kept)
 
 
 def _contain(parent: int) -> None:
@@ -338,9 +357,9 @@ def probe(link: str, first: bool = False) -> "dict[str, str]":
     return reasons
 
 
-def _enter(mode: str, root: str, command: "list[str]") -> None:
+def _enter(mode: str, root: str, command: "list[str]", hidden: "list[str]", kept: "list[str]") -> None:
     if mode in ("namespace", "user-namespace"):
-        _enter_namespace(root, user=mode == "user-namespace")
+        _enter_namespace(root, mode == "user-namespace", hidden, kept)
     elif mode.startswith("shared="):
         _take_turn(mode.partition("=")[2], root)
     elif mode == "remap":
@@ -362,12 +381,17 @@ def main() -> None:
 
         print(json.dumps(probe(sys.argv[2], first=sys.argv[3:4] == ["--first"])))
         return
-    mode, root, workdir, separator, *command = sys.argv[1:]
-    if separator != "--" or not command:
-        raise SystemExit("usage: _launch.py MODE JOB_ROOT WORKDIR -- COMMAND [ARG ...]")
+    mode, root, workdir, *rest = sys.argv[1:]
+    options: "dict[str, list[str]]" = {"--hide": [], "--keep": []}
+    while len(rest) > 1 and rest[0] in options:
+        options[rest[0]].append(rest[1])
+        rest = rest[2:]
+    if rest[:1] != ["--"] or len(rest) < 2:
+        raise SystemExit("usage: _launch.py MODE JOB_ROOT WORKDIR [--hide FOLDER]... [--keep PATH]... -- COMMAND [ARG ...]")
+    command = rest[1:]
     parent = os.getppid()
     try:
-        _enter(mode, root, command)
+        _enter(mode, root, command, options["--hide"], options["--keep"])
     except (OSError, Unavailable) as exc:
         raise SystemExit(f"sagelab: cannot give this job its /opt/ml in {mode.partition('=')[0]} mode: {exc}") from None
     if mode in ("namespace", "user-namespace"):

@@ -147,19 +147,49 @@ def setup_commands(undo: bool = False) -> list[list[str]]:
     return [[*sudo, "mkdir", "-p", parent], [*sudo, "ln", "-s", link, OPT_ML]]
 
 
-def command(sandbox: Sandbox, job_root: Path, workdir: str, argv: list[str], interpreter: str | None = None) -> list[str]:
-    """The argument list that runs `argv` in `workdir` with `job_root` as /opt/ml, on `interpreter` (default: ours)."""
-    return [interpreter or sys.executable, str(LAUNCHER), sandbox.argument(), str(job_root), workdir, "--", *argv]
+def command(sandbox: Sandbox, job_root: Path, workdir: str, argv: list[str], interpreter: str | None = None,
+            hidden: tuple[Path, ...] = (), kept: tuple[Path, ...] = ()) -> list[str]:  # fmt: skip
+    """The argument list that runs `argv` in `workdir` with `job_root` as /opt/ml, on `interpreter` (default: ours).
+
+    In the namespace modes the `hidden` folders look empty to the step, but for the `kept` paths inside them.
+    """
+    options = [*(arg for folder in hidden for arg in ("--hide", str(folder))), *(arg for path in kept for arg in ("--keep", str(path)))]
+    return [interpreter or sys.executable, str(LAUNCHER), sandbox.argument(), str(job_root), workdir, *options, "--", *argv]
 
 
-def environment(variables: Mapping[str, str], interpreter: str | None = None) -> dict[str, str]:
-    """The environment of a step: ours minus the user's AWS settings (unless it works on real S3), plus the step's variables."""
+def aws_folder() -> Path:
+    """The user's ~/.aws, which a local step never sees (the namespace modes hide it)."""
+    return Path.home() / ".aws"
+
+
+def environment(variables: Mapping[str, str], interpreter: str | None = None, home: Path | None = None) -> dict[str, str]:
+    """The environment of a step: ours minus the user's AWS settings (unless it works on real S3), plus the step's variables.
+
+    A step that does not work on real S3 gets `home` as its HOME, as a container has a home of its
+    own, and a cache folder that all steps share (font and model caches survive from job to job).
+    """
     keep = variables.get(KEEP_CREDENTIALS) == "1"
     env = {k: v for k, v in os.environ.items() if keep or not k.startswith("AWS_") or k in _KEPT_AWS}
     if not keep:
         env.update(_NO_AWS_FALLBACKS)
+        if home is not None:
+            env["XDG_CACHE_HOME"] = str(_user_cache() / "sagelab" / "steps")
+            user_pip = next((str(f) for f in _pip_configs() if f.is_file()), None)
+            if user_pip:  # pip in the step keeps the user's index settings
+                env.setdefault("PIP_CONFIG_FILE", user_pip)
+            env["HOME"] = str(home)
     interpreter_dirs = dict.fromkeys(os.path.dirname(path) for path in (interpreter or sys.executable, sys.executable))
     env["PATH"] = os.pathsep.join([*interpreter_dirs, env.get("PATH", os.defpath)])
     env["PYTHONUNBUFFERED"] = "1"  # so the live view shows log lines as they are printed
     env.update(variables)
     return env
+
+
+def _user_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
+def _pip_configs() -> tuple[Path, ...]:
+    """The user's pip configuration files, which pip in a step would no longer find under its own HOME."""
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return (config / "pip" / "pip.conf", Path.home() / ".pip" / "pip.conf")

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from sagelab.containers.contract import job_path
 from sagelab.containers.environments import StepLog
+from sagelab.engines.local.faults import crash_point
 from sagelab.engines.local.job import Job, StepFailed
 from sagelab.errors import StoreError
+from sagelab.store.base import Progress
 
 
 class TransferLog:
@@ -50,7 +52,7 @@ def download_input(job: Job, uri: str, container_path: str, data_type: str, name
         raise StepFailed(f"input {name}: LocalPath {container_path} must be under /opt/ml to run locally") from None
     progress = TransferLog(job, f"input {name}")
     try:
-        copied = job.store.download_prefix(uri, target, progress)
+        copied = job.store.download_prefix(uri, target, _with_crash_point(progress, "staging", job))
     except StoreError as exc:
         raise StepFailed(f"input {name}: {exc}") from None
     if not copied:
@@ -65,9 +67,19 @@ def upload_output(job: Job, folder: Path, uri: str) -> None:
     """Upload every file the step left in `folder` to `uri`."""
     progress = TransferLog(job, "output")
     try:
-        uploaded = job.store.publish_dir(folder, uri, progress) if folder.is_dir() else []
+        uploaded = job.store.publish_dir(folder, uri, _with_crash_point(progress, "publishing", job)) if folder.is_dir() else []
     except StoreError as exc:
         raise StepFailed(f"cannot upload to {uri}: {exc}") from None
     except OSError as exc:
         raise StepFailed(f"cannot upload to {uri}: {exc.strerror}", fault="SageMaker.RESOURCE_LIMIT") from None
     job.log(f"{progress.done(len(uploaded))} to {uri}")
+
+
+def _with_crash_point(progress: TransferLog, point: str, job: Job) -> Progress:
+    """`progress`, with a fault-injection kill point after the first file moved."""
+
+    def moved(count: int) -> None:
+        progress(count)
+        crash_point(point, job.step.name)
+
+    return moved

@@ -67,21 +67,23 @@ class Job:
         A job stopped before its process starts (during a slow setup: downloads, pip) raises
         StepFailed instead of starting it.
         """
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 1):
-            raise StepFailed(f"ValidationException: StoppingCondition.MaxRuntimeInSeconds must be a whole number of seconds, "
-                             f"at least 1; got {timeout!r}")  # fmt: skip
         box = sandbox.current()
         refusal = box.refusal(argv)
         if refusal:
             raise StepFailed(f"ClientError: {refusal}")
         self.sandbox_mode = box.mode
         self.log(f"sandbox: {box.describe()}")
-        env = sandbox.environment({**self.step_env, **variables}, interpreter)
+        home = self.root.with_name(f"{self.root.name}.home")
+        home.mkdir(exist_ok=True)
+        env = sandbox.environment({**self.step_env, **variables}, interpreter, home)
+        hidden = (self.settings.state_dir, self.settings.store, sandbox.aws_folder())
+        # shown: the job's folder and its environment, home, ...; the model cache, which batch transform reads
+        kept = (self.root, *self.root.parent.glob(f"{self.root.name}.*"), self.settings.state_dir / "models")
         with self._starting, open(self.log_path, "ab") as log:
             if self.cancelled.is_set():
                 raise StepFailed("stopped before the job's process started")
             self._process = subprocess.Popen(
-                sandbox.command(box, self.root, workdir, argv, interpreter),
+                sandbox.command(box, self.root, workdir, argv, interpreter, hidden, kept),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -27,8 +27,10 @@ from sagelab.containers import sandbox
 from sagelab.definition import PipelineDefinition, Step, dependencies, evaluate
 from sagelab.definition.graph import condition_parent
 from sagelab.definition.model import RetryPolicy
+from sagelab.definition.requests import request_problems
 from sagelab.engines.local import locks
 from sagelab.engines.local.cache import Decision, StepCache
+from sagelab.engines.local.faults import crash_point
 from sagelab.engines.local.job import Job, StepFailed, StepResult
 from sagelab.engines.local.records import Records, StepRecord
 from sagelab.engines.local.runners import INLINE, RUNNERS
@@ -45,12 +47,6 @@ UNFINISHED = ("Pending", "Failed", "Stopped", "NotStarted", "Interrupted", "Exec
 def new_id(length: int = 12) -> str:
     """Lowercase letters and digits, like SageMaker's execution ids."""
     return "".join(_ID_ALPHABET[byte % len(_ID_ALPHABET)] for byte in os.urandom(length))
-
-
-def crash_point(name: str) -> None:
-    """Die here, as a power cut would, when SAGELAB_CRASH_AT names this point (fault-injection tests)."""
-    if os.environ.get("SAGELAB_CRASH_AT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -234,6 +230,11 @@ class Scheduler:
             self._set(state, "Executing")
             self._fail(state, f"cannot resolve the step's arguments: {exc}")
             return
+        problems = request_problems(step.type, resolved, f"{step.pointer}/Arguments", resolved=True)
+        if problems:  # a parameter or property gave a value the API would refuse, as SageMaker's step would fail
+            self._set(state, "Executing")
+            self._fail(state, "ValidationException: " + "; ".join(map(str, problems)))
+            return
         if decision.hit is not None:
             state.note, state.outputs, state.ended = decision.note, decision.hit.outputs, time.time()
             self._succeed(state, decision.hit.properties)
@@ -263,7 +264,7 @@ class Scheduler:
             self._complete(job, future, decision)
         else:
             self.running[pool.submit(runner.run, job)] = (job, decision)
-            crash_point("step-running")
+            crash_point("step-running", step.name)
 
     def _complete(self, job: Job, future: Future[StepResult], decision: Decision) -> None:
         self._flush_writes()  # before the step's state: a run killed after it has its writes recorded
@@ -294,10 +295,10 @@ class Scheduler:
             return
         state.outputs = result.outputs
         properties = {**result.properties, sandbox.PROPERTY: job.sandbox_mode} if job.sandbox_mode else result.properties
-        crash_point("before-record")
+        crash_point("before-record", step.name)
         self.cache.save(decision, step, self.execution.id, properties, result.outputs)
         self._succeed(state, properties)
-        crash_point("after-record")
+        crash_point("after-record", step.name)
 
     def _retry(self, step: Step, state: StepState, failure: StepFailed) -> bool:
         """Schedule another attempt when a retry policy covers the failure; True if one was."""
