@@ -235,3 +235,18 @@ def test_a_key_too_long_for_a_file_name_is_one_line(project: Path) -> None:
     result = sagelab("s3", "cp", "f.txt", f"s3://bucket-one/{'k' * 300}/x", cwd=project)
     assert_user_error(result, "is longer than a file name may be (255 bytes)")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_user_error_is_one_line_and_a_sagelab_bug_a_traceback_that_says_so(project: Path) -> None:
+    import sys
+
+    bad = subprocess.run([SAGELAB, "validate", "missing.json"], cwd=project, capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stdout == "" and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+    bug = ("import sys\nfrom sagelab.cli import main\nfrom sagelab.cli.app import app\n"
+           "@app.command()\ndef boom() -> None:\n    {}['missing']\n"
+           "sys.argv = ['sagelab', 'boom']\nmain()\n")  # fmt: skip
+    crashed = subprocess.run([sys.executable, "-c", bug], cwd=project, capture_output=True, text=True)
+    assert crashed.returncode == 70, crashed.stderr
+    assert "Traceback" in crashed.stderr and "KeyError: 'missing'" in crashed.stderr
+    assert crashed.stderr.rstrip().endswith("(see README.md, Reporting a bug).")

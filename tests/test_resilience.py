@@ -141,6 +141,75 @@ def test_retry_execution_runs_only_what_failed(engine: LocalEngine, project: Pat
         engine.retry(execution.id)
 
 
+def test_code_changed_in_the_store_is_uploaded_again_and_a_retry_on_it_refused(engine: LocalEngine, project: Path) -> None:
+    """Content-addressed code is checked against its SHA-256 before a run uses it, not trusted by its key."""
+    (project / "step.py").write_text("import os; assert os.path.exists(os.environ['FLAG']), 'not fixed yet'; print('the real script')\n")
+    uri = "s3://test-bucket/p/code/0123/step.py"
+    step = processing_step("Step", "", inputs={"code": uri})
+    step["Arguments"]["AppSpecification"]["ContainerEntrypoint"] = ["python3", "/opt/ml/processing/input/code/step.py"]
+    step["Arguments"]["Environment"] = {"FLAG": str(project / "fixed")}
+    document = parse(definition(step))
+    failed = engine.start(document, "p", artifacts={uri: project / "step.py"})
+    assert failed.status == "Failed"
+    engine.store.put_bytes(uri, b"print('a swapped script')\n")  # e.g. a PUT through the run's S3 endpoint
+    (project / "fixed").touch()
+    with pytest.raises(ExecutionError, match=r"s3://test-bucket/p/code/0123/step.py, which execution .* uploaded, is missing or changed"):
+        engine.retry(failed.id)
+    again = engine.start(document, "p", artifacts={uri: project / "step.py"})
+    assert again.status == "Succeeded"
+    assert "the real script" in Path(again.steps["Step"].log_path).read_text()
+    assert engine.store.get_bytes(uri) == (project / "step.py").read_bytes()
+
+
+def test_a_killed_model_download_leaves_nothing_a_later_deploy_takes_for_the_model(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sagelab.engines.local.deploy import materialize
+    from sagelab.store import LocalStore
+
+    settings = load_settings(project)
+    store = LocalStore(settings.store)
+    uri = "s3://test-bucket/model/model.tar.gz"
+    store.put_bytes(uri, b"v1" * 1000)
+    download = LocalStore.download_file
+
+    def killed(self: LocalStore, uri: str, path: Path, progress: Any = None) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"v1")
+        path.with_name(path.name.replace(f".{os.getpid()}.", ".999999999.")).write_bytes(b"v1")  # as a SIGKILLed deploy leaves it
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LocalStore, "download_file", killed)
+    with pytest.raises(KeyboardInterrupt):
+        materialize(store, settings, {"ModelDataUrl": uri})
+    monkeypatch.setattr(LocalStore, "download_file", download)
+    first = materialize(store, settings, {"ModelDataUrl": uri}).model
+    assert first.read_bytes() == b"v1" * 1000 and [p.name for p in first.parent.iterdir()] == ["model.tar.gz"]
+    store.put_bytes(uri, b"v2" * 10)  # a model written again under the same URI is fetched again
+    second = materialize(store, settings, {"ModelDataUrl": uri}).model
+    assert second != first and second.read_bytes() == b"v2" * 10
+
+
+def test_a_run_killed_after_registering_reuses_that_version_on_retry(project: Path) -> None:
+    from sagelab.registry import Registry
+
+    register = {"Name": "Register", "Type": "RegisterModel", "Arguments": {
+        "ModelPackageGroupName": "churn", "ModelApprovalStatus": "PendingManualApproval",
+        "InferenceSpecification": {"Containers": [{"Image": "local/python", "ModelDataUrl": "s3://test-bucket/model.tar.gz"}],
+                                   "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]}}}  # fmt: skip
+    write(project / "register.json", definition(register))
+    env = {**os.environ, "SAGELAB_CRASH_AT": "before-record:Register"}
+    killed = subprocess.run([SAGELAB, "run", "register.json"], cwd=project, env=env, capture_output=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    engine = LocalEngine(load_settings(project))
+    crashed = engine.records.executions()[0]
+    retried = subprocess.run([SAGELAB, "retry", crashed.id], cwd=project, capture_output=True, text=True, timeout=120)
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    registry = Registry(project / ".sagelab" / "registry.db")
+    assert [package.version for package in registry.list("churn")] == [1]  # no duplicate version
+    [step] = engine.records.steps(crashed.id)
+    assert step.properties["ModelPackageArn"].endswith("/churn/1")
+    assert "registered by this execution before it was interrupted; reusing it" in Path(step.log_path).read_text()
+
+
 def test_selective_execution_reuses_the_reference(engine: LocalEngine, project: Path) -> None:
     document = parse(chain(project))
     upload_code(engine, project)
@@ -180,9 +249,10 @@ def _outputs(engine: LocalEngine, execution_id: str) -> dict[str, bytes]:
     return found
 
 
-@pytest.mark.parametrize("point", ["step-running", "before-record", "after-record", "timer-0.3", "timer-0.8", "timer-1.3"])
+@pytest.mark.parametrize("point", ["staging:B", "step-running", "publishing:B", "before-record", "after-record",
+                                   "timer-0.3", "timer-0.8", "timer-1.3"])  # fmt: skip
 def test_sigkill_at_any_point_then_retry_completes_identically(project: Path, point: str) -> None:
-    """Kill the engine (SIGKILL) at a point of a run, retry it, and compare with a clean run."""
+    """Kill the engine (SIGKILL) at a point of a run (fixed points: engines/local/faults.py), retry it, and compare with a clean run."""
     engine = LocalEngine(load_settings(project))
     write(project / "chain.json", chain(project, seconds=0.4))
     upload_code(engine, project)
@@ -212,6 +282,7 @@ def test_sigkill_at_any_point_then_retry_completes_identically(project: Path, po
     assert _outputs(engine, crashed.id) == _outputs(engine, clean_id)
     leftovers = [p for p in Path("/proc").glob("[0-9]*/cmdline") if b"pipelines-" + crashed.id.encode() in _read(p)]
     assert leftovers == []  # no step process outlived the killed engine
+    assert list((project / ".sagelab" / "s3" / ".tmp").iterdir()) == []  # half-published outputs were cleaned up
 
 
 def _read(path: Path) -> bytes:

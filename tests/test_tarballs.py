@@ -74,3 +74,58 @@ def test_an_absolute_name_lands_inside_the_target(tmp_path: Path, monkeypatch: p
     with tarfile.open(archive(tmp_path, file("/etc/evil"))) as tar:
         tarballs.extract_all(tar, tmp_path / "out")
     assert (tmp_path / "out" / "etc" / "evil").read_text() == "x"
+
+
+def bomb(tmp_path: Path, megabytes: int) -> Path:
+    """An archive of one file of zeros: a few kilobytes that extract to `megabytes` MB (a tar bomb, scaled down)."""
+    path = tmp_path / "bomb.tar.gz"
+    member = tarfile.TarInfo("model.bin")
+    member.size = megabytes * 1_000_000
+    with tarfile.open(path, "w:gz") as tar:
+        tar.addfile(member, io.BytesIO(bytes(member.size)))
+    return path
+
+
+def test_an_archive_past_the_size_limit_is_refused_naming_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sagelab.errors import ModelError
+    from sagelab.serving.archive import extract_model
+
+    monkeypatch.setenv(tarballs.LIMIT_ENV, "0.004")  # 4 MB
+    source = bomb(tmp_path, 5)
+    assert source.stat().st_size < 20_000
+    with pytest.raises(ModelError, match=r"its files add up to 5\.0 MB") as refused:
+        extract_model(source, tmp_path / "model")
+    assert "above the 0.004 GB extraction limit (SAGELAB_MAX_EXTRACTED_GB; raise it for a larger model)" in str(refused.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.tar.gz"]  # nothing written, no .partial left
+    with tarfile.open(source) as tar, pytest.raises(tarballs.TooLarge):
+        tarballs.extract_all(tar, tmp_path / "code")  # source code archives too
+    monkeypatch.setenv(tarballs.LIMIT_ENV, "0.006")
+    assert (extract_model(source, tmp_path / "model") / "model.bin").stat().st_size == 5_000_000
+
+
+def test_a_damaged_gzip_is_an_error_not_a_model(tmp_path: Path) -> None:
+    """Bytes damaged inside the compressed stream fail gzip's CRC: extraction says so and keeps nothing."""
+    from sagelab.errors import ModelError
+    from sagelab.serving.archive import extract_model
+
+    source = tmp_path / "model.tar.gz"
+    with tarfile.open(source, "w:gz") as tar:
+        member = tarfile.TarInfo("model.bin")
+        data = bytes(range(256)) * 400
+        member.size = len(data)
+        tar.addfile(member, io.BytesIO(data))
+    damaged = bytearray(source.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    source.write_bytes(bytes(damaged))
+    with pytest.raises(ModelError, match="damaged or not a tar archive"):
+        extract_model(source, tmp_path / "model")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.tar.gz"]
+
+
+def test_a_killed_extraction_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
+    from sagelab.serving.archive import extract_model
+
+    left = tmp_path / ".model.999999999.abc.partial"  # what a SIGKILLed extraction by a now-dead process leaves
+    (left / "half").mkdir(parents=True)
+    extract_model(archive(tmp_path), tmp_path / "model")
+    assert not left.exists() and (tmp_path / "model" / "ok" / "file.txt").read_bytes() == b"hi"

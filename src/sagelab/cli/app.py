@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -272,18 +273,21 @@ def logs(
 
 
 def _print_new(name: str, path: str, positions: dict[str, int], header: bool) -> None:
+    """Print what the log gained since the last call, a megabyte at a time (a log of any size in flat memory)."""
     try:
         with open(path, "rb") as log:
-            log.seek(positions.get(name, 0))
-            data = log.read()
+            start, end = positions.get(name, 0), log.seek(0, os.SEEK_END)
+            if end <= start:
+                return
+            if header:
+                print(f"==> {name} <==", flush=True)
+            log.seek(start)
+            while chunk := log.read(min(1 << 20, end - log.tell())):
+                sys.stdout.buffer.write(chunk)
             positions[name] = log.tell()
     except OSError:
         return
-    if data:
-        if header:
-            print(f"==> {name} <==")
-        sys.stdout.write(data.decode("utf-8", "replace"))
-        sys.stdout.flush()
+    sys.stdout.buffer.flush()
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -76,7 +77,7 @@ def cp(
     elif source.startswith("s3://"):
         if target == "-":
             with store.open(source) as stream:
-                sys.stdout.buffer.write(stream.read())
+                shutil.copyfileobj(stream, sys.stdout.buffer)
         elif recursive:
             for info in store.download_prefix(source, Path(target)):
                 print(f"download: {info.uri}")
@@ -93,4 +94,4 @@ def cp(
 def cat(uri: Annotated[str, typer.Argument(help="s3://bucket/key")], profile: Profile = "local") -> None:
     """Print an object."""
     with _store(profile).open(uri) as stream:
-        sys.stdout.buffer.write(stream.read())
+        shutil.copyfileobj(stream, sys.stdout.buffer)

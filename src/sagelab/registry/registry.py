@@ -153,6 +153,14 @@ class Registry:
             self._db.execute("INSERT INTO approvals VALUES (?, ?, ?, ?, ?)", (group, version, status, "registered", now))
         return self.get(group, version)
 
+    def registered_by(self, request: dict[str, Any], generated_by: str) -> ModelPackage | None:
+        """The version that execution `generated_by` registered with this very request, if any (a retried step reuses it)."""
+        row = self._db.execute(
+            "SELECT * FROM packages WHERE group_name = ? AND generated_by = ? AND request = ? ORDER BY version LIMIT 1",
+            (request.get("ModelPackageGroupName"), generated_by, json.dumps(request)),
+        ).fetchone()
+        return self._package(row) if row is not None else None
+
     def get(self, group: str, version: int) -> ModelPackage:
         row = self._db.execute("SELECT * FROM packages WHERE group_name = ? AND version = ?", (group, version)).fetchone()
         if row is None:

@@ -15,12 +15,15 @@ import posixpath
 import shutil
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
 from sagelab.errors import ModelError
+from sagelab.processes import alive
 from sagelab.serving import protocol
 from sagelab.serving.protocol import ServingSettings
+from sagelab.tarballs import UNSAFE, check_size, verify_to_end
 
 CACHE_ENV = "SAGELAB_MODEL_CACHE"
 _OPT_ML_MODEL = "/opt/ml/model"
@@ -79,11 +82,13 @@ def extract_model(tar_gz: Path, target: Path) -> Path:
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ModelError(f"cannot extract {tar_gz} into {target}: it already exists and is not an empty folder")
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    _remove_abandoned(target)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".partial", dir=target.parent))
     try:
         try:
             with tarfile.open(tar_gz, "r:*") as archive:
                 members = archive.getmembers()
+                check_size(members, target)
                 links: set[str] = set()
                 for member in members:
                     reason = _refusal(member)
@@ -101,10 +106,11 @@ def extract_model(tar_gz: Path, target: Path) -> Path:
                     archive.extractall(staging, members=members, filter=data_filter)
                 else:  # pragma: no cover - older Pythons
                     archive.extractall(staging, members=members)
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            if isinstance(exc, getattr(tarfile, "FilterError", ())):  # Python refused a member
+                verify_to_end(archive)
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+            if isinstance(exc, UNSAFE):  # refused: too large, or a member Python's filter refused
                 raise ModelError(f"refused to extract {tar_gz}: {exc}") from None
-            raise ModelError(f"cannot read the model archive {tar_gz}: {exc}") from None
+            raise ModelError(f"cannot read the model archive {tar_gz} (damaged or not a tar archive): {exc}") from None
         _check_links_inside(staging)
         try:
             if target.exists():
@@ -116,6 +122,14 @@ def extract_model(tar_gz: Path, target: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _remove_abandoned(target: Path) -> None:
+    """Delete what extractions into `target` left when their process was killed (their pid is in the name)."""
+    for partial in target.parent.glob(f".{target.name}.*.partial"):
+        pid = partial.name[len(target.name) + 2 :].partition(".")[0]
+        if pid.isdigit() and not alive(int(pid)):
+            shutil.rmtree(partial, ignore_errors=True)
 
 
 def _digest(path: Path) -> str:

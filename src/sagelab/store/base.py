@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -113,3 +114,13 @@ class ObjectStore(Protocol):
     def publish_dir(self, path: Path, prefix: str, progress: Progress | None = None) -> builtins.list[ObjectInfo]: ...
 
     def download_prefix(self, prefix: str, path: Path, progress: Progress | None = None) -> builtins.list[ObjectInfo]: ...
+
+    def sha256(self, uri: str) -> str: ...
+
+
+def sha256_of(stream: BinaryIO) -> str:
+    """The hex SHA-256 of what is left in `stream`, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    while chunk := stream.read(1024 * 1024):
+        digest.update(chunk)
+    return digest.hexdigest()

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sagelab.errors import NoSuchKey, StoreError
-from sagelab.store.base import ObjectInfo, Progress, S3Uri, check_bucket_name, parse_s3_uri, relative_key
+from sagelab.processes import alive
+from sagelab.store.base import ObjectInfo, Progress, S3Uri, check_bucket_name, parse_s3_uri, relative_key, sha256_of
 
 _TMP = ".tmp"
 _CHUNK = 1024 * 1024
@@ -31,6 +32,11 @@ def file_etag(stat: os.stat_result) -> str:
 
 
 _NAME_MAX = 255  # bytes in one file name on Linux and macOS filesystems
+
+
+def _owned() -> str:
+    """The prefix of this process's temporary entries in .tmp, so a later run can tell a killed writer's."""
+    return f"{os.getpid()}-"
 
 
 class KeyTooLong(StoreError):
@@ -145,6 +151,11 @@ class LocalStore:
         with self.open(uri) as stream:
             return stream.read()
 
+    def sha256(self, uri: str) -> str:
+        """The object's SHA-256, from its bytes: what sagelab checks content-addressed code and data against."""
+        with self.open(uri) as stream:
+            return sha256_of(stream)
+
     def download_file(self, uri: str, path: Path, progress: Progress | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with self.open(uri) as source, open(path, "wb") as target:
@@ -176,7 +187,7 @@ class LocalStore:
         if parsed.key.endswith("/"):  # a console "folder": only the folder exists here
             target.mkdir(parents=True, exist_ok=True)
             return ObjectInfo(parsed.bucket, parsed.key, 0, target.stat().st_mtime, '"d41d8cd98f00b204e9800998ecf8427e"')
-        with tempfile.NamedTemporaryFile(dir=self._tmp_dir(), delete=False) as tmp:
+        with tempfile.NamedTemporaryFile(dir=self._tmp_dir(), prefix=_owned(), delete=False) as tmp:
             try:
                 shutil.copyfileobj(stream, tmp, _CHUNK)
                 tmp.flush()
@@ -250,7 +261,7 @@ class LocalStore:
         target = self.path_of(S3Uri(base.bucket, base.key.rstrip("/"))) if base.key.strip("/") else None
         if not files or target is None or target.exists():
             return self.upload_dir(path, prefix)
-        staging = Path(tempfile.mkdtemp(dir=self._tmp_dir()))
+        staging = Path(tempfile.mkdtemp(dir=self._tmp_dir(), prefix=_owned()))
         try:
             for file in files:
                 relative = file.relative_to(path)
@@ -271,6 +282,19 @@ class LocalStore:
         tmp_dir = self.root / _TMP
         tmp_dir.mkdir(parents=True, exist_ok=True)
         return tmp_dir
+
+    def remove_abandoned(self) -> int:
+        """Delete the half-written objects and outputs of processes that were killed; return how many."""
+        removed = 0
+        for entry in (self.root / _TMP).glob("*-*"):
+            owner = entry.name.partition("-")[0]
+            if owner.isdigit() and not alive(int(owner)):
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def delete(self, uri: str) -> None:
         """Delete an object; deleting a missing key succeeds, as on S3."""

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sagelab.errors import NoSuchKey, StoreError
-from sagelab.store.base import ObjectInfo, Progress, S3Uri, check_bucket_name, parse_s3_uri, relative_key
+from sagelab.store.base import ObjectInfo, Progress, S3Uri, check_bucket_name, parse_s3_uri, relative_key, sha256_of
 
 _MiB = 1024 * 1024
 _SHA256 = "sha256"  # user metadata (x-amz-meta-sha256) that identifies multipart uploads' content
@@ -274,6 +274,14 @@ class S3Store:
 
         files = sorted(p for p in Path(path).rglob("*") if p.is_file())
         return [info for info in self._each(sync, files) if info is not None]
+
+    def sha256(self, uri: str) -> str:
+        """The object's SHA-256: the one this store recorded when it uploaded it, else read from its bytes."""
+        recorded = self._stored_sha256(parse_s3_uri(uri))
+        if recorded:
+            return recorded
+        with self.open(uri) as stream:
+            return sha256_of(stream)
 
     def _stored_sha256(self, uri: S3Uri) -> str | None:
         with self._translated(uri.bucket, uri.key):

@@ -33,6 +33,7 @@ from sagelab.containers.environments import StepLog
 from sagelab.containers.images import identify
 from sagelab.engines.local.inputs import TransferLog
 from sagelab.errors import EndpointError, ExecutionError, RegistryError, StoreError
+from sagelab.processes import alive
 from sagelab.registry import ModelPackage, Registry
 from sagelab.serving.archive import requirements_folder
 from sagelab.serving.endpoints import EndpointInfo, Hosting
@@ -55,17 +56,43 @@ class LocalContainer:
 
 
 def _cached(store: ObjectStore, settings: Settings, uri: str, log: StepLog | None) -> Path:
-    """Download `uri` once into the project's model cache (keys there are named by content), its progress in `log`."""
-    target = settings.state_dir / "models" / hashlib.sha256(uri.encode()).hexdigest()[:16] / uri.rstrip("/").rsplit("/", 1)[-1]
-    if not target.exists():
-        progress = TransferLog(log, f"fetching {uri}") if log is not None else None
-        try:
-            store.download_file(uri, target, progress)
-        except StoreError as exc:
-            raise EndpointError(f"cannot fetch {uri}: {exc}") from None
-        if progress is not None:
-            progress.log.log(progress.done(1))
+    """Download `uri` once into the project's model cache, its progress in `log`.
+
+    The cache is keyed by the object's URI, ETag and size, so a model written again under the same
+    URI is fetched again; a download lands under a temporary name and is renamed when complete, so
+    a killed deploy leaves nothing a later one would take for the model.
+    """
+    try:
+        info = store.head(uri)
+    except StoreError as exc:
+        raise EndpointError(f"cannot fetch {uri}: {exc}") from None
+    version = hashlib.sha256(f"{uri}\0{info.etag}\0{info.size}".encode()).hexdigest()[:16]
+    target = settings.state_dir / "models" / version / uri.rstrip("/").rsplit("/", 1)[-1]
+    if target.exists():
+        return target
+    _remove_abandoned(target)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    progress = TransferLog(log, f"fetching {uri}") if log is not None else None
+    try:
+        store.download_file(uri, partial, progress)
+        if partial.stat().st_size != info.size:
+            raise StoreError(f"the download ended after {partial.stat().st_size} of {info.size} bytes (the object changed meanwhile?); deploy again")
+        os.replace(partial, target)
+    except StoreError as exc:
+        raise EndpointError(f"cannot fetch {uri}: {exc}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    if progress is not None:
+        progress.log.log(progress.done(1))
     return target
+
+
+def _remove_abandoned(target: Path) -> None:
+    """Delete the partial downloads of `target` whose deploy was killed (their process is gone)."""
+    for partial in target.parent.glob(f".{target.name}.*.partial"):
+        pid = partial.name[len(target.name) + 2 : -len(".partial")]
+        if not pid.isdigit() or not alive(int(pid)):
+            partial.unlink(missing_ok=True)
 
 
 def serving_environment(container: dict[str, Any], where: str = "the model") -> dict[str, str]:

@@ -8,6 +8,8 @@ reference execution, as SelectiveExecutionConfig does).
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +25,9 @@ from sagelab.engines.local.scheduler import UNFINISHED, Execution, Listener, Sch
 from sagelab.engines.local.scope import ExecutionScope
 from sagelab.errors import DefinitionError, ExecutionError, NoSuchKey
 from sagelab.store import LocalStore, ObjectStore
+from sagelab.store.base import sha256_of
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def check(definition: PipelineDefinition, source: str = "the definition") -> None:
@@ -71,15 +76,14 @@ class LocalEngine:
         """
         check(definition, f"pipeline {pipeline}")
         typed = definition.typed_parameters(parameters or {})
-        self.upload(artifacts or {})
+        digests = self.upload(artifacts or {})
         steps = {s.name: StepState(s.name, s.type) for s in definition.all_steps()}
         if select is not None:
             self._select(definition, pipeline, steps, select)
         execution_id = new_id()
         execution = Execution(execution_id, pipeline, self._arn(pipeline, execution_id), steps, time.time())
-        kept = {uri: str(source) if isinstance(source, Path) else "<bytes>" for uri, source in (artifacts or {}).items()}
         self.records.create_execution(
-            ExecutionRecord(execution.id, pipeline, "Executing", definition.raw, typed, execution.started, None, None, kept)
+            ExecutionRecord(execution.id, pipeline, "Executing", definition.raw, typed, execution.started, None, None, digests)
         )
         for state in steps.values():
             if state.status == "Succeeded":
@@ -93,6 +97,7 @@ class LocalEngine:
         if record.status in ("Succeeded", "Executing"):
             raise ExecutionError(f"execution {record.id} is {record.status}; only a failed, stopped or interrupted one can be retried")
         definition = parse(record.definition, source=f"execution {record.id}")
+        self._verify(record)
         steps = {s.name: StepState(s.name, s.type) for s in definition.all_steps()}
         for saved in self.records.steps(record.id):
             if saved.name in steps and saved.status not in UNFINISHED:
@@ -102,15 +107,41 @@ class LocalEngine:
         self._run(definition, execution, record.parameters, listener, cache)
         return execution
 
-    def upload(self, artifacts: Mapping[str, Path | bytes]) -> None:
+    def upload(self, artifacts: Mapping[str, Path | bytes]) -> dict[str, str]:
+        """Put each artifact in the store unless an object with the same bytes is there; return URI → SHA-256.
+
+        Artifacts sit under content-addressed keys that later runs reuse, so a key's presence is
+        not trusted: an object whose bytes differ from its source (changed through the S3
+        endpoint or in the store's folder) is replaced.
+        """
+        digests = {}
         for uri, source in artifacts.items():
+            digests[uri] = hashlib.sha256(source).hexdigest() if isinstance(source, bytes) else _file_sha256(source)
             try:
-                self.store.head(uri)
+                if self.store.sha256(uri) == digests[uri]:
+                    continue
             except NoSuchKey:
-                if isinstance(source, bytes):
-                    self.store.put_bytes(uri, source)
-                else:
-                    self.store.put_file(uri, source)
+                pass
+            if isinstance(source, bytes):
+                self.store.put_bytes(uri, source)
+            else:
+                self.store.put_file(uri, source)
+        return digests
+
+    def _verify(self, record: ExecutionRecord) -> None:
+        """Refuse to retry on code or data that changed in the store since the execution uploaded it."""
+        for uri, digest in record.artifacts.items():
+            if not _SHA256.fullmatch(digest):  # recorded by an older sagelab, which kept the source's path
+                continue
+            try:
+                changed = self.store.sha256(uri) != digest
+            except NoSuchKey:
+                changed = True
+            if changed:
+                raise ExecutionError(
+                    f"{uri}, which execution {record.id} uploaded, is missing or changed in the store since (its SHA-256 "
+                    f"no longer matches); retrying would run other code or data: start the pipeline again with `sagelab run`"
+                )
 
     def _arn(self, pipeline: str, execution_id: str) -> str:
         return f"arn:aws:sagemaker:{self.settings.region}:{self.settings.account}:pipeline/{pipeline.lower()}/execution/{execution_id}"
@@ -124,6 +155,8 @@ class LocalEngine:
             "PipelineExecutionId": execution.id,
             "PipelineExecutionArn": execution.arn,
         }
+        if isinstance(self.store, LocalStore):
+            self.store.remove_abandoned()  # what a killed run left half-written
         scope = ExecutionScope(definition, parameters, variables, self.store)
         for state in execution.steps.values():
             if state.status == "Succeeded" and state.properties is not None:
@@ -162,3 +195,11 @@ class LocalEngine:
                 )
             steps[name] = StepState.from_record(earlier)
             steps[name].note = f"reused from execution {reference.id} (not selected)"
+
+
+def _file_sha256(path: Path) -> str:
+    try:
+        with open(path, "rb") as stream:
+            return sha256_of(stream)
+    except OSError as exc:
+        raise ExecutionError(f"cannot read {path}, which the pipeline uploads: {exc.strerror}") from None

@@ -80,7 +80,7 @@ class ExecutionRecord:
     started: float
     ended: float | None
     failure_reason: str | None
-    artifacts: dict[str, str] = field(default_factory=dict)  # S3 URI → local path it was uploaded from
+    artifacts: dict[str, str] = field(default_factory=dict)  # S3 URI → SHA-256 of the code or data uploaded there
 
 
 @dataclass

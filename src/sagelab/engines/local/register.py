@@ -13,10 +13,14 @@ class RegisterModelRunner:
     def run(self, job: Job) -> StepResult:
         registry = open_registry(job.settings)
         try:
-            package = registry.register(job.arguments, generated_by=job.execution_arn)
+            package = registry.registered_by(job.arguments, job.execution_arn)
+            if package is not None:  # the execution was interrupted after registering: retrying makes no second version
+                job.log(f"{package.ref} was registered by this execution before it was interrupted; reusing it")
+            else:
+                package = registry.register(job.arguments, generated_by=job.execution_arn)
+                job.log(f"registered {package.ref} ({package.status})")
         except RegistryError as exc:
             raise StepFailed(f"ValidationException: {exc}") from None
         finally:
             registry.close()
-        job.log(f"registered {package.ref} ({package.status})")
         return StepResult(package.describe(), [package.arn])

@@ -23,7 +23,7 @@ from sagelab.containers import contract, drivers, environments, frameworks, imag
 from sagelab.engines.local.inputs import download_input
 from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
 from sagelab.errors import StoreError
-from sagelab.tarballs import extract_all
+from sagelab.tarballs import UNSAFE, extract_all
 
 _unknown_images: set[str] = set()  # images already reported as unknown, so each is named once per process
 _unknown_lock = threading.Lock()
@@ -152,6 +152,8 @@ class TrainingRunner:
                 raise StepFailed(f"sagemaker_submit_directory {uri} holds no files")
         except StoreError as exc:
             raise StepFailed(f"sagemaker_submit_directory: {exc}") from None
+        except UNSAFE as exc:
+            raise StepFailed(f"sagemaker_submit_directory {uri} was refused: {exc}") from None
         except tarfile.TarError as exc:
             raise StepFailed(f"sagemaker_submit_directory {uri} is not a readable tar.gz: {exc}") from None
 
@@ -161,21 +163,21 @@ class TrainingRunner:
         Entries are sorted and their times zeroed, so the same model gives the same bytes
         and steps downstream of an unchanged training can be reused from the cache.
         """
-        raw = io.BytesIO()
-        with tarfile.open(fileobj=raw, mode="w") as archive:
-            for path in sorted(folder.rglob("*")):
-                info = archive.gettarinfo(path, arcname=path.relative_to(folder).as_posix())
-                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-                if info.isfile():
-                    with open(path, "rb") as data:
-                        archive.addfile(info, data)
-                else:
-                    archive.addfile(info)
-        buffer = io.BytesIO()
-        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped:
-            zipped.write(raw.getvalue())
-        buffer.seek(0)
-        job.store.put_stream(uri, buffer)
+        packed = job.root.with_name(f"{job.root.name}.{folder.name}.tar.gz")  # streamed: memory stays flat for any model size
+        try:
+            with open(packed, "wb") as file, gzip.GzipFile(filename="", fileobj=file, mode="wb", mtime=0) as zipped:
+                with tarfile.open(fileobj=zipped, mode="w") as archive:
+                    for path in sorted(folder.rglob("*")):
+                        info = archive.gettarinfo(path, arcname=path.relative_to(folder).as_posix())
+                        info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+                        if info.isfile():
+                            with open(path, "rb") as data:
+                                archive.addfile(info, data)
+                        else:
+                            archive.addfile(info)
+            job.store.publish_file(uri, packed)
+        finally:
+            packed.unlink(missing_ok=True)
         job.log(f"output: {uri}")
         return uri
 
@@ -214,19 +216,23 @@ def final_metrics(log_path: Path, algorithm: dict[str, Any], timestamp: float) -
     definitions = algorithm.get("MetricDefinitions", [])
     if not definitions:
         return []
-    text = log_path.read_text(errors="replace") if log_path.is_file() else ""
-    text = _CONTROL.sub(lambda match: f"#{ord(match[0]):03o}", text)
-    metrics = []
+    patterns = {}
     for definition in definitions:
         try:
-            matches = re.findall(definition["Regex"], text)
+            patterns[definition["Name"]] = re.compile(definition["Regex"])
         except re.error:
             continue
-        values = [m[0] if isinstance(m, tuple) else m for m in matches]
-        numbers = [float(v) for v in values if contract.is_number(v)]
-        if numbers:
-            metrics.append({"MetricName": definition["Name"], "Value": numbers[-1], "Timestamp": now_iso(timestamp)})
-    return metrics
+    last: dict[str, float] = {}
+    if log_path.is_file():
+        with open(log_path, encoding="utf-8", errors="replace") as log:  # a line at a time, as CloudWatch holds log events
+            for line in log:
+                line = _CONTROL.sub(lambda match: f"#{ord(match[0]):03o}", line.rstrip("\n"))
+                for name, pattern in patterns.items():
+                    values = [m[0] if isinstance(m, tuple) else m for m in pattern.findall(line)]
+                    numbers = [float(v) for v in values if contract.is_number(v)]
+                    if numbers:
+                        last[name] = numbers[-1]
+    return [{"MetricName": name, "Value": last[name], "Timestamp": now_iso(timestamp)} for name in patterns if name in last]
 
 
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")  # every control character but the newline
