@@ -250,3 +250,33 @@ def test_a_user_error_is_one_line_and_a_sagelab_bug_a_traceback_that_says_so(pro
     assert crashed.returncode == 70, crashed.stderr
     assert "Traceback" in crashed.stderr and "KeyError: 'missing'" in crashed.stderr
     assert crashed.stderr.rstrip().endswith("(see README.md, Reporting a bug).")
+
+
+PEAK_RSS = """
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)
+"""
+
+
+def test_logs_and_the_metric_scan_read_a_large_log_in_flat_memory(project: Path) -> None:
+    """A 300 MB log: `sagelab logs` and the metric scan stay far below its size (peak RSS of their process)."""
+    import sys
+
+    write(project / "p.json", definition(processing_step("P", "print('step ran')")))
+    subprocess.run([SAGELAB, "run", "p.json"], cwd=project, capture_output=True, check=True)
+    [log] = (project / ".sagelab" / "executions").glob("*/P.log")
+    line = ("epoch 7: train loss=0.4521 " + "x" * 170 + "\n").encode()
+    with open(log, "ab") as out:
+        for _ in range(300):
+            out.write(line * (1_000_000 // len(line)))
+    peak = {}
+    for name, command in {
+        "logs": [SAGELAB, "logs", "latest", "P"],
+        "metrics": [sys.executable, "-c", "import pathlib, sys; from sagelab.engines.local.training import final_metrics; "
+                    "print(final_metrics(pathlib.Path(sys.argv[1]), {'MetricDefinitions': [{'Name': 'loss', 'Regex': 'loss=([0-9.]+)'}]}, 0))",
+                    str(log)],
+    }.items():  # fmt: skip
+        measured = subprocess.run([sys.executable, "-c", PEAK_RSS, *command], cwd=project, capture_output=True, text=True, check=True)
+        peak[name] = int(measured.stdout.split()[-1])
+    assert log.stat().st_size > 290_000_000 and max(peak.values()) < 100, peak  # MB

@@ -17,6 +17,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +27,9 @@ from typing import Any
 import boto3
 import pytest
 from boto3.s3.transfer import TransferConfig
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -43,7 +48,8 @@ def store(tmp_path: Path) -> LocalStore:
 
 @pytest.fixture
 def server(store: LocalStore) -> Iterator[S3Server]:
-    with S3Server(store) as running:
+    """An endpoint that checks every request's signature, as a run's does: every client below signs with CREDENTIALS."""
+    with S3Server(store, (CREDENTIALS["aws_access_key_id"], CREDENTIALS["aws_secret_access_key"])) as running:
         yield running
 
 
@@ -86,13 +92,26 @@ def error_code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
     return str(excinfo.value.response["Error"]["Code"])
 
 
+def signed(server: S3Server, method: str, path: str, body: Any = b"", headers: dict[str, str] | None = None) -> dict[str, str]:
+    """`headers` with a SigV4 signature made by botocore's signer with the server's credentials (if it has any)."""
+    headers = dict(headers or {})
+    if server.credentials:
+        headers.setdefault("X-Amz-Content-SHA256", hashlib.sha256(body).hexdigest() if isinstance(body, bytes) else "UNSIGNED-PAYLOAD")
+        request = AWSRequest(method=method, url=f"{server.endpoint}{path}", headers=headers)
+        S3SigV4Auth(Credentials(*server.credentials), "s3", "us-east-1").add_auth(request)
+        headers = dict(request.headers.items())
+    return headers
+
+
 def raw_request(
-    server: S3Server, method: str, path: str, body: Any = b"", headers: dict[str, str] | None = None
+    server: S3Server, method: str, path: str, body: Any = b"", headers: dict[str, str] | None = None, sign: bool = True
 ) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """A request as written, signed (SigV4, botocore's signer) with the server's credentials unless `sign` is False."""
     port = int(server.endpoint.rsplit(":", 1)[1])
+    headers = signed(server, method, path, body, headers) if sign else dict(headers or {})
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        connection.request(method, path, body=body, headers=headers or {})
+        connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
         return response.status, response.headers, response.read()
     finally:
@@ -536,11 +555,15 @@ def test_a_wrong_content_md5_stores_nothing(s3: Any, store: LocalStore) -> None:
 def test_an_upload_becomes_visible_only_when_complete(server: S3Server, store: LocalStore) -> None:
     data = payload(4 * MIB, seed=6)
     port = int(server.endpoint.rsplit(":", 1)[1])
-    head = f"PUT /{BUCKET}/slow.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+
+    def head(name: str) -> bytes:
+        lines = {"Content-Length": str(len(data)), **signed(server, "PUT", f"/{BUCKET}/{name}", data, {"Host": f"127.0.0.1:{port}"})}
+        return (f"PUT /{BUCKET}/{name} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in lines.items()) + "\r\n").encode()
+
     temp = store.root / ".tmp"
 
     with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
-        client.sendall(head + data[: 3 * MIB])
+        client.sendall(head("slow.bin") + data[: 3 * MIB])
         wait_for(lambda: any(f.stat().st_size > 0 for f in files_under(temp)) if temp.is_dir() else False)
         assert not stored(store, "slow.bin").exists()  # half-received bytes are never an object
         client.sendall(data[3 * MIB :])
@@ -551,7 +574,7 @@ def test_an_upload_becomes_visible_only_when_complete(server: S3Server, store: L
     assert not files_under(temp)
 
     with socket.create_connection(("127.0.0.1", port), timeout=10) as client:  # a client that dies midway
-        client.sendall(head.replace(b"slow.bin", b"dropped.bin") + data[: 2 * MIB])
+        client.sendall(head("dropped.bin") + data[: 2 * MIB])
         wait_for(lambda: bool(files_under(temp)))
     wait_for(lambda: not files_under(temp))
     assert not stored(store, "dropped.bin").exists()
@@ -628,19 +651,28 @@ def test_a_key_segment_too_long_for_a_file_name_is_a_400(s3: Any) -> None:
 
 
 def test_a_run_s_endpoint_serves_only_its_own_credentials(store: LocalStore) -> None:
-    """Anonymous requests and other keys are refused, as S3 does, before anything is read or written."""
+    """Anonymous requests, other keys and signatures made without the run's secret are refused, as S3 does, before anything is read or written."""
     store.put_bytes("s3://code/p/code/abc/train.py", b"print('the real script')")
     config = Config(retries={"total_max_attempts": 1})
-    with S3Server(store, access_key="SGLRUNKEY") as keyed:
-        own = boto3.client("s3", endpoint_url=keyed.endpoint, region_name="us-east-1", config=config,
-                           aws_access_key_id="SGLRUNKEY", aws_secret_access_key="any")  # fmt: skip
-        other = boto3.client("s3", endpoint_url=keyed.endpoint, region_name="us-east-1", config=config,
-                             aws_access_key_id="SGLOTHER", aws_secret_access_key="any")  # fmt: skip
-        with pytest.raises(ClientError) as refused:
-            other.put_object(Bucket="code", Key="p/code/abc/train.py", Body=b"print('swapped')")
-        assert refused.value.response["Error"]["Code"] == "InvalidAccessKeyId"
-        assert raw_request(keyed, "DELETE", "/code/p/code/abc/train.py")[0] == 403  # unsigned
-        assert raw_request(keyed, "GET", "/code/p/code/abc/train.py")[0] == 403
+    with S3Server(store, ("SGLRUNKEY", "run-secret")) as keyed:
+
+        def client(access_key: str, secret: str) -> Any:
+            return boto3.client("s3", endpoint_url=keyed.endpoint, region_name="us-east-1", config=config,
+                                aws_access_key_id=access_key, aws_secret_access_key=secret)  # fmt: skip
+
+        own, other, forged = client("SGLRUNKEY", "run-secret"), client("SGLOTHER", "run-secret"), client("SGLRUNKEY", "guessed")
+        for intruder, code in ((other, "InvalidAccessKeyId"), (forged, "SignatureDoesNotMatch")):
+            with pytest.raises(ClientError) as refused:
+                intruder.put_object(Bucket="code", Key="p/code/abc/train.py", Body=b"print('swapped')")
+            assert refused.value.response["Error"]["Code"] == code
+        assert raw_request(keyed, "DELETE", "/code/p/code/abc/train.py", sign=False)[0] == 403
+        assert raw_request(keyed, "GET", "/code/p/code/abc/train.py", sign=False)[0] == 403
         assert own.get_object(Bucket="code", Key="p/code/abc/train.py")["Body"].read() == b"print('the real script')"
         own.put_object(Bucket="code", Key="p/out.txt", Body=b"ok")
+        url = own.generate_presigned_url("get_object", Params={"Bucket": "code", "Key": "p/out.txt"}, ExpiresIn=60)
+        with urllib.request.urlopen(url) as presigned:  # a presigned URL signs in its query
+            assert presigned.read() == b"ok"
+        with pytest.raises(urllib.error.HTTPError) as tampered:
+            urllib.request.urlopen(url.replace("p/out.txt", "p/code/abc/train.py"))
+        assert tampered.value.code == 403 and b"SignatureDoesNotMatch" in tampered.value.read()
     assert store.get_bytes("s3://code/p/code/abc/train.py") == b"print('the real script')"

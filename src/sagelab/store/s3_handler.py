@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from sagelab.errors import NoSuchKey, StoreError
-from sagelab.store import s3_xml
+from sagelab.store import s3_auth, s3_xml
 from sagelab.store.base import ObjectInfo, S3Uri, check_bucket_name
 from sagelab.store.local import KeyTooLong, LocalStore
 from sagelab.store.s3_protocol import (
@@ -70,10 +70,11 @@ class HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, store: LocalStore, listening: socket.socket, access_key: str | None = None) -> None:
-        """Serve on a socket the caller already bound and put in listening state; with `access_key`, to its holders only."""
+    def __init__(self, store: LocalStore, listening: socket.socket, credentials: tuple[str, str] | None = None) -> None:
+        """Serve on a socket the caller already bound and put in listening state; with `credentials`
+        (access key, secret key), only requests signed with them."""
         self.store = store
-        self.access_key = access_key
+        self.credentials = credentials
         self.uploads = Uploads(store)
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -202,25 +203,38 @@ class _Handler(BaseHTTPRequestHandler):
         raise S3Error(501, "NotImplemented", f"sagelab's local S3 server does not serve {method} {split.path}")
 
     def _authorize(self) -> None:
-        """Refuse requests not signed with the run's access key (anonymous ones, another run's, any other process's)."""
-        expected = self.server.access_key
-        if expected is None:
+        """Refuse requests not signed with the run's credentials (anonymous ones, another run's, any other process's)."""
+        if self.server.credentials is None:
             return
-        found = self._credential()
-        if found is None:
+        access_key, secret = self.server.credentials
+        path, _, raw_query = self.path.partition("?")
+        query = s3_auth.parse_query(raw_query)
+        signature = s3_auth.read(self.headers, query)
+        if signature is None:
             raise S3Error(403, "AccessDenied", "Access Denied: this endpoint serves the steps of one sagelab run; sign requests with its credentials")
-        if not hmac.compare_digest(found.group(1), expected):
+        if not hmac.compare_digest(signature.access_key, access_key):
             raise S3Error(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.",
-                          AWSAccessKeyId=found.group(1))  # fmt: skip
+                          AWSAccessKeyId=signature.access_key)  # fmt: skip
+        if s3_auth.expired(signature):
+            raise S3Error(403, "AccessDenied", "Request has expired")
+        if signature.version == 2 and self._virtual_bucket():  # version 2 signs the path with its bucket
+            path = f"/{self._virtual_bucket()}{path}"
+        if not hmac.compare_digest(s3_auth.expected(secret, self.command, path, query, self.headers, signature), signature.value):
+            raise S3Error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. "
+                          "Check your key and signing method.", AWSAccessKeyId=signature.access_key)  # fmt: skip
 
     def _address(self, path: str) -> tuple[str, str]:
         """(bucket, key) from a path-style or `bucket.localhost` virtual-host request."""
-        host = self.headers.get("Host", "").rpartition(":")[0] or self.headers.get("Host", "")
-        for suffix in (".localhost", ".127.0.0.1"):
-            if host.endswith(suffix):
-                return host[: -len(suffix)], unquote(path[1:])
+        bucket = self._virtual_bucket()
+        if bucket:
+            return bucket, unquote(path[1:])
         bucket, _, key = path[1:].partition("/")
         return unquote(bucket), unquote(key)
+
+    def _virtual_bucket(self) -> str:
+        """The bucket a `bucket.localhost` Host names, or '' for a path-style request."""
+        host = self.headers.get("Host", "").rpartition(":")[0] or self.headers.get("Host", "")
+        return next((host[: -len(suffix)] for suffix in (".localhost", ".127.0.0.1") if host.endswith(suffix)), "")
 
     def _credential(self) -> re.Match[str] | None:
         """The request's credential scope: the access key (group 1) and the region it was signed for (group 2)."""

@@ -45,10 +45,10 @@ class S3Server:
         ...     boto3.client("s3", endpoint_url=server.endpoint).list_buckets()
     """
 
-    def __init__(self, store: LocalStore, access_key: str | None = None) -> None:
-        """With `access_key`, only requests signed with it are served (a run hands it to its steps); else any."""
+    def __init__(self, store: LocalStore, credentials: tuple[str, str] | None = None) -> None:
+        """With `credentials` (access key, secret key), only requests signed with them are served (a run hands them to its steps); else any."""
         self.store = store
-        self.access_key = access_key
+        self.credentials = credentials
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._http: HTTPServer | None = None
@@ -80,7 +80,7 @@ class S3Server:
         from sagelab.store.s3_handler import HTTPServer
 
         try:
-            self._http = HTTPServer(self.store, listening, self.access_key)
+            self._http = HTTPServer(self.store, listening, self.credentials)
         finally:
             self._ready.set()
         # A short poll keeps stop() quick; the loop wakes 20 times a second when idle.

@@ -158,10 +158,9 @@ class Scheduler:
         or the real S3 store with the user's own credentials (a hybrid run)."""
         region = {"AWS_DEFAULT_REGION": self.settings.region, "AWS_REGION": self.settings.region}
         if isinstance(self.store, LocalStore):
-            access_key = f"SGL{secrets.token_hex(8).upper()}"  # this run's: the endpoint serves no one else
-            server = stack.enter_context(S3Server(self.store, access_key))
-            return {"AWS_ENDPOINT_URL_S3": server.endpoint, "AWS_ACCESS_KEY_ID": access_key,
-                    "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30), **region}  # fmt: skip
+            access_key, secret = f"SGL{secrets.token_hex(8).upper()}", secrets.token_urlsafe(30)  # this run's: the endpoint serves no one else
+            server = stack.enter_context(S3Server(self.store, (access_key, secret)))
+            return {"AWS_ENDPOINT_URL_S3": server.endpoint, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret, **region}
         env = {**region, sandbox.KEEP_CREDENTIALS: "1"}
         endpoint = getattr(self.store, "endpoint_url", None)
         if endpoint:

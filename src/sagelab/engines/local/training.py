@@ -225,7 +225,7 @@ def final_metrics(log_path: Path, algorithm: dict[str, Any], timestamp: float) -
     last: dict[str, float] = {}
     if log_path.is_file():
         with open(log_path, encoding="utf-8", errors="replace") as log:  # a line at a time, as CloudWatch holds log events
-            for line in log:
+            while line := log.readline(_LONGEST_EVENT):  # a longer line is cut in pieces, as CloudWatch cuts events
                 line = _CONTROL.sub(lambda match: f"#{ord(match[0]):03o}", line.rstrip("\n"))
                 for name, pattern in patterns.items():
                     values = [m[0] if isinstance(m, tuple) else m for m in pattern.findall(line)]
@@ -236,4 +236,5 @@ def final_metrics(log_path: Path, algorithm: dict[str, Any], timestamp: float) -
 
 
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")  # every control character but the newline
+_LONGEST_EVENT = 256 * 1024  # characters: CloudWatch Logs' event size limit
 
