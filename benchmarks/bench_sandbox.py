@@ -9,7 +9,8 @@ none), it times the launcher starting the two kinds of step command:
 - `sh -c true`: any other program (shell launchers, smspark-submit), exec'd after the setup.
 The peer is the same command started directly, without sagelab (what a step costs at the very
 least). A `user-namespace, no /opt/ml` row measures the case where /opt/ml is missing and must be
-made inside the namespace (a tmpfs over /opt with its entries bound back). Medians of interleaved runs.
+made inside the namespace (a tmpfs over /opt with its entries bound back). Each job hides its project's
+`.sagelab` folder but for its own job folder, as the engine's do. Medians of interleaved runs.
 """
 
 from __future__ import annotations
@@ -41,15 +42,20 @@ def measure(modes: list[str], runs: int) -> dict[str, dict[str, float]]:
     """Median seconds per (mode or "direct") and command kind; this process's /opt is what the modes see."""
     env = dict(os.environ)
     samples: dict[tuple[str, str], list[float]] = {}
-    with tempfile.TemporaryDirectory() as root:
+    with tempfile.TemporaryDirectory() as base:
+        # A job as the engine lays it out: its folder among others in .sagelab/jobs, which (with the store) the step must not see.
+        state = Path(base) / ".sagelab"
+        job, other = state / "jobs" / "job", state / "jobs" / "other"
+        for folder in (job, other, state / "s3"):
+            folder.mkdir(parents=True)
         for _ in range(runs):
             for kind, command in COMMANDS.items():
                 samples.setdefault(("direct", kind), []).append(timed(command, env))
                 for mode in modes:
                     if mode == "remap" and kind == "shell":
                         continue  # remap mode refuses non-Python programs
-                    box = sandbox.Sandbox(mode)
-                    samples.setdefault((mode, kind), []).append(timed(sandbox.command(box, Path(root), "/opt/ml", command), env))
+                    launch = sandbox.command(sandbox.Sandbox(mode), job, "/opt/ml", command, hidden=(state,), kept=(job,))
+                    samples.setdefault((mode, kind), []).append(timed(launch, env))
     result: dict[str, dict[str, float]] = {}
     for (mode, kind), times in samples.items():
         result.setdefault(mode, {})[kind] = statistics.median(times)

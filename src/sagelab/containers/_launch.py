@@ -151,7 +151,7 @@ def _scratch_folder() -> str:
     raise Unavailable(f"cannot make a scratch folder in {base}")
 
 
-def _enter_namespace(root: str, user: bool, hidden: "list[str]" = (), kept: "list[str]" = ()) -> None:  # type: ignore[assignment]
+def _enter_namespace(root: str, user: bool, hidden: "list[str]", kept: "list[str]") -> None:
     uid, gid = os.getuid(), os.getgid()
     _unshare(CLONE_NEWNS | (CLONE_NEWUSER if user else 0), user)
     if user:
@@ -178,7 +178,7 @@ def _contain(parent: int) -> None:
     except (OSError, Unavailable):
         _die_with_sagelab(parent)
         return  # no PID namespace here: the job's process group is what sagelab stops
-    import signal
+    import _signal as signal  # type: ignore[import-not-found]  # the C module under `signal`, without the ~10 ms enum wrapper
 
     status_read, status_write = os.pipe()
     init = os.fork()
@@ -319,7 +319,7 @@ def _probe_namespace(root: str, user: bool) -> str:
     if pid == 0:
         os.close(read)
         try:
-            _enter_namespace(root, user)
+            _enter_namespace(root, user, [], [])
             reason = "" if os.path.exists(os.path.join(OPT_ML, PROBE_MARKER)) else "the bind mount did not show the job's folder"
         except (OSError, Unavailable) as exc:
             reason = str(exc)
