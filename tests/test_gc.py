@@ -20,10 +20,10 @@ PUT = """
 import os, urllib.request
 from botocore.session import get_session
 from botocore.awsrequest import AWSRequest
-from botocore.auth import SigV4Auth
+from botocore.auth import S3SigV4Auth
 url = os.environ["AWS_ENDPOINT_URL_S3"] + "/test-bucket/scripts-own/extra.txt"
 request = AWSRequest(method="PUT", url=url, data=b"extra")
-SigV4Auth(get_session().get_credentials(), "s3", "us-east-1").add_auth(request)
+S3SigV4Auth(get_session().get_credentials(), "s3", "us-east-1").add_auth(request)
 urllib.request.urlopen(urllib.request.Request(url, data=b"extra", method="PUT", headers=dict(request.headers)))
 """
 

@@ -27,7 +27,7 @@ from typing import Any
 import boto3
 import pytest
 from boto3.s3.transfer import TransferConfig
-from botocore.auth import S3SigV4Auth
+from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.config import Config
@@ -669,6 +669,10 @@ def test_a_run_s_endpoint_serves_only_its_own_credentials(store: LocalStore) -> 
         assert raw_request(keyed, "GET", "/code/p/code/abc/train.py", sign=False)[0] == 403
         assert own.get_object(Bucket="code", Key="p/code/abc/train.py")["Body"].read() == b"print('the real script')"
         own.put_object(Bucket="code", Key="p/out.txt", Body=b"ok")
+        undeclared = AWSRequest(method="GET", url=f"{keyed.endpoint}/code/p/out.txt")  # SigV4 without x-amz-content-sha256
+        SigV4Auth(Credentials("SGLRUNKEY", "run-secret"), "s3", "us-east-1").add_auth(undeclared)
+        status, _, body = raw_request(keyed, "GET", "/code/p/out.txt", headers=dict(undeclared.headers.items()), sign=False)
+        assert status == 400 and b"Missing required header for this request: x-amz-content-sha256" in body
         url = own.generate_presigned_url("get_object", Params={"Bucket": "code", "Key": "p/out.txt"}, ExpiresIn=60)
         with urllib.request.urlopen(url) as presigned:  # a presigned URL signs in its query
             assert presigned.read() == b"ok"

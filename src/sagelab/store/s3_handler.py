@@ -69,6 +69,7 @@ _CREDENTIAL = re.compile(r"(?:^|Credential=)([^/,\s]+)/\d{8}/([^/]+)/s3/")
 class HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
+    timeout = 0  # handle_request() never waits: S3Server's loop calls it when a connection is ready
 
     def __init__(self, store: LocalStore, listening: socket.socket, credentials: tuple[str, str] | None = None) -> None:
         """Serve on a socket the caller already bound and put in listening state; with `credentials`
@@ -217,6 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
                           AWSAccessKeyId=signature.access_key)  # fmt: skip
         if s3_auth.expired(signature):
             raise S3Error(403, "AccessDenied", "Request has expired")
+        if not signature.payload_hash and signature.version == 4:  # as S3: a signed request declares its payload's hash
+            raise S3Error(400, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256")
         if signature.version == 2 and self._virtual_bucket():  # version 2 signs the path with its bucket
             path = f"/{self._virtual_bucket()}{path}"
         if not hmac.compare_digest(s3_auth.expected(secret, self.command, path, query, self.headers, signature), signature.value):
