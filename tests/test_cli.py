@@ -280,3 +280,23 @@ def test_logs_and_the_metric_scan_read_a_large_log_in_flat_memory(project: Path)
         measured = subprocess.run([sys.executable, "-c", PEAK_RSS, *command], cwd=project, capture_output=True, text=True, check=True)
         peak[name] = int(measured.stdout.split()[-1])
     assert log.stat().st_size > 290_000_000 and max(peak.values()) < 100, peak  # MB
+
+
+def imported_modules(*argv: str, cwd: Path) -> set[str]:
+    """The modules `sagelab ARGV` imports, from `python -X importtime`."""
+    import sys
+
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "sagelab.cli", *argv], cwd=cwd, capture_output=True, text=True)
+    return {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_commands_import_only_what_they_use_and_reading_creates_no_file(tmp_path: Path) -> None:
+    """Start-up stays light: help and read-only commands import neither the serving stack, the checks nor TLS, and
+    reading an empty folder's executions, endpoints or models writes nothing there."""
+    heavy = {"sagelab.serving", "sagelab.engines.local.checks", "http.client", "ssl"}
+    for argv in (["--help"], ["run", "--help"], ["executions"], ["endpoints"], ["models", "groups"]):
+        assert not imported_modules(*argv, cwd=tmp_path) & heavy, argv
+    assert "sagelab.engines.local.scheduler" not in imported_modules("executions", cwd=tmp_path)
+    for argv in (["executions"], ["endpoints"], ["models", "groups"], ["models", "list", "g"], ["status", "latest"]):
+        subprocess.run([SAGELAB, *argv], cwd=tmp_path, capture_output=True)
+    assert list(tmp_path.iterdir()) == []

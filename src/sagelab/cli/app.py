@@ -204,6 +204,7 @@ def executions(
     from sagelab.cli.tables import executions_table, print_table
     from sagelab.cli.view import records
     from sagelab.config import load_settings
+    from sagelab.errors import ExecutionError
 
     settings = load_settings(profile=profile)
     if settings.engine == "sagemaker":
@@ -211,7 +212,12 @@ def executions(
 
         return aws.executions(settings, limit, pipeline)
 
-    print_table(executions_table(records().executions(limit, pipeline)))
+    try:
+        store = records()
+    except ExecutionError as nothing_yet:  # an empty list, not an error
+        print(nothing_yet)
+        return None
+    print_table(executions_table(store.executions(limit, pipeline)))
 
 
 @app.command()

@@ -110,7 +110,10 @@ def endpoints(context: typer.Context) -> None:
     table = Table()
     for column in ("Endpoint", "Status", "URL", "Model", "Uptime"):
         table.add_column(column, no_wrap=True)
-    for info in _hosting().endpoints():
+    from sagelab.config import load_settings
+
+    listed = _hosting().endpoints() if (load_settings().state_dir / "hosting.db").is_file() else []  # listing creates no file
+    for info in listed:
         uptime = f"{time.time() - info.started:.0f}s" if info.started and info.status == "InService" else ""
         table.add_row(info.name, info.status, info.url if info.port else "", info.model, uptime)
     Console().print(table)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -30,12 +31,14 @@ def _on_aws(profile: str, action: str, reference: str = "", reason: str | None =
     return True
 
 
-def open_registry() -> Registry:
+def open_registry(read_only: bool = False) -> Registry:
+    """The project's registry; for reading, an empty one in memory where the project has none (no file is made)."""
     from sagelab.config import load_settings
     from sagelab.registry import Registry
 
     settings = load_settings()
-    return Registry(settings.state_dir / "registry.db", settings.region, settings.account)
+    path = settings.state_dir / "registry.db"
+    return Registry(Path(":memory:") if read_only and not path.is_file() else path, settings.region, settings.account)
 
 
 def _when(iso: str | float) -> str:
@@ -53,7 +56,7 @@ def groups(profile: Profile = "local") -> None:
     from rich.table import Table
 
     table = Table("Group", "Versions", "Latest", "Latest approved", "Created")
-    for group in open_registry().groups():
+    for group in open_registry(read_only=True).groups():
         table.add_row(group["ModelPackageGroupName"], str(group["Versions"]), str(group["LatestVersion"] or ""),
                       str(group["LatestApproved"] or ""), _when(group["CreationTime"]))  # fmt: skip
     Console().print(table)
@@ -71,7 +74,7 @@ def list_versions(group: Annotated[str, typer.Argument(help="A model package gro
     for column in ("Version", "Status", "Registered", "Execution"):
         table.add_column(column, no_wrap=True)
     table.add_column("Model data", overflow="fold")
-    for package in open_registry().list(group):
+    for package in open_registry(read_only=True).list(group):
         execution = (package.generated_by or "").rsplit("/", 1)[-1]
         model_data = "\n".join(c.get("ModelDataUrl", "") for c in package.containers)
         table.add_row(str(package.version), package.status, _when(package.created), execution, model_data)
@@ -83,7 +86,7 @@ def show(reference: Reference, profile: Profile = "local") -> None:
     """Show a version: status and its history, inference specification, metrics."""
     if _on_aws(profile, "show", reference):
         return
-    registry = open_registry()
+    registry = open_registry(read_only=True)
     package = registry.resolve(reference)
     spec = package.request.get("InferenceSpecification", {})
     containers = package.containers

@@ -8,12 +8,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sagelab.config import Settings, load_settings
+from sagelab.config import STATE_DIR, Settings, load_settings
 from sagelab.containers import sandbox
 from sagelab.containers.environments import PROPERTY, describe
 from sagelab.engines.local import Execution, Records, StepRecord, StepState
 from sagelab.engines.local.scheduler import Listener
 from sagelab.engines.local.job import tail
+from sagelab.errors import ExecutionError
 
 STATUS_STYLE = {
     "Pending": "dim",
@@ -27,8 +28,16 @@ STATUS_STYLE = {
 
 
 def records() -> Records:
+    """The project's execution records, for commands that read them: a folder with none gets no database file.
+
+    Raises:
+        ExecutionError: nothing has run in this project yet.
+    """
     settings = load_settings()
-    store = Records(settings.state_dir / "sagelab.db")
+    path = settings.state_dir / "sagelab.db"
+    if not path.is_file():
+        raise ExecutionError(f"no executions in {settings.root} yet (no {STATE_DIR}/sagelab.db): run a pipeline with `sagelab run PIPELINE`")
+    store = Records(path)
     store.mark_interrupted()
     return store
 

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import threading
+from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 from sagelab.definition import PipelineDefinition
-from sagelab.engines.local.checks import CheckRunner
-from sagelab.engines.local.condition import ConditionRunner, FailRunner
-from sagelab.engines.local.hosting import EndpointRunner, RecordRunner
 from sagelab.engines.local.job import Job, StepResult
-from sagelab.engines.local.processing import ProcessingRunner
-from sagelab.engines.local.register import RegisterModelRunner
-from sagelab.engines.local.training import TrainingRunner
-from sagelab.engines.local.transform import TransformRunner
-from sagelab.engines.local.tuning import TuningRunner
 from sagelab.errors import Problem
 
 
@@ -21,23 +16,52 @@ class StepRunner(Protocol):
     def run(self, job: Job) -> StepResult: ...
 
 
-# Step type → runner. Adding a step type is adding a runner module and a line here.
-RUNNERS: dict[str, StepRunner] = {
-    "Processing": ProcessingRunner(),
-    "Training": TrainingRunner(),
-    "Condition": ConditionRunner(),
-    "Fail": FailRunner(),
-    "RegisterModel": RegisterModelRunner(),
-    "Model": RecordRunner("model", "ModelName"),
-    "EndpointConfig": RecordRunner("endpoint-config", "EndpointConfigName"),
-    "Endpoint": EndpointRunner(),
-    "Transform": TransformRunner(),
-    "Tuning": TuningRunner(),
-    "QualityCheck": CheckRunner(),
-    "ClarifyCheck": CheckRunner(),
+# Step type → the module (under sagelab.engines.local), class and arguments of its runner.
+# Adding a step type is adding a runner module and a line here.
+_SPECS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "Processing": ("processing", "ProcessingRunner", ()),
+    "Training": ("training", "TrainingRunner", ()),
+    "Condition": ("condition", "ConditionRunner", ()),
+    "Fail": ("condition", "FailRunner", ()),
+    "RegisterModel": ("register", "RegisterModelRunner", ()),
+    "Model": ("hosting", "RecordRunner", ("model", "ModelName")),
+    "EndpointConfig": ("hosting", "RecordRunner", ("endpoint-config", "EndpointConfigName")),
+    "Endpoint": ("hosting", "EndpointRunner", ()),
+    "Transform": ("transform", "TransformRunner", ()),
+    "Tuning": ("tuning", "TuningRunner", ()),
+    "QualityCheck": ("checks", "CheckRunner", ()),
+    "ClarifyCheck": ("checks", "CheckRunner", ()),
 }
 # Quick steps that start no process: they run on the scheduler's own thread.
 INLINE = {"Condition", "Fail", "RegisterModel", "Model", "EndpointConfig"}
+
+
+class _Runners(Mapping[str, StepRunner]):
+    """Step type → runner, each made (its module imported) when a step of its type first runs.
+
+    A pipeline of Processing steps never imports the serving stack, the registry or the check
+    containers, so `sagelab run` starts faster.
+    """
+
+    def __init__(self) -> None:
+        self._made: dict[str, StepRunner] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, step_type: str) -> StepRunner:
+        with self._lock:
+            if step_type not in self._made:
+                module, name, arguments = _SPECS[step_type]
+                self._made[step_type] = getattr(importlib.import_module(f"sagelab.engines.local.{module}"), name)(*arguments)
+            return self._made[step_type]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_SPECS)
+
+    def __len__(self) -> int:
+        return len(_SPECS)
+
+
+RUNNERS = _Runners()
 
 
 def unsupported_steps(definition: PipelineDefinition) -> list[Problem]:
