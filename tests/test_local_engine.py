@@ -397,3 +397,19 @@ def test_steps_see_none_of_the_users_aws_credentials_settings(engine: LocalEngin
     assert execution.status == "Succeeded" and not set(leaks) & set(seen)
     assert seen["AWS_CONFIG_FILE"] == seen["AWS_SHARED_CREDENTIALS_FILE"] == os.devnull and seen["AWS_EC2_METADATA_DISABLED"] == "true"
     assert seen["AWS_ACCESS_KEY_ID"] != "" and seen["AWS_ENDPOINT_URL_S3"].startswith("http://127.0.0.1:")  # the run's own
+
+
+def test_a_manifest_file_input_stages_the_objects_it_lists(engine: LocalEngine) -> None:
+    for key in ("a.csv", "sub/b.csv", "unlisted.csv"):
+        engine.store.put_bytes(f"s3://test-bucket/data/{key}", key.encode())
+    engine.store.put_bytes("s3://test-bucket/manifest.json", json.dumps([{"prefix": "s3://test-bucket/data/"}, "a.csv", "sub/b.csv"]).encode())
+    code = ("import os; open('/opt/ml/processing/output/out/seen.txt', 'w')"
+            ".write(' '.join(sorted(os.path.relpath(os.path.join(d, f), '/opt/ml/processing/input/m') for d, _, fs in os.walk('/opt/ml/processing/input/m') for f in fs)))")  # fmt: skip
+    step = processing_step("M", code, inputs={"m": "s3://test-bucket/manifest.json"}, outputs=["out"])
+    step["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3DataType"] = "ManifestFile"
+    bad = processing_step("Bad", "pass", inputs={"m": "s3://test-bucket/data/a.csv"})
+    bad["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3DataType"] = "ManifestFile"
+    execution = run(engine, definition(step))
+    assert execution.status == "Succeeded" and engine.store.get_bytes("s3://test-bucket/M/out/seen.txt") == b"a.csv sub/b.csv"
+    failed = run(engine, definition(bad))
+    assert "the manifest s3://test-bucket/data/a.csv is not JSON" in failed.steps["Bad"].failure_reason

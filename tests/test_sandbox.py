@@ -172,6 +172,33 @@ def test_a_step_sees_its_own_home_and_in_namespace_modes_no_other_job_nor_the_st
         assert "sandbox-test" in seen["STORE"] and seen["AWSDIR"] == ["credentials"], seen
 
 
+COPY_AND_SCRIBBLE = (
+    "import shutil; shutil.copyfile('/opt/ml/processing/input/data/blob.bin', '/opt/ml/processing/output/out/blob.bin'); "
+    "open('/opt/ml/processing/input/data/blob.bin', 'ab').write(b'changed by the step'); "
+    "open('/opt/ml/processing/input/data/new.txt', 'w').write('new')"
+)
+
+
+@pytest.mark.parametrize("mode", ["namespace", "user-namespace", "shared", "remap"])
+def test_inputs_are_the_steps_own_files_and_outputs_move_into_the_store(seeded: Path, mode: str) -> None:
+    """A large input is shown copy-on-write where a namespace allows (else copied): the step may write into it, and the store's
+    object never changes; its outputs are moved into the store, so the job folder keeps no second copy."""
+    available(mode)
+    store = LocalEngine(load_settings(seeded)).store
+    blob = os.urandom(9 * 1024 * 1024)
+    store.put_bytes(f"{BUCKET}/big/blob.bin", blob)
+    steps, output = run(seeded, mode, processing_step("Copy", COPY_AND_SCRIBBLE, inputs={"data": f"{BUCKET}/big"}, outputs=["out"]))
+    assert steps["Copy"].status == "Succeeded", output
+    assert store.get_bytes(f"{BUCKET}/big/blob.bin") == blob and store.get_bytes("s3://test-bucket/Copy/out/blob.bin") == blob
+    assert [info.key for info in store.list(f"{BUCKET}/big/")] == ["big/blob.bin"]  # the step's new file stayed its own
+    [job] = [folder for folder in (seeded / ".sagelab" / "jobs").glob("pipelines-*-Copy-*") if "." not in folder.name]
+    assert list((job / "processing" / "output" / "out").iterdir()) == []  # moved into the store, not copied
+    log = Path(steps["Copy"].log_path or "").read_text()
+    mounted = mode in ("namespace", "user-namespace")
+    assert ("shown copy-on-write (nothing copied)" in log) == mounted, log
+    assert not list((job / "processing" / "input" / "data").iterdir()) if mounted else (job / "processing" / "input" / "data" / "new.txt").exists()
+
+
 def test_remap_mode_runs_python_and_refuses_other_programs_before_they_start(seeded: Path) -> None:
     python_only = processing_step("Python", "open('/opt/ml/processing/output/listing/ok.txt', 'w').write('ok')", outputs=["listing"])
     steps, output = run(seeded, "remap", repack_step(), shell_step(), python_only)

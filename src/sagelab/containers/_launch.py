@@ -2,7 +2,7 @@
 
 Run as a script (it imports nothing from sagelab, to start fast):
 
-    python _launch.py MODE JOB_ROOT WORKDIR [--hide FOLDER]... [--keep PATH]... -- COMMAND [ARG ...]
+    python _launch.py MODE JOB_ROOT WORKDIR [--hide FOLDER]... [--keep PATH]... [--overlay FOLDER=TARGET]... -- COMMAND [ARG ...]
     python _launch.py --probe SHARED_LINK [--first]    # which modes this machine allows, as JSON
 
 MODE is how the job gets its /opt/ml (best first; `sandbox.py` picks the best one that works):
@@ -17,7 +17,8 @@ MODE is how the job gets its /opt/ml (best first; `sandbox.py` picks the best on
 
 In the namespace modes each --hide FOLDER (the project's .sagelab with other jobs' folders and the
 store, ~/.aws) is covered by an empty read-only tmpfs, but for the --keep paths inside it (the
-job's own folders). A missing /opt/ml (a read-only /opt, no right to create it) is made in the
+job's own folders), and each --overlay shows a store FOLDER at the container path TARGET copy-on-write
+(an input read in place, the step's writes kept in JOB_ROOT.overlay/N). A missing /opt/ml (a read-only /opt, no right to create it) is made in the
 namespace alone: a tmpfs over /opt holds it, with /opt's own entries bound back in. A Python script
 runs in this process (no second interpreter start); any other command is exec'd.
 """
@@ -108,6 +109,21 @@ def _make_mountpoint() -> None:
     os.mkdir(OPT_ML)
 
 
+def _overlay(lower: str, target: str, scratch: str) -> None:
+    """Show `lower` (a store folder) at `target` copy-on-write: the step reads the store's files in place, and
+    what it writes there lands in `scratch`, never in the store. Where the kernel refuses an overlay, a copy."""
+    upper, work = os.path.join(scratch, "upper"), os.path.join(scratch, "work")
+    for folder in (upper, work, target):
+        os.makedirs(folder, exist_ok=True)
+    try:
+        _mount("overlay", target, "overlay", 0, f"lowerdir={lower},upperdir={upper},workdir={work}")
+    except OSError as exc:
+        import shutil
+
+        print(f"[sagelab] {target}: no overlay here ({exc.strerror}); the input is copied", flush=True)
+        shutil.copytree(lower, target, dirs_exist_ok=True)
+
+
 def _hide(folder: str, keep: "list[str]") -> None:
     """Lay an empty read-only tmpfs over `folder` (other jobs' folders, the store, ~/.aws), showing only the paths in `keep`."""
     inside = [os.path.relpath(path, folder) for path in keep if path.startswith(folder.rstrip("/") + "/") and os.path.lexists(path)]
@@ -151,7 +167,7 @@ def _scratch_folder() -> str:
     raise Unavailable(f"cannot make a scratch folder in {base}")
 
 
-def _enter_namespace(root: str, user: bool, hidden: "list[str]", kept: "list[str]") -> None:
+def _enter_namespace(root: str, user: bool, hidden: "list[str]", kept: "list[str]", overlays: "list[str]") -> None:
     uid, gid = os.getuid(), os.getgid()
     _unshare(CLONE_NEWNS | (CLONE_NEWUSER if user else 0), user)
     if user:
@@ -159,6 +175,9 @@ def _enter_namespace(root: str, user: bool, hidden: "list[str]", kept: "list[str
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _make_mountpoint()
     _mount(root, OPT_ML, None, MS_BIND | MS_REC)
+    for index, spec in enumerate(overlays):
+        lower, _, target = spec.rpartition("=")
+        _overlay(lower, target, f"{root}.overlay/{index}")
     for folder in hidden:
         if os.path.isdir(folder) and not os.path.islink(folder):
             _hide(folder, kept)
@@ -319,7 +338,7 @@ def _probe_namespace(root: str, user: bool) -> str:
     if pid == 0:
         os.close(read)
         try:
-            _enter_namespace(root, user, [], [])
+            _enter_namespace(root, user, [], [], [])
             reason = "" if os.path.exists(os.path.join(OPT_ML, PROBE_MARKER)) else "the bind mount did not show the job's folder"
         except (OSError, Unavailable) as exc:
             reason = str(exc)
@@ -357,9 +376,9 @@ def probe(link: str, first: bool = False) -> "dict[str, str]":
     return reasons
 
 
-def _enter(mode: str, root: str, command: "list[str]", hidden: "list[str]", kept: "list[str]") -> None:
+def _enter(mode: str, root: str, command: "list[str]", options: "dict[str, list[str]]") -> None:
     if mode in ("namespace", "user-namespace"):
-        _enter_namespace(root, mode == "user-namespace", hidden, kept)
+        _enter_namespace(root, mode == "user-namespace", options["--hide"], options["--keep"], options["--overlay"])
     elif mode.startswith("shared="):
         _take_turn(mode.partition("=")[2], root)
     elif mode == "remap":
@@ -382,16 +401,16 @@ def main() -> None:
         print(json.dumps(probe(sys.argv[2], first=sys.argv[3:4] == ["--first"])))
         return
     mode, root, workdir, *rest = sys.argv[1:]
-    options: "dict[str, list[str]]" = {"--hide": [], "--keep": []}
+    options: "dict[str, list[str]]" = {"--hide": [], "--keep": [], "--overlay": []}
     while len(rest) > 1 and rest[0] in options:
         options[rest[0]].append(rest[1])
         rest = rest[2:]
     if rest[:1] != ["--"] or len(rest) < 2:
-        raise SystemExit("usage: _launch.py MODE JOB_ROOT WORKDIR [--hide FOLDER]... [--keep PATH]... -- COMMAND [ARG ...]")
+        raise SystemExit("usage: _launch.py MODE JOB_ROOT WORKDIR [--hide FOLDER]... [--keep PATH]... [--overlay FOLDER=TARGET]... -- COMMAND [ARG ...]")
     command = rest[1:]
     parent = os.getppid()
     try:
-        _enter(mode, root, command, options["--hide"], options["--keep"])
+        _enter(mode, root, command, options)
     except (OSError, Unavailable) as exc:
         raise SystemExit(f"sagelab: cannot give this job its /opt/ml in {mode.partition('=')[0]} mode: {exc}") from None
     if mode in ("namespace", "user-namespace"):

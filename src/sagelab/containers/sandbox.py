@@ -148,13 +148,20 @@ def setup_commands(undo: bool = False) -> list[list[str]]:
 
 
 def command(sandbox: Sandbox, job_root: Path, workdir: str, argv: list[str], interpreter: str | None = None,
-            hidden: tuple[Path, ...] = (), kept: tuple[Path, ...] = ()) -> list[str]:  # fmt: skip
+            hidden: tuple[Path, ...] = (), kept: tuple[Path, ...] = (), mounts: tuple[tuple[Path, str], ...] = ()) -> list[str]:  # fmt: skip
     """The argument list that runs `argv` in `workdir` with `job_root` as /opt/ml, on `interpreter` (default: ours).
 
-    In the namespace modes the `hidden` folders look empty to the step, but for the `kept` paths inside them.
+    In the namespace modes the `hidden` folders look empty to the step, but for the `kept` paths inside
+    them, and each (folder, container path) of `mounts` is shown copy-on-write at its container path.
     """
-    options = [*(arg for folder in hidden for arg in ("--hide", str(folder))), *(arg for path in kept for arg in ("--keep", str(path)))]
+    options = [*(arg for folder in hidden for arg in ("--hide", str(folder))), *(arg for path in kept for arg in ("--keep", str(path))),
+               *(arg for folder, target in mounts for arg in ("--overlay", f"{folder}={target}"))]  # fmt: skip
     return [interpreter or sys.executable, str(LAUNCHER), sandbox.argument(), str(job_root), workdir, *options, "--", *argv]
+
+
+def mounts_inputs(mode: str) -> bool:
+    """Whether steps in this mode can see a store folder copy-on-write (an overlay in their mount namespace)."""
+    return mode in ("namespace", "user-namespace")
 
 
 def aws_folder() -> Path:

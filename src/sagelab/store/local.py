@@ -2,6 +2,10 @@
 
 Every write lands in `<root>/.tmp/` first and is renamed into place, so a reader never
 sees a partial object and a crash leaves only temp files, which are not objects.
+
+Bytes move as little as the machine allows: a download is a reflink (a copy-on-write clone)
+where the filesystem has them, else a copy made inside the kernel; a published folder's
+files are moved into the store by rename when both sit on one filesystem.
 """
 
 from __future__ import annotations
@@ -32,6 +36,35 @@ def file_etag(stat: os.stat_result) -> str:
 
 
 _NAME_MAX = 255  # bytes in one file name on Linux and macOS filesystems
+
+
+_FICLONE = 0x40049409  # Linux's ioctl that clones a file's blocks copy-on-write (btrfs, XFS, bcachefs)
+
+
+def clone_file(source: Path, target: Path) -> None:
+    """Make `target` a copy of `source` without moving bytes through Python: a reflink where the
+    filesystem has them, else the kernel's own copy (shutil uses sendfile on Linux, fcopyfile on macOS)."""
+    try:
+        import fcntl
+
+        with open(source, "rb") as src, open(target, "wb") as dst:
+            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+        return
+    except (ImportError, OSError):
+        pass
+    shutil.copyfile(source, target)
+
+
+def _move(source: Path, target: Path) -> None:
+    """Move a file by rename (no bytes copied), or copy it where `target` is on another filesystem."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.copyfile(source, target)
+        source.unlink()
 
 
 def _owned() -> str:
@@ -157,11 +190,12 @@ class LocalStore:
             return sha256_of(stream)
 
     def download_file(self, uri: str, path: Path, progress: Progress | None = None) -> None:
+        """Copy an object to `path`, a file of its own: writing it never changes the object (no hard link)."""
+        info = self.head(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self.open(uri) as source, open(path, "wb") as target:
-            shutil.copyfileobj(source, target, _CHUNK)
-            if progress is not None:
-                progress(target.tell())
+        clone_file(self.path_of(uri), path)
+        if progress is not None:
+            progress(info.size)
 
     def download_prefix(self, prefix: str, path: Path, progress: Progress | None = None) -> builtins.list[ObjectInfo]:
         """Copy every object under `prefix` into `path`, keeping the key layout below it.
@@ -249,33 +283,38 @@ class LocalStore:
         return uploaded
 
     def publish_dir(self, path: Path, prefix: str, progress: Progress | None = None) -> builtins.list[ObjectInfo]:
-        """Upload a folder so that readers see all of it or none of it.
+        """Put a folder's files in the store so that readers see all of them or none; the files are taken from `path`.
 
-        The files are copied to a staging folder, which one rename then puts in place: a
-        crash at any moment leaves no partial set of outputs under `prefix`. When `prefix`
-        already holds objects (an output path reused across runs), each object is still
-        replaced atomically, but the set is not.
+        The files are moved (renamed; copied only across filesystems) to a staging folder, which
+        one rename then puts in place: no byte is copied on one filesystem, and a crash at any
+        moment leaves no partial set of outputs under `prefix`. When `prefix` already holds
+        objects (an output path reused across runs), each object is still replaced atomically,
+        but the set is not.
         """
         base = parse_s3_uri(prefix)
         files = sorted(p for p in Path(path).rglob("*") if p.is_file())
         target = self.path_of(S3Uri(base.bucket, base.key.rstrip("/"))) if base.key.strip("/") else None
-        if not files or target is None or target.exists():
+        if not files or target is None:
             return self.upload_dir(path, prefix)
+        if target.exists():  # a reused output path: each object is replaced atomically, the set is not
+            return [self.publish_file(str(base.join(f.relative_to(path).as_posix())), f) for f in files]
         staging = Path(tempfile.mkdtemp(dir=self._tmp_dir(), prefix=_owned()))
         try:
             for file in files:
-                relative = file.relative_to(path)
-                (staging / relative).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(file, staging / relative)
+                size = file.stat().st_size
+                _move(file, staging / file.relative_to(path))
                 if progress is not None:
-                    progress(file.stat().st_size)
+                    progress(size)
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(staging, target)
-        except OSError:
-            shutil.rmtree(staging, ignore_errors=True)
-            if target.exists():  # another writer got there first: fall back to object by object
-                return self.upload_dir(path, prefix)
-            raise
+            try:
+                os.rename(staging, target)
+            except OSError:
+                if not target.exists():
+                    raise
+                # another writer got there first: object by object, each still atomic
+                return [self.publish_file(str(base.join(f.relative_to(path).as_posix())), staging / f.relative_to(path)) for f in files]
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # empty, or gone, unless something failed
         return [self._wrote(self.head(str(base.join(f.relative_to(path).as_posix())))) for f in files]
 
     def _tmp_dir(self) -> Path:

@@ -15,7 +15,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sagelab.containers.contract import job_path
 from sagelab.containers.monitor import (
     ANALYSIS,
     ANALYZER_COMMAND,
@@ -30,7 +29,7 @@ from sagelab.definition.model import CHECK_SETTINGS
 from sagelab.engines.local.deploy import open_registry
 from sagelab.engines.local.job import Job, StepFailed, StepResult
 from sagelab.engines.local.processing import ProcessingRunner
-from sagelab.errors import RegistryError
+from sagelab.errors import NoSuchKey, RegistryError
 
 _ENV = {"Statistics": BASELINE_STATISTICS, "Constraints": BASELINE_CONSTRAINTS}
 _MAX_LISTED = 5  # violations named in a failure reason; the report has them all
@@ -135,8 +134,7 @@ class CheckRunner:
                          "Environment": environment, "ProcessingInputs": inputs}  # fmt: skip
         processed = ProcessingRunner().run(job)
         base = str(output["S3Uri"]).rstrip("/")
-        report = job_path(job.root, str(output["LocalPath"])) / VIOLATIONS
-        violations = json.loads(report.read_text()).get("violations", []) if checked and report.is_file() else []
+        violations = _violations(job, f"{base}/{VIOLATIONS}") if checked else []
         return {key: f"{base}/{name}" for key, name in kind.files.items()}, violations, processed
 
 
@@ -206,3 +204,11 @@ def _describe(baseline: Baseline) -> str:
 
 def _sibling(uri: str, name: str) -> str:
     return f"{uri.rsplit('/', 1)[0]}/{name}"
+
+
+def _violations(job: Job, uri: str) -> list[Any]:
+    """The violations the check's report lists (published with its outputs; none when it wrote no report)."""
+    try:
+        return list(json.loads(job.store.get_bytes(uri)).get("violations", []))
+    except NoSuchKey:
+        return []

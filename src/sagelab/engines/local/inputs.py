@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from pathlib import Path
 
+from sagelab.containers import sandbox
 from sagelab.containers.contract import job_path
+from sagelab.containers.drivers import MODEL_TRAINER_CODE, MODEL_TRAINER_DRIVERS
 from sagelab.containers.environments import StepLog
 from sagelab.engines.local.faults import crash_point
 from sagelab.engines.local.job import Job, StepFailed
 from sagelab.errors import StoreError
+from sagelab.store import LocalStore
 from sagelab.store.base import Progress
 
 
@@ -42,14 +47,34 @@ class TransferLog:
         return f"{self.label}: {objects} object(s), {self.moved / 1e6:,.1f} MB in {time.monotonic() - self.started:.1f} s"
 
 
+# Inputs sagelab itself reads from the job folder before the step starts (requirements.txt, driver
+# scripts): always copied, as a copy-on-write mount shows its files to the step's process alone.
+_READ_BY_SAGELAB = frozenset({MODEL_TRAINER_CODE, MODEL_TRAINER_DRIVERS})
+MOUNT_FROM_BYTES = 8 * 1024 * 1024  # smaller inputs are copied: a copy of a few files costs less than a mount
+
+
 def download_input(job: Job, uri: str, container_path: str, data_type: str, name: str) -> None:
-    """Copy the objects under `uri` to the container path; a step's inputs are copies."""
-    if data_type != "S3Prefix":
-        raise StepFailed(f"input {name}: S3DataType {data_type} does not run locally yet; use S3Prefix")
+    """Give the step the objects under `uri` at the container path, as files of its own: the step may
+    change them, never the store's objects. A large input of the local store is shown copy-on-write
+    where the sandbox allows (no byte copied); anything else is copied (a reflink where the
+    filesystem has them, else a copy inside the kernel)."""
+    if data_type not in ("S3Prefix", "ManifestFile"):
+        raise StepFailed(f"input {name}: S3DataType {data_type} does not run locally yet; use S3Prefix or ManifestFile")
     try:
         target = job_path(job.root, container_path)
     except ValueError:
         raise StepFailed(f"input {name}: LocalPath {container_path} must be under /opt/ml to run locally") from None
+    if data_type == "ManifestFile":
+        _download_manifest(job, uri, target, name)
+        job.log(f"input {name}: the objects {uri} lists, at {container_path}")
+        return
+    mounted = _mountable(job, uri, name)
+    if mounted is not None:
+        folder, count, size = mounted
+        target.mkdir(parents=True, exist_ok=True)
+        job.mounted_inputs.append((folder, container_path))
+        job.log(f"input {name}: {count} object(s), {size / 1e6:,.1f} MB from {uri} at {container_path}, shown copy-on-write (nothing copied)")
+        return
     progress = TransferLog(job, f"input {name}")
     try:
         copied = job.store.download_prefix(uri, target, _with_crash_point(progress, "staging", job))
@@ -83,3 +108,45 @@ def _with_crash_point(progress: TransferLog, point: str, job: Job) -> Progress:
         crash_point(point, job.step.name)
 
     return moved
+
+
+def _mountable(job: Job, uri: str, name: str) -> tuple[Path, int, int] | None:
+    """The store folder an input can be shown from copy-on-write, with its object count and bytes; None to copy it."""
+    if not isinstance(job.store, LocalStore) or name in _READ_BY_SAGELAB or not sandbox.mounts_inputs(sandbox.current().mode):
+        return None
+    try:
+        folder = job.store.path_of(uri.rstrip("/"))
+    except StoreError:
+        return None
+    if not folder.is_dir() or folder.is_symlink() or set(str(folder)) & {",", ":", "\\"}:  # overlay options cannot name it
+        return None
+    count = size = 0
+    for parent, _, files in os.walk(folder):
+        for file in files:
+            count, size = count + 1, size + os.stat(os.path.join(parent, file)).st_size
+    return (folder, count, size) if size >= MOUNT_FROM_BYTES else None
+
+
+def _download_manifest(job: Job, uri: str, target: Path, name: str) -> None:
+    """The objects a manifest file lists, each at its key relative to the manifest's prefix, as SageMaker stages them.
+
+    A manifest is a JSON list: `{"prefix": "s3://bucket/prefix/"}`, then keys relative to that prefix.
+    """
+    try:
+        manifest = json.loads(job.store.get_bytes(uri))
+    except StoreError as exc:
+        raise StepFailed(f"ClientError: input {name}: cannot read the manifest {uri}: {exc}") from None
+    except ValueError as exc:
+        raise StepFailed(f"ClientError: input {name}: the manifest {uri} is not JSON ({exc})") from None
+    shape = '[{"prefix": "s3://bucket/prefix/"}, "relative/key", ...]'
+    if not (isinstance(manifest, list) and manifest and isinstance(manifest[0], dict) and isinstance(manifest[0].get("prefix"), str)):
+        raise StepFailed(f"ClientError: input {name}: the manifest {uri} must be a JSON list {shape}")
+    prefix = manifest[0]["prefix"]
+    for index, key in enumerate(manifest[1:], 1):
+        parts = key.split("/") if isinstance(key, str) else [""]
+        if any(part in ("", ".", "..") for part in parts):
+            raise StepFailed(f"ClientError: input {name}: item {index} of the manifest {uri} is not a relative key: {key!r}; the manifest is {shape}")
+        try:
+            job.store.download_file(f"{prefix}{key}", target.joinpath(*parts))
+        except StoreError as exc:
+            raise StepFailed(f"ClientError: input {name}: {prefix}{key}, listed in the manifest {uri}: {exc}") from None

@@ -49,6 +49,8 @@ class Job:
     execution_arn: str = ""
     cancelled: threading.Event = field(default_factory=threading.Event)
     sandbox_mode: str = ""  # how the job's process got its /opt/ml (sandbox.MODES), once it ran one
+    # Inputs shown copy-on-write instead of copied: (the store's folder, the container path), for the launcher to mount.
+    mounted_inputs: list[tuple[Path, str]] = field(default_factory=list)
     _process: subprocess.Popen[bytes] | None = None
     _starting: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)  # a start against a terminate
 
@@ -83,7 +85,7 @@ class Job:
             if self.cancelled.is_set():
                 raise StepFailed("stopped before the job's process started")
             self._process = subprocess.Popen(
-                sandbox.command(box, self.root, workdir, argv, interpreter, hidden, kept),
+                sandbox.command(box, self.root, workdir, argv, interpreter, hidden, kept, tuple(self.mounted_inputs)),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

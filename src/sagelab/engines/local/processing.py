@@ -22,8 +22,8 @@ class ProcessingRunner:
             if "S3Input" not in item:
                 raise StepFailed(f"input {item.get('InputName')}: only S3Input inputs run locally (DatasetDefinition does not)")
             source = item["S3Input"]
-            if source.get("S3InputMode", "File") != "File":
-                job.log(f"input {item['InputName']}: {source['S3InputMode']} mode runs as File mode locally")
+            if source.get("S3InputMode", "File") == "Pipe":
+                job.log(f"input {item['InputName']}: Pipe mode runs as File mode locally (the files are at LocalPath)")
             download_input(job, source["S3Uri"], source["LocalPath"], source.get("S3DataType", "S3Prefix"), item["InputName"])
         outputs = request.get("ProcessingOutputConfig", {}).get("Outputs", [])
         for item in outputs:
