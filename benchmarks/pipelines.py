@@ -1,8 +1,8 @@
-"""Equivalent no-op chains for sagelab and Kedro, so a benchmark measures orchestration only.
+"""Equivalent no-op chains for sagelab, Kedro and Metaflow, so a benchmark measures orchestration only.
 
-Both sides run N steps in a line, each waiting for the one before and doing nothing, so
-the difference in wall clock is what each tool spends around a step: sagelab one
-subprocess per step, Kedro one function call per node inside one process.
+Every tool runs N steps in a line, each waiting for the one before and doing nothing, so
+the difference in wall clock is what each tool spends around a step: sagelab and Metaflow
+one process per step, Kedro one function call per node inside one process.
 """
 
 from __future__ import annotations
@@ -80,3 +80,16 @@ def write_kedro_chain(folder: Path, steps: int, kedro_version: str) -> Path:
     (package / "settings.py").write_text('"""Kedro defaults throughout."""\n', encoding="utf-8")
     (package / "pipeline_registry.py").write_text(_NODES.format(steps=steps), encoding="utf-8")
     return folder
+
+
+def write_metaflow_chain(folder: Path, steps: int) -> Path:
+    """Write a Metaflow flow of `steps` chained no-op steps (`start`, middle steps, `end`); return the flow file."""
+    names = ["start", *(f"step{i:02d}" for i in range(1, steps - 1)), "end"]
+    lines = [f'"""{steps} no-op steps in a chain."""', "", "from metaflow import FlowSpec, step", "", "", "class Chain(FlowSpec):"]
+    for name, following in zip(names, [*names[1:], None]):
+        lines += ["    @step", f"    def {name}(self):", f"        self.next(self.{following})" if following else "        pass", ""]
+    lines += ["", 'if __name__ == "__main__":', "    Chain()", ""]
+    folder.mkdir(parents=True, exist_ok=True)
+    flow = folder / "chain_flow.py"
+    flow.write_text("\n".join(lines), encoding="utf-8")
+    return flow
