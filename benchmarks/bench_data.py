@@ -9,7 +9,7 @@ clock minus that of the same step on a 1-byte input: what staging the input and 
 output cost, plus the script's own copy. The peer is one `cp` of the same file on the same
 filesystem, the least any copying step can cost. *Disk* is what the project folder holds after a
 run against the input plus the output in the store. Runs of all sizes and the `cp`s alternate
-within each round. SAGELAB_SANDBOX=remap (or shared) measures the fallback modes, which copy inputs.
+within each round, each started after `sync` (nothing left to write back from the one before). SAGELAB_SANDBOX=remap (or shared) measures the fallback modes, which copy inputs.
 """
 
 from __future__ import annotations
@@ -62,8 +62,10 @@ def project(root: Path, size: int) -> Path:
             "RoleArn": ROLE_ARN,
             "ProcessingInputs": [{"InputName": "data", "S3Input": {"S3Uri": "s3://bench-data/in", "LocalPath": "/opt/ml/processing/input/data",
                                                                   "S3DataType": "S3Prefix", "S3InputMode": "File"}}],
-            "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {"S3Uri": "s3://bench-data/out",
-                                                   "LocalPath": "/opt/ml/processing/output/out", "S3UploadMode": "EndOfJob"}}]},
+            # A fresh output path per execution, as the SDK's defaults have (a reused one first deletes the old object).
+            "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {
+                "S3Uri": {"Std:Join": {"On": "/", "Values": ["s3://bench-data/out", {"Get": "Execution.PipelineExecutionId"}]}},
+                "LocalPath": "/opt/ml/processing/output/out", "S3UploadMode": "EndOfJob"}}]},
         },
     }  # fmt: skip
     definition = {"Version": "2020-12-01", "Metadata": {}, "Parameters": [], "Steps": [step]}
@@ -109,15 +111,19 @@ def main() -> None:
         disk: dict[int, int] = {}
         for round_ in range(args.runs + 1):  # the first round warms the page cache and the environment
             for size, folder in projects.items():
+                os.sync()  # each timed command starts with nothing left to write back from the one before
                 elapsed = timed([str(SAGELAB), "run", "pipeline.json"], folder)
+                if not round_:
+                    disk[size] = disk_used(folder)
+                shutil.rmtree(folder / ".sagelab" / "s3" / "bench-data" / "out")  # untimed: keep the disk from filling
+                shutil.rmtree(folder / ".sagelab" / "jobs")
+                os.sync()
                 blob = folder / ".sagelab" / "s3" / "bench-data" / "in" / "blob.bin"
                 copy_time = timed(["cp", str(blob), str(root / "cp-target.bin")], root)
                 os.unlink(root / "cp-target.bin")
                 if round_:
                     runs[size].append(elapsed)
                     copies[size].append(copy_time)
-                else:
-                    disk[size] = disk_used(folder)
         mode = sandbox.current().mode
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
     print(f"sagelab at {commit}, sandbox {mode} mode, {args.runs} runs each (medians), projects in {args.dir}")

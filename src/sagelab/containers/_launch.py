@@ -115,8 +115,12 @@ def _overlay(lower: str, target: str, scratch: str) -> None:
     upper, work = os.path.join(scratch, "upper"), os.path.join(scratch, "work")
     for folder in (upper, work, target):
         os.makedirs(folder, exist_ok=True)
+    options = f"lowerdir={lower},upperdir={upper},workdir={work}"
     try:
-        _mount("overlay", target, "overlay", 0, f"lowerdir={lower},upperdir={upper},workdir={work}")
+        try:  # volatile: no sync of the upper layer at unmount, which would flush the whole disk's dirty data (all the step wrote)
+            _mount("overlay", target, "overlay", 0, options + ",volatile")
+        except OSError:  # kernels before 5.10
+            _mount("overlay", target, "overlay", 0, options)
     except OSError as exc:
         import shutil
 
