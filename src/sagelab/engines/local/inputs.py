@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -85,7 +86,15 @@ def download_input(job: Job, uri: str, container_path: str, data_type: str, name
             f"ClientError: input {name}: no objects exist under {uri}; upload the data first, "
             f"for example `sagelab s3 cp ./data {uri} --recursive`"
         )
+    job.copied_inputs.append(target)
     job.log(f"{progress.done(len(copied))} from {uri} at {container_path}")
+
+
+def discard_inputs(job: Job) -> None:
+    """Drop a succeeded job's copies of its inputs and what it wrote over its mounted ones, as SageMaker drops the
+    instance's volume: the job folder keeps its outputs' record and config, and no second copy of any data."""
+    for folder in [*job.copied_inputs, job.root.with_name(f"{job.root.name}.overlay")]:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def upload_output(job: Job, folder: Path, uri: str) -> None:

@@ -51,6 +51,7 @@ class Job:
     sandbox_mode: str = ""  # how the job's process got its /opt/ml (sandbox.MODES), once it ran one
     # Inputs shown copy-on-write instead of copied: (the store's folder, the container path), for the launcher to mount.
     mounted_inputs: list[tuple[Path, str]] = field(default_factory=list)
+    copied_inputs: list[Path] = field(default_factory=list)  # inputs staged as copies, dropped once the job succeeded
     _process: subprocess.Popen[bytes] | None = None
     _starting: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)  # a start against a terminate
 

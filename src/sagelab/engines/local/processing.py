@@ -8,7 +8,7 @@ from typing import Any
 
 from sagelab.containers import environments, frameworks, images
 from sagelab.containers.contract import PROCESSING_CONFIG_DIR, api_string, job_path, resource_config, write_json
-from sagelab.engines.local.inputs import download_input, upload_output
+from sagelab.engines.local.inputs import discard_inputs, download_input, upload_output
 from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
 
 
@@ -76,6 +76,7 @@ class ProcessingRunner:
             "LastModifiedTime": now_iso(ended),
             **runtime.properties,
         }
+        discard_inputs(job)
         return StepResult(properties, published)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sagelab.containers import contract, drivers, environments, frameworks, images
-from sagelab.engines.local.inputs import download_input
+from sagelab.engines.local.inputs import discard_inputs, download_input
 from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
 from sagelab.errors import StoreError
 from sagelab.tarballs import UNSAFE, extract_all
@@ -135,6 +135,7 @@ class TrainingRunner:
             "BillableTimeInSeconds": int(ended - started),
             **runtime.properties,
         }
+        discard_inputs(job)
         return StepResult(properties, published)
 
     def _install_code(self, job: Job, submit_directory: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from sagelab.containers.contract import api_string
 from sagelab.engines.local.deploy import LocalContainer, materialize_all, with_environments
 from sagelab.engines.local.hosting import hosting_for, model_containers
-from sagelab.engines.local.inputs import download_input, upload_output
+from sagelab.engines.local.inputs import discard_inputs, download_input, upload_output
 from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
 from sagelab.errors import EndpointError, SagelabError
 from sagelab.serving.pipeline_model import ContainerModel, PipelineModel
@@ -74,6 +74,7 @@ class TransformRunner:
             "TransformStartTime": now_iso(started),
             "TransformEndTime": now_iso(ended),
         }
+        discard_inputs(job)
         return StepResult(properties, [target])
 
 
