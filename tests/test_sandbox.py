@@ -259,3 +259,15 @@ def test_setup_never_replaces_files(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         sandbox.setup_commands()
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     assert sandbox.setup_commands(undo=True) == []  # not our link: undo leaves it
+
+
+def test_the_probe_a_run_makes_is_remembered_until_the_machine_restarts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    remembered = tmp_path / "sagelab" / "sandbox-probe.json"
+    first = sandbox.probe(first=True)
+    saved = json.loads(remembered.read_text())
+    assert saved["reasons"] == first and saved["key"].startswith(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+    remembered.write_text(json.dumps({"key": "another boot", "reasons": {"remap": ""}}))  # a stale answer is not used
+    assert sandbox.probe(first=True) == first and json.loads(remembered.read_text())["key"] == saved["key"]
+    sandbox.forget_probe()  # as `sagelab setup` does
+    assert not remembered.exists()

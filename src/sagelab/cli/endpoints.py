@@ -12,7 +12,7 @@ import typer
 if TYPE_CHECKING:
     from sagelab.serving.endpoints import Hosting
 
-endpoints_app = typer.Typer(help="Local endpoints: list them, or delete one.", invoke_without_command=True)
+endpoints_app = typer.Typer(rich_markup_mode=None, help="Local endpoints: list them, or delete one.", invoke_without_command=True)
 
 
 def _hosting() -> Hosting:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-envs_app = typer.Typer(help="Cached step environments: list them, or delete some.", invoke_without_command=True)
+envs_app = typer.Typer(rich_markup_mode=None, help="Cached step environments: list them, or delete some.", invoke_without_command=True)
 
 
 @envs_app.callback()

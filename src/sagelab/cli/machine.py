@@ -58,6 +58,7 @@ def setup(
         print("Nothing to do: /opt/ml " + ("is not sagelab's link" if undo else f"already points to {sandbox.shared_link()}"))
         return
     sandbox.shared_link().parent.mkdir(parents=True, exist_ok=True)
+    sandbox.forget_probe()  # the next run finds the link as it is now
     for command in commands:
         print(f"$ {shlex.join(command)}", flush=True)
         if subprocess.run(command, check=False).returncode != 0:

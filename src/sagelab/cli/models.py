@@ -12,7 +12,7 @@ import typer
 if TYPE_CHECKING:
     from sagelab.registry import ModelPackage, Registry
 
-models_app = typer.Typer(help="The local model registry: groups, versions, approvals.", no_args_is_help=True)
+models_app = typer.Typer(rich_markup_mode=None, help="The local model registry: groups, versions, approvals.", no_args_is_help=True)
 Reference = Annotated[str, typer.Argument(help="GROUP/VERSION, e.g. diabetes/3")]
 Reason = Annotated[Optional[str], typer.Option("--reason", help="Why; kept in the version's history.")]
 Profile = Annotated[str, typer.Option("--profile", help="A profile; one with engine = \"sagemaker\" uses SageMaker's Model Registry.")]

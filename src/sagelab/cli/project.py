@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 DEFAULT_PIPELINE = "production/pipeline.py:pipeline"
 
-docs_app = typer.Typer(help="The project's docs site: pages for the pipeline and its steps, built with mkdocs.", no_args_is_help=True)
+docs_app = typer.Typer(rich_markup_mode=None, help="The project's docs site: pages for the pipeline and its steps, built with mkdocs.", no_args_is_help=True)
 
 PipelineSpec = Annotated[
     Optional[str],

@@ -12,7 +12,7 @@ import typer
 if TYPE_CHECKING:
     from sagelab.store import ObjectStore
 
-s3_app = typer.Typer(help="Look inside the project's object store (s3:// URIs).", no_args_is_help=True)
+s3_app = typer.Typer(rich_markup_mode=None, help="Look inside the project's object store (s3:// URIs).", no_args_is_help=True)
 
 
 Profile = Annotated[str, typer.Option("--profile", help="A profile; one with engine = \"sagemaker\" or s3_endpoint_url works on S3.")]

@@ -102,9 +102,47 @@ def _probe(link: str, first: bool) -> dict[str, str]:
 def probe(first: bool = False) -> dict[str, str]:
     """Each mode, best first, with why this machine does not allow it ('' where it does).
 
-    With `first`, only up to the first mode that works (each namespace mode probed costs a fork and mounts).
+    With `first`, only up to the first mode that works (each namespace mode probed costs a fork and
+    mounts), remembered until the machine restarts: a run then spends no ~30 ms probing.
     """
-    return _probe(str(shared_link()), first)
+    if not first:
+        return _probe(str(shared_link()), first)
+    key = f"{_boot_id()} {os.getuid()} {sys.executable} {shared_link()} {LAUNCHER.stat().st_mtime_ns}"
+    try:
+        remembered = json.loads(_probe_file().read_text())
+        if remembered["key"] == key:
+            return dict(remembered["reasons"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    reasons = _probe(str(shared_link()), first)
+    try:
+        remembered_at = _probe_file()
+        remembered_at.parent.mkdir(parents=True, exist_ok=True)
+        staged = remembered_at.with_name(f"{remembered_at.name}.{os.getpid()}")
+        staged.write_text(json.dumps({"key": key, "reasons": reasons}))
+        os.replace(staged, remembered_at)
+    except OSError:
+        pass  # a read-only home: probe every run
+    return reasons
+
+
+def forget_probe() -> None:
+    """Probe again on the next run (`sagelab setup` changed what shared mode finds)."""
+    try:
+        _probe_file().unlink()
+    except OSError:
+        pass
+
+
+def _probe_file() -> Path:
+    return state_home() / "sandbox-probe.json"
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:  # not Linux: no namespace modes to probe, only the shared link, which setup changes
+        return "no-boot-id"
 
 
 def current() -> Sandbox:
