@@ -67,6 +67,7 @@ def download_input(job: Job, uri: str, container_path: str, data_type: str, name
         raise StepFailed(f"input {name}: LocalPath {container_path} must be under /opt/ml to run locally") from None
     if data_type == "ManifestFile":
         _download_manifest(job, uri, target, name)
+        job.copied_inputs.append(target)
         job.log(f"input {name}: the objects {uri} lists, at {container_path}")
         return
     mounted = _mountable(job, uri, name)
