@@ -297,7 +297,13 @@ class LocalStore:
         if not files or target is None:
             return self.upload_dir(path, prefix)
         if target.exists():  # a reused output path: each object is replaced atomically, the set is not
-            return [self.publish_file(str(base.join(f.relative_to(path).as_posix())), f) for f in files]
+            published = []
+            for file in files:
+                size = file.stat().st_size
+                published.append(self.publish_file(str(base.join(file.relative_to(path).as_posix())), file))
+                if progress is not None:
+                    progress(size)
+            return published
         staging = Path(tempfile.mkdtemp(dir=self._tmp_dir(), prefix=_owned()))
         try:
             for file in files:
