@@ -23,6 +23,7 @@ from typing import Any
 from sagelab.config import Settings
 from sagelab.engines.local import locks
 from sagelab.engines.local.deploy import open_registry
+from sagelab.engines.local.job import remove_job_folder
 from sagelab.engines.local.records import Records
 from sagelab.errors import ExecutionError, StoreError
 from sagelab.store import LocalStore
@@ -94,7 +95,7 @@ def _collect(settings: Settings, records: Records, cutoff: float, dry_run: bool)
         for folder in (f for f in folders if f.exists()):
             collected.folders.append((str(folder), _size(folder)))
             if not dry_run:
-                shutil.rmtree(folder, ignore_errors=True)
+                remove_job_folder(folder)
         if not dry_run:
             records.delete_execution(execution.id)
         collected.executions.append(execution.id)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ from sagelab.containers.contract import job_path
 from sagelab.containers.drivers import MODEL_TRAINER_CODE, MODEL_TRAINER_DRIVERS
 from sagelab.containers.environments import StepLog
 from sagelab.engines.local.faults import crash_point
-from sagelab.engines.local.job import Job, StepFailed
+from sagelab.engines.local.job import Job, StepFailed, remove_job_folder
 from sagelab.errors import StoreError
 from sagelab.store import LocalStore
 from sagelab.store.base import Progress
@@ -95,7 +94,7 @@ def discard_inputs(job: Job) -> None:
     """Drop a succeeded job's copies of its inputs and what it wrote over its mounted ones, as SageMaker drops the
     instance's volume: the job folder keeps its outputs' record and config, and no second copy of any data."""
     for folder in [*job.copied_inputs, job.root.with_name(f"{job.root.name}.overlay")]:
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_job_folder(folder)
 
 
 def upload_output(job: Job, folder: Path, uri: str) -> None:

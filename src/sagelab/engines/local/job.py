@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -126,6 +127,15 @@ class Job:
 
     def log_tail(self, lines: int = 3) -> str:
         return tail(self.log_path, lines)
+
+
+def remove_job_folder(folder: Path) -> None:
+    """Delete a job's folder (or one beside it), including an input overlay's work folder, which the
+    kernel leaves unreadable (mode 000) to its owner: a normal user could not delete it otherwise."""
+    for parent, folders, _ in os.walk(folder):
+        for name in folders:
+            os.chmod(os.path.join(parent, name), 0o700, follow_symlinks=False)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def tail(path: Path, lines: int = 3) -> str:
