@@ -413,3 +413,23 @@ def test_a_manifest_file_input_stages_the_objects_it_lists(engine: LocalEngine) 
     assert execution.status == "Succeeded" and engine.store.get_bytes("s3://test-bucket/M/out/seen.txt") == b"a.csv sub/b.csv"
     failed = run(engine, definition(bad))
     assert "the manifest s3://test-bucket/data/a.csv is not JSON" in failed.steps["Bad"].failure_reason
+
+
+def test_a_step_sees_the_users_aws_files_only_when_it_works_on_real_s3(engine: LocalEngine, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hybrid run's steps use the user's profiles (~/.aws stays visible, HOME stays theirs); a local one's never see them."""
+    import subprocess
+
+    from sagelab.containers import sandbox
+
+    launched: list[list[str]] = []
+    real_popen = subprocess.Popen
+    monkeypatch.setattr(subprocess, "Popen", lambda argv, **options: launched.append(argv) or real_popen(argv, **options))
+    step = parse(definition(processing_step("P", "pass"))).steps[0]
+    for name, step_env in (("local", {}), ("hybrid", {sandbox.KEEP_CREDENTIALS: "1"})):
+        job = Job(step=step, arguments={}, job_name=name, root=project / name, log_path=project / f"{name}.log", store=engine.store,
+                  settings=engine.settings, step_env=step_env)  # fmt: skip
+        job.root.mkdir()
+        assert job.run(["python3", "-c", "pass"], "/opt/ml", {}) == 0
+    local, hybrid = launched
+    aws = str(sandbox.aws_folder())
+    assert aws in local[local.index("--hide") :] and aws not in hybrid

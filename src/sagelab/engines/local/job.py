@@ -80,7 +80,9 @@ class Job:
         home = self.root.with_name(f"{self.root.name}.home")
         home.mkdir(exist_ok=True)
         env = sandbox.environment({**self.step_env, **variables}, interpreter, home)
-        hidden = (self.settings.state_dir, self.settings.store, sandbox.aws_folder())
+        # ~/.aws stays visible to a step working on real S3 with the user's credentials (a hybrid run's profiles, SSO cache)
+        aws = () if env.get(sandbox.KEEP_CREDENTIALS) == "1" else (sandbox.aws_folder(),)
+        hidden = (self.settings.state_dir, self.settings.store, *aws)
         # shown: the job's folder and its environment, home, ...; the model cache, which batch transform reads
         kept = (self.root, *self.root.parent.glob(f"{self.root.name}.*"), self.settings.state_dir / "models")
         with self._starting, open(self.log_path, "ab") as log:
