@@ -203,8 +203,7 @@ def executions(
     profile: Profile = "local",
 ) -> None:
     """List the project's executions, newest first."""
-    from sagelab.cli.tables import executions_table, print_table
-    from sagelab.cli.view import records
+    from sagelab.cli.tables import executions_table, print_table, records
     from sagelab.config import load_settings
     from sagelab.errors import ExecutionError
 
@@ -228,8 +227,8 @@ def status(
     profile: Profile = "local",
 ) -> None:
     """Show an execution's steps: status, start, duration and failure reason."""
-    from sagelab.cli.tables import print_table, steps_table
-    from sagelab.cli.view import environment_lines, records
+    from sagelab.cli.tables import print_table, records, steps_table
+    from sagelab.cli.view import environment_lines
     from sagelab.config import load_settings
 
     settings = load_settings(profile=profile)
@@ -254,7 +253,7 @@ def logs(
     profile: Profile = "local",
 ) -> None:
     """Print the logs of an execution's steps (on SageMaker: the step's job log in CloudWatch)."""
-    from sagelab.cli.view import records
+    from sagelab.cli.tables import records
     from sagelab.config import load_settings
     from sagelab.errors import ExecutionError
 

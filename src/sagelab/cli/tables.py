@@ -1,11 +1,28 @@
-"""Tables of executions and steps, printed with rich."""
+"""The execution records as read-only commands see them, and their tables (printed with rich)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from sagelab.engines.local import ExecutionRecord, StepRecord
+from sagelab.config import STATE_DIR, load_settings
+from sagelab.engines.local import ExecutionRecord, Records, StepRecord
+from sagelab.errors import ExecutionError
+
+
+def records() -> Records:
+    """The project's execution records, for commands that read them: a folder with none gets no database file.
+
+    Raises:
+        ExecutionError: nothing has run in this project yet.
+    """
+    settings = load_settings()
+    path = settings.state_dir / "sagelab.db"
+    if not path.is_file():
+        raise ExecutionError(f"no executions in {settings.root} yet (no {STATE_DIR}/sagelab.db): run a pipeline with `sagelab run PIPELINE`")
+    store = Records(path)
+    store.mark_interrupted()
+    return store
 
 
 def _when(timestamp: float | None) -> str:

@@ -8,13 +8,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sagelab.config import STATE_DIR, Settings, load_settings
+from sagelab.config import Settings
 from sagelab.containers import sandbox
 from sagelab.containers.environments import PROPERTY, describe
-from sagelab.engines.local import Execution, Records, StepRecord, StepState
+from sagelab.engines.local import Execution, StepRecord, StepState
 from sagelab.engines.local.scheduler import Listener
 from sagelab.engines.local.job import tail
-from sagelab.errors import ExecutionError
 
 STATUS_STYLE = {
     "Pending": "dim",
@@ -25,21 +24,6 @@ STATUS_STYLE = {
     "Skipped": "dim",
     "NotStarted": "dim",
 }
-
-
-def records() -> Records:
-    """The project's execution records, for commands that read them: a folder with none gets no database file.
-
-    Raises:
-        ExecutionError: nothing has run in this project yet.
-    """
-    settings = load_settings()
-    path = settings.state_dir / "sagelab.db"
-    if not path.is_file():
-        raise ExecutionError(f"no executions in {settings.root} yet (no {STATE_DIR}/sagelab.db): run a pipeline with `sagelab run PIPELINE`")
-    store = Records(path)
-    store.mark_interrupted()
-    return store
 
 
 @contextmanager
