@@ -1,8 +1,10 @@
-"""Whether a process is alive: records and endpoints use it to spot owners that died."""
+"""Whether a process is alive: records and endpoints use it to spot owners that died, and writers their leftovers."""
 
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 
 def alive(pid: int | None) -> bool:
@@ -16,3 +18,14 @@ def alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def remove_abandoned(target: Path) -> None:
+    """Delete what killed writers of `target` left beside it: `.<name>.<pid>.….partial` files or folders whose process is gone."""
+    for partial in target.parent.glob(f".{target.name}.*.partial"):
+        pid = partial.name[len(target.name) + 2 :].partition(".")[0]
+        if pid.isdigit() and not alive(int(pid)):
+            if partial.is_dir():
+                shutil.rmtree(partial, ignore_errors=True)
+            else:
+                partial.unlink(missing_ok=True)

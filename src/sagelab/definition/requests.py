@@ -42,12 +42,6 @@ def _model() -> dict[str, Any]:
     return dict(json.loads(text))
 
 
-def operation(step_type: str) -> str | None:
-    """The SageMaker API call a step of this type makes, if it makes one."""
-    request = _model()["requests"].get(step_type)
-    return str(request[0]) if request else None
-
-
 def request_problems(step_type: str, arguments: dict[str, Any], pointer: str, resolved: bool = False) -> list[Problem]:
     """Every way `arguments` do not fit the step type's API request; [] for types with no request.
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sagelab.errors import ModelError
-from sagelab.processes import alive
+from sagelab.processes import remove_abandoned
 from sagelab.serving import protocol
 from sagelab.serving.protocol import ServingSettings
 from sagelab.tarballs import UNSAFE, check_size, verify_to_end
@@ -82,7 +82,7 @@ def extract_model(tar_gz: Path, target: Path) -> Path:
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ModelError(f"cannot extract {tar_gz} into {target}: it already exists and is not an empty folder")
     target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned(target)
+    remove_abandoned(target)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".partial", dir=target.parent))
     try:
         try:
@@ -122,14 +122,6 @@ def extract_model(tar_gz: Path, target: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
-
-
-def _remove_abandoned(target: Path) -> None:
-    """Delete what extractions into `target` left when their process was killed (their pid is in the name)."""
-    for partial in target.parent.glob(f".{target.name}.*.partial"):
-        pid = partial.name[len(target.name) + 2 :].partition(".")[0]
-        if pid.isdigit() and not alive(int(pid)):
-            shutil.rmtree(partial, ignore_errors=True)
 
 
 def _digest(path: Path) -> str:

@@ -33,7 +33,7 @@ from sagelab.containers.environments import StepLog
 from sagelab.containers.images import identify
 from sagelab.engines.local.inputs import TransferLog
 from sagelab.errors import EndpointError, ExecutionError, RegistryError, StoreError
-from sagelab.processes import alive
+from sagelab.processes import remove_abandoned
 from sagelab.registry import ModelPackage, Registry
 from sagelab.serving.archive import requirements_folder
 from sagelab.serving.endpoints import EndpointInfo, Hosting
@@ -70,7 +70,7 @@ def _cached(store: ObjectStore, settings: Settings, uri: str, log: StepLog | Non
     target = settings.state_dir / "models" / version / uri.rstrip("/").rsplit("/", 1)[-1]
     if target.exists():
         return target
-    _remove_abandoned(target)
+    remove_abandoned(target)
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     progress = TransferLog(log, f"fetching {uri}") if log is not None else None
     try:
@@ -85,14 +85,6 @@ def _cached(store: ObjectStore, settings: Settings, uri: str, log: StepLog | Non
     if progress is not None:
         progress.log.log(progress.done(1))
     return target
-
-
-def _remove_abandoned(target: Path) -> None:
-    """Delete the partial downloads of `target` whose deploy was killed (their process is gone)."""
-    for partial in target.parent.glob(f".{target.name}.*.partial"):
-        pid = partial.name[len(target.name) + 2 : -len(".partial")]
-        if not pid.isdigit() or not alive(int(pid)):
-            partial.unlink(missing_ok=True)
 
 
 def serving_environment(container: dict[str, Any], where: str = "the model") -> dict[str, str]:
