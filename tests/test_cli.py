@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -284,8 +285,6 @@ def test_logs_and_the_metric_scan_read_a_large_log_in_flat_memory(project: Path)
 
 def imported_modules(*argv: str, cwd: Path) -> set[str]:
     """The modules `sagelab ARGV` imports, from `python -X importtime`."""
-    import sys
-
     result = subprocess.run([sys.executable, "-X", "importtime", "-m", "sagelab.cli", *argv], cwd=cwd, capture_output=True, text=True)
     return {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
 
@@ -300,3 +299,14 @@ def test_commands_import_only_what_they_use_and_reading_creates_no_file(tmp_path
     for argv in (["executions"], ["endpoints"], ["models", "groups"], ["models", "list", "g"], ["status", "latest"]):
         subprocess.run([SAGELAB, *argv], cwd=tmp_path, capture_output=True)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_whose_steps_never_use_s3_imports_neither_the_s3_handler_nor_package_metadata(tmp_path: Path) -> None:
+    """The S3 endpoint's HTTP stack is imported when a step first connects, and package metadata (email.*) when a
+    step's image has packages to compare: a run of plain steps pays for neither."""
+    (tmp_path / "pyproject.toml").write_text("[tool.sagelab]\n", encoding="utf-8")
+    write(tmp_path / "pipeline.json", definition(processing_step("A", "pass"), processing_step("B", "pass")))
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "sagelab.cli", "run", "pipeline.json"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0 and "Succeeded" in result.stdout, result.stdout + result.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert not imported & {"sagelab.store.s3_handler", "http.server", "importlib.metadata", "sagelab.serving"}

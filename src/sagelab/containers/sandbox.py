@@ -29,6 +29,7 @@ from sagelab.containers._launch import OPT_ML, runs_in_process
 from sagelab.errors import ConfigError
 
 LAUNCHER = Path(__file__).with_name("_launch.py")
+STARTER = LAUNCHER.with_name("_start.py")  # runs the launcher from its bytecode cache
 MODES = ("namespace", "user-namespace", "shared", "remap")
 FORCE = "SAGELAB_SANDBOX"
 PROPERTY = "SagelabSandbox"  # the mode a step's process ran in, among its properties
@@ -194,7 +195,7 @@ def command(sandbox: Sandbox, job_root: Path, workdir: str, argv: list[str], int
     """
     options = [*(arg for folder in hidden for arg in ("--hide", str(folder))), *(arg for path in kept for arg in ("--keep", str(path))),
                *(arg for folder, target in mounts for arg in ("--overlay", f"{folder}={target}"))]  # fmt: skip
-    return [interpreter or sys.executable, str(LAUNCHER), sandbox.argument(), str(job_root), workdir, *options, "--", *argv]
+    return [interpreter or sys.executable, str(STARTER), sandbox.argument(), str(job_root), workdir, *options, "--", *argv]
 
 
 def mounts_inputs(mode: str) -> bool:

@@ -55,7 +55,6 @@ class S3Server:
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._http: HTTPServer | None = None
-        self._ready = threading.Event()
         self._wake_read = self._wake_write = -1  # a pipe stop() writes to, made by start()
 
     @property
@@ -68,32 +67,30 @@ class S3Server:
     def start(self) -> str:
         """Bind an ephemeral loopback port, serve in the background, return the endpoint.
 
-        Only the socket is made here; the handler is imported and served on the server's
-        thread. Clients that connect meanwhile wait in the listen backlog.
+        Only the socket is made here; the handler is imported on the server's thread when the
+        first client connects (a run whose steps never use S3 never pays http.server's ~15 ms of
+        imports). Clients that connect meanwhile wait in the listen backlog.
         """
         if self._socket is None:
             self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self._socket.bind(("127.0.0.1", 0))
             self._socket.listen(128)
-            self._ready.clear()
             self._wake_read, self._wake_write = os.pipe()
             self._thread = threading.Thread(target=self._serve, args=(self._socket,), name="sagelab-s3", daemon=True)
             self._thread.start()
         return self.endpoint
 
     def _serve(self, listening: socket.socket) -> None:
-        from sagelab.store.s3_handler import HTTPServer
-
-        try:
-            self._http = HTTPServer(self.store, listening, self.credentials)
-        finally:
-            self._ready.set()
         # Wait for a connection or for stop()'s byte on the wake-up pipe: no polling, so an idle
         # server costs nothing and stopping takes no time (a polled loop made every run wait ~25 ms).
         with selectors.DefaultSelector() as selector:
             selector.register(listening, selectors.EVENT_READ)
             selector.register(self._wake_read, selectors.EVENT_READ)
             while not any(key.fileobj == self._wake_read for key, _ in selector.select()):
+                if self._http is None:
+                    from sagelab.store.s3_handler import HTTPServer
+
+                    self._http = HTTPServer(self.store, listening, self.credentials)
                 self._http.handle_request()
 
     def stop(self) -> None:
@@ -101,7 +98,6 @@ class S3Server:
         listening, thread, self._socket, self._thread = self._socket, self._thread, None, None
         if listening is None or thread is None:
             return
-        self._ready.wait()
         os.write(self._wake_write, b"x")  # ends the serving loop at once
         thread.join()
         os.close(self._wake_read)

@@ -93,7 +93,7 @@ def download_input(job: Job, uri: str, container_path: str, data_type: str, name
 def discard_inputs(job: Job) -> None:
     """Drop a succeeded job's copies of its inputs and what it wrote over its mounted ones, as SageMaker drops the
     instance's volume: the job folder keeps its outputs' record and config, and no second copy of any data."""
-    for folder in [*job.copied_inputs, job.root.with_name(f"{job.root.name}.overlay")]:
+    for folder in [*job.copied_inputs, job.companion("overlay")]:
         remove_job_folder(folder)
 
 

@@ -19,6 +19,10 @@ from sagelab.definition import Step
 from sagelab.store import ObjectStore
 
 
+# Folders beside a job's folder, named `<job>.<suffix>`: its venv, HOME, requirements, input overlays' writes.
+COMPANIONS = ("python", "home", "requirements", "overlay")
+
+
 class StepFailed(Exception):
     """Raised by a runner to fail its step with a reason SageMaker would show.
 
@@ -56,6 +60,11 @@ class Job:
     _process: subprocess.Popen[bytes] | None = None
     _starting: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)  # a start against a terminate
 
+    def companion(self, suffix: str) -> Path:
+        """The folder beside the job's folder for one of COMPANIONS."""
+        assert suffix in COMPANIONS, suffix
+        return self.root.with_name(f"{self.root.name}.{suffix}")
+
     def arn(self, resource: str) -> str:
         return f"arn:aws:sagemaker:{self.settings.region}:{self.settings.account}:{resource}/{self.job_name.lower()}"
 
@@ -77,14 +86,14 @@ class Job:
             raise StepFailed(f"ClientError: {refusal}")
         self.sandbox_mode = box.mode
         self.log(f"sandbox: {box.describe()}")
-        home = self.root.with_name(f"{self.root.name}.home")
+        home = self.companion("home")
         home.mkdir(exist_ok=True)
         env = sandbox.environment({**self.step_env, **variables}, interpreter, home)
         # ~/.aws stays visible to a step working on real S3 with the user's credentials (a hybrid run's profiles, SSO cache)
         aws = () if env.get(sandbox.KEEP_CREDENTIALS) == "1" else (sandbox.aws_folder(),)
         hidden = (self.settings.state_dir, self.settings.store, *aws)
-        # shown: the job's folder and its environment, home, ...; the model cache, which batch transform reads
-        kept = (self.root, *self.root.parent.glob(f"{self.root.name}.*"), self.settings.state_dir / "models")
+        # shown: the job's folder and those beside it (the launcher skips missing ones); the model cache, which batch transform reads
+        kept = (self.root, *map(self.companion, COMPANIONS), self.settings.state_dir / "models")
         with self._starting, open(self.log_path, "ab") as log:
             if self.cancelled.is_set():
                 raise StepFailed("stopped before the job's process started")

@@ -51,7 +51,7 @@ class ProcessingRunner:
         emulated = len(entrypoint) > 2 and entrypoint[:2] == ["python3", "-m"] and str(entrypoint[2]).startswith("sagelab.")
         runtime = environments.prepare(job, image, environments.processing_code(request, job.root),
                                        mode="host" if emulated else job.settings.environment,
-                                       job_folder=job.root.with_name(f"{job.root.name}.python"))  # fmt: skip
+                                       job_folder=job.companion("python"))  # fmt: skip
         code = job.run([api_string(a) for a in [*entrypoint, *arguments]], "/opt/ml", variables, timeout, runtime.python)
         if code != 0:
             raise StepFailed(f"AlgorithmError: the container command exited with code {code}. Last log lines:\n{job.log_tail()}",

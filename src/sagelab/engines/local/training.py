@@ -96,10 +96,10 @@ class TrainingRunner:
         if drivers.is_function_step(algorithm) and (note := drivers.sdk_note(job.settings.environment)):
             job.log(note)
         # The SDK's drivers (@step, v3 ModelTrainer) name their requirements; the toolkit reads /opt/ml/code.
-        sdk_requirements = drivers.requirements_folder(algorithm, job.root, job.root.with_name(f"{job.root.name}.requirements"))
+        sdk_requirements = drivers.requirements_folder(algorithm, job.root, job.companion("requirements"))
         code_dir = sdk_requirements or job.root / contract.CODE_DIR
         runtime = environments.prepare(job, behaviour, code_dir, mode=job.settings.environment, builtin=bool(builtin),
-                                       job_folder=job.root.with_name(f"{job.root.name}.python"))
+                                       job_folder=job.companion("python"))
         code = job.run(argv, contract.container_path(contract.CODE_DIR), env, timeout, runtime.python)
         if code != 0:
             failure = job.root / contract.FAILURE_FILE
