@@ -310,3 +310,18 @@ def test_a_run_whose_steps_never_use_s3_imports_neither_the_s3_handler_nor_packa
     assert result.returncode == 0 and "Succeeded" in result.stdout, result.stdout + result.stderr[-2000:]
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
     assert not imported & {"sagelab.store.s3_handler", "http.server", "importlib.metadata", "sagelab.serving"}
+
+
+def test_tables_keep_every_cell_whole_and_print_markup_as_text() -> None:
+    """A listing never cuts a long S3 URI to the terminal's width, nor reads brackets in a cell as markup."""
+    from sagelab.cli.output import Table
+
+    uri = "s3://a-bucket-with-a-long-name/pipelines/train/2026-12-06/model/output/model.tar.gz"
+    table = Table("Version", "Model data", "Reason", colors={"Version": {"1": "red"}})
+    table.add_row("1", f"{uri}\n{uri}.2", "[/red] not markup")
+    plain = table.render().splitlines()
+    width = len(uri) + 2  # the widest cell of the column: its second line
+    assert plain == [f"Version  {'Model data'.ljust(width)}  Reason", f"1        {uri.ljust(width)}  [/red] not markup", f"         {uri}.2"]
+    assert "\033[1;31m1\033[0m" in table.render(color=True) and "\033[" not in table.render()
+    with pytest.raises(ValueError):
+        table.add_row("1")

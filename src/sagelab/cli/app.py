@@ -1,7 +1,5 @@
 """The top-level commands: validate, run, executions, status, logs."""
 
-from __future__ import annotations
-
 import os
 import sys
 import time
@@ -100,7 +98,7 @@ def run(
     raise typer.Exit(_exit_code(execution.status))
 
 
-def _store(settings: Settings, kind: str) -> ObjectStore | None:
+def _store(settings: "Settings", kind: str) -> "ObjectStore | None":
     """The store a local run uses: None for the project folder, or the profile's S3."""
     from sagelab.errors import ConfigError
     from sagelab.store import S3Store
@@ -203,7 +201,7 @@ def executions(
     profile: Profile = "local",
 ) -> None:
     """List the project's executions, newest first."""
-    from sagelab.cli.tables import executions_table, print_table, records
+    from sagelab.cli.tables import executions_table, records
     from sagelab.config import load_settings
     from sagelab.errors import ExecutionError
 
@@ -218,7 +216,7 @@ def executions(
     except ExecutionError as nothing_yet:  # an empty list, not an error
         print(nothing_yet)
         return None
-    print_table(executions_table(store.executions(limit, pipeline)))
+    executions_table(store.executions(limit, pipeline)).print()
 
 
 @app.command()
@@ -227,8 +225,7 @@ def status(
     profile: Profile = "local",
 ) -> None:
     """Show an execution's steps: status, start, duration and failure reason."""
-    from sagelab.cli.tables import print_table, records, steps_table
-    from sagelab.cli.view import environment_lines
+    from sagelab.cli.tables import environment_lines, records, steps_table
     from sagelab.config import load_settings
 
     settings = load_settings(profile=profile)
@@ -240,7 +237,7 @@ def status(
     store = records()
     record = store.execution(execution)
     steps = store.steps(record.id)
-    print_table(steps_table(record, steps))
+    steps_table(record, steps).print()
     for line in environment_lines(steps):
         print(line)
 

@@ -91,30 +91,28 @@ def _print_changes(seen: dict[str, str]) -> Any:
 
 
 def executions(settings: Settings, limit: int, pipeline: str | None) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from sagelab.cli.output import Table
 
     table = Table("Execution", "Pipeline", "Status", "Started")
     for summary in engine(settings).executions(pipeline, limit):
         started = summary.get("StartTime")
         table.add_row(str(summary.get("PipelineExecutionArn", "")).rsplit("/", 1)[-1], str(summary.get("PipelineName", "")),
                       str(summary.get("PipelineExecutionStatus", "")), str(started or ""))  # fmt: skip
-    Console().print(table)
+    table.print()
 
 
 def status(settings: Settings, reference: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from sagelab.cli.output import Table
 
     aws = engine(settings)
     snapshot = aws.snapshot(aws.find_execution(reference))
     title = f"{snapshot.pipeline} · {snapshot.id} · {snapshot.status}" + (f"\n{snapshot.failure_reason}" if snapshot.failure_reason else "")
-    table = Table("Step", "Type", "Status", "Started", "Duration", "Failure reason", title=title, title_justify="left")
+    table = Table("Step", "Type", "Status", "Started", "Duration", "Failure reason", title=title)
     for step in snapshot.steps:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(step.started)) if step.started else ""
         took = f"{(step.ended or time.time()) - step.started:.0f}s" if step.started else ""
         table.add_row(step.name, step.type or "", step.status, started, took, (step.failure_reason or "").splitlines()[0] if step.failure_reason else "")
-    Console().print(table)
+    table.print()
 
 
 def logs(settings: Settings, reference: str, step: str | None) -> None:

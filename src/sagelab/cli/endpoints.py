@@ -1,7 +1,5 @@
 """`sagelab serve`, `deploy`, `invoke` and `endpoints`: models served on this machine."""
 
-from __future__ import annotations
-
 import sys
 import time
 from pathlib import Path
@@ -15,7 +13,7 @@ if TYPE_CHECKING:
 endpoints_app = typer.Typer(rich_markup_mode=None, help="Local endpoints: list them, or delete one.", invoke_without_command=True)
 
 
-def _hosting() -> Hosting:
+def _hosting() -> "Hosting":
     from sagelab.config import load_settings
     from sagelab.serving.endpoints import Hosting
 
@@ -104,19 +102,16 @@ def endpoints(context: typer.Context) -> None:
     """List local endpoints: status, port, model version, uptime."""
     if context.invoked_subcommand is not None:
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table()
-    for column in ("Endpoint", "Status", "URL", "Model", "Uptime"):
-        table.add_column(column, no_wrap=True)
+    from sagelab.cli.output import Table
     from sagelab.config import load_settings
+
+    table = Table("Endpoint", "Status", "URL", "Model", "Uptime")
 
     listed = _hosting().endpoints() if (load_settings().state_dir / "hosting.db").is_file() else []  # listing creates no file
     for info in listed:
         uptime = f"{time.time() - info.started:.0f}s" if info.started and info.status == "InService" else ""
         table.add_row(info.name, info.status, info.url if info.port else "", info.model, uptime)
-    Console().print(table)
+    table.print()
 
 
 @endpoints_app.command("delete")

@@ -1,7 +1,5 @@
 """`sagelab envs`: the cached step environments (each image's packages, requirements.txt), listed, prepared and deleted."""
 
-from __future__ import annotations
-
 import time
 from typing import Annotated, Optional
 
@@ -15,18 +13,14 @@ def envs(context: typer.Context) -> None:
     """List the environments steps and endpoints run in: what each was built for, its size and age."""
     if context.invoked_subcommand is not None:
         return
-    from rich.console import Console
-    from rich.table import Table
-
+    from sagelab.cli.output import Table
     from sagelab.containers.environments import cache_dir, cached
 
-    table = Table(title=str(cache_dir()), title_justify="left")
-    for column in ("Environment", "Built for", "Built", "Size"):
-        table.add_column(column, no_wrap=column != "Built for")
+    table = Table("Environment", "Built for", "Built", "Size", title=str(cache_dir()))
     for env in cached():
         built = time.strftime("%Y-%m-%d %H:%M", time.localtime(env.created))
         table.add_row(env.key, env.built_for, built, f"{env.size / 1e6:.1f} MB")
-    Console().print(table)
+    table.print()
 
 
 @envs_app.command("delete")

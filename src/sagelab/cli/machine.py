@@ -1,37 +1,29 @@
 """`sagelab doctor` and `sagelab setup`: what this machine gives steps, and the one-time shared /opt/ml."""
 
-from __future__ import annotations
-
 import shlex
 import subprocess
 from typing import Annotated
 
 import typer
 
-STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+STATUS_COLORS = {"ok": "green", "warn": "yellow", "fail": "red"}
 
 
 def doctor() -> None:
     """Check this machine for local runs: sandbox mode, Python, pip, disk, Java, AWS credentials; each problem with its fix."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
+    from sagelab.cli.output import Table
     from sagelab.engines.local.doctor import checks
 
     found = checks()
-    table = Table(show_header=True, header_style="bold")
-    for column in ("Check", "Status", "Details"):
-        table.add_column(column, no_wrap=column != "Details")
+    table = Table("Check", "Status", "Details", colors={"Status": STATUS_COLORS})
     for check in found:
-        table.add_row(check.name, f"[{STATUS_STYLE[check.status]}]{check.status}[/]", escape(check.detail))
-    console = Console()
-    console.print(table)
+        table.add_row(check.name, check.status, check.detail)
+    table.print()
     fixes = [check for check in found if check.fix]
     if fixes:
-        console.print("To fix:")
+        print("To fix:")
         for check in fixes:
-            console.print(f"  {check.name}: {escape(check.fix)}", soft_wrap=True)
+            print(f"  {check.name}: {check.fix}")
     if any(check.status == "fail" for check in found):
         raise typer.Exit(1)
 

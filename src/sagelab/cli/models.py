@@ -1,7 +1,5 @@
 """`sagelab models ...`: the local model registry."""
 
-from __future__ import annotations
-
 import json
 import time
 from pathlib import Path
@@ -31,7 +29,7 @@ def _on_aws(profile: str, action: str, reference: str = "", reason: str | None =
     return True
 
 
-def open_registry(read_only: bool = False) -> Registry:
+def open_registry(read_only: bool = False) -> "Registry":
     """The project's registry; for reading, an empty one in memory where the project has none (no file is made)."""
     from sagelab.config import load_settings
     from sagelab.registry import Registry
@@ -52,14 +50,13 @@ def groups(profile: Profile = "local") -> None:
     """List model package groups with their latest versions."""
     if _on_aws(profile, "groups"):
         return
-    from rich.console import Console
-    from rich.table import Table
+    from sagelab.cli.output import Table
 
     table = Table("Group", "Versions", "Latest", "Latest approved", "Created")
     for group in open_registry(read_only=True).groups():
         table.add_row(group["ModelPackageGroupName"], str(group["Versions"]), str(group["LatestVersion"] or ""),
                       str(group["LatestApproved"] or ""), _when(group["CreationTime"]))  # fmt: skip
-    Console().print(table)
+    table.print()
 
 
 @models_app.command("list")
@@ -67,18 +64,14 @@ def list_versions(group: Annotated[str, typer.Argument(help="A model package gro
     """List the versions of a group."""
     if _on_aws(profile, "list", group):
         return
-    from rich.console import Console
-    from rich.table import Table
+    from sagelab.cli.output import Table
 
-    table = Table(title=group, title_justify="left")
-    for column in ("Version", "Status", "Registered", "Execution"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("Model data", overflow="fold")
+    table = Table("Version", "Status", "Registered", "Execution", "Model data", title=group)
     for package in open_registry(read_only=True).list(group):
         execution = (package.generated_by or "").rsplit("/", 1)[-1]
         model_data = "\n".join(c.get("ModelDataUrl", "") for c in package.containers)
         table.add_row(str(package.version), package.status, _when(package.created), execution, model_data)
-    Console().print(table)
+    table.print()
 
 
 @models_app.command("show")
@@ -129,7 +122,7 @@ def _print_report(uri: str | None) -> None:
         print(f"      {line}")
 
 
-def _set(reference: str, status: str, reason: str | None) -> ModelPackage:
+def _set(reference: str, status: str, reason: str | None) -> "ModelPackage":
     registry = open_registry()
     package = registry.resolve(reference) if "/" in reference else None
     if package is None:

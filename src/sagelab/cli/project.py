@@ -1,7 +1,5 @@
 """`sagelab init` and `sagelab docs build|serve`: new projects from the template, and their docs site."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -84,7 +82,7 @@ def _write_pages(pipeline: Optional[str], execution: Optional[str]) -> Path:
     return settings.root
 
 
-def _execution(state_dir: Path, reference: str) -> Execution:
+def _execution(state_dir: Path, reference: str) -> "Execution":
     from sagelab.docs import Execution
     from sagelab.engines.local import Records
 

@@ -1,7 +1,5 @@
 """`sagelab s3 ls|cp|cat`: look inside the project's object store."""
 
-from __future__ import annotations
-
 import shutil
 import sys
 from pathlib import Path
@@ -18,7 +16,7 @@ s3_app = typer.Typer(rich_markup_mode=None, help="Look inside the project's obje
 Profile = Annotated[str, typer.Option("--profile", help="A profile; one with engine = \"sagemaker\" or s3_endpoint_url works on S3.")]
 
 
-def _store(profile: str = "local") -> ObjectStore:
+def _store(profile: str = "local") -> "ObjectStore":
     from sagelab.config import load_settings
     from sagelab.store import open_store
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sagelab.cli.tables import environment_lines
 from sagelab.config import Settings
-from sagelab.containers import sandbox
-from sagelab.containers.environments import PROPERTY, describe
-from sagelab.engines.local import Execution, StepRecord, StepState
-from sagelab.engines.local.scheduler import Listener
+from sagelab.engines.local import Execution, StepState
 from sagelab.engines.local.job import tail
+from sagelab.engines.local.scheduler import Listener
 
 STATUS_STYLE = {
     "Pending": "dim",
@@ -112,32 +111,6 @@ def _summary_text(execution: Execution) -> str:
     if execution.status == "Failed":
         lines.append(f"Details: sagelab status {execution.id}")
     return "\n".join(lines)
-
-
-def environment_lines(steps: Iterable[StepState | StepRecord]) -> list[str]:
-    """What each step ran with against its image's packages, failed steps first; steps with the same line share it."""
-    states = sorted(steps, key=lambda s: s.status != "Failed")
-    versions = [(s.name, s.properties[PROPERTY]) for s in states if s.properties and PROPERTY in s.properties]
-    lines = []
-    if versions:
-        steps_by_line: dict[str, list[str]] = {}
-        for name, record in versions:
-            steps_by_line.setdefault(describe(record), []).append(name)
-        lines = ["Environments (what each step ran on, against its image):", *(f"  {', '.join(names)}: {line}" for line, names in steps_by_line.items())]
-    return lines + _sandbox_lines(states)
-
-
-def _sandbox_lines(steps: list[StepState | StepRecord]) -> list[str]:
-    """How each step's process got its /opt/ml (sandbox modes); one line when every step had the same."""
-    steps_by_mode: dict[str, list[str]] = {}
-    for step in steps:
-        mode = (step.properties or {}).get(sandbox.PROPERTY)
-        if mode in sandbox.GUARANTEES:
-            steps_by_mode.setdefault(mode, []).append(step.name)
-    if len(steps_by_mode) == 1:
-        [mode] = steps_by_mode
-        return [f"Sandbox: {sandbox.Sandbox(mode).describe()}"]
-    return [f"Sandbox of {', '.join(names)}: {sandbox.Sandbox(mode).describe()}" for mode, names in steps_by_mode.items()]
 
 
 def _indent(text: str) -> str:

@@ -21,14 +21,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sagelab.containers.contract import job_path
-from sagelab.containers.environments import drift, host, image, layer, manifest, requirements
+from sagelab.containers.environments import drift, manifest
 from sagelab.containers.environments.cache import SERVER, STEP, CachedEnvironment, Purpose, StepLog, cache_dir, cached, keys, remove
 from sagelab.containers.environments.drift import PROPERTY, describe
 from sagelab.containers.environments.manifest import closest
 from sagelab.containers.images import ContainerBehaviour
+
+if TYPE_CHECKING:
+    from sagelab.containers.environments.requirements import Requirements
 
 __all__ = ["MODES", "PROPERTY", "SERVER", "STEP", "CachedEnvironment", "Purpose", "Runtime", "StepLog", "cache_dir", "cached", "closest",
            "describe", "keys", "plan", "prepare", "processing_code", "remove"]  # fmt: skip
@@ -54,12 +57,14 @@ class Plan:
     """Which environment a step gets, decided before anything is built."""
 
     spec: manifest.ImageEnvironment | None  # the image's environment, or None for sagelab's own
-    requirements: requirements.Requirements | None
+    requirements: Requirements | None
     warning: str  # why a step in image mode runs on sagelab's packages, if it does
 
 
 def plan(image_behaviour: ContainerBehaviour | None, code: Path | None, *, mode: str, builtin: bool = False) -> Plan:
     """The environment a step on `image_behaviour` with the code in `code` runs on, in `mode` ("image" or "host")."""
+    from sagelab.containers.environments import requirements  # here: building parts (tarfile, hashing) that reading records never needs
+
     found = None if builtin or code is None else requirements.find(code)
     if mode == "host":
         return Plan(None, found, "")
@@ -87,6 +92,8 @@ def prepare(step: StepLog, image_behaviour: ContainerBehaviour | None, code: Pat
         ExecutionError: the environment cannot be built (uv's or pip's last lines, or no network),
             requirements.txt asks for an editable local install, sourcedir.tar.gz cannot be unpacked.
     """
+    from sagelab.containers.environments import host, image, layer
+
     chosen = plan(image_behaviour, code, mode=mode, builtin=builtin)
     if chosen.spec is not None:
         env, record = image.ensure(step, chosen.spec, chosen.requirements, purpose, _server_packages() if serving else ())
