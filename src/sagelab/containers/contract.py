@@ -218,13 +218,13 @@ def training_environment(
     return env, args
 
 
-def input_data_config(channels: list[dict[str, Any]]) -> dict[str, Any]:
-    """inputdataconfig.json: channel name → how the channel is delivered."""
+def input_data_config(channels: list[dict[str, Any]], default_mode: str = "File") -> dict[str, Any]:
+    """inputdataconfig.json: channel name → how the channel is delivered (`default_mode`: the job's TrainingInputMode)."""
     config = {}
     for channel in channels:
         source = channel.get("DataSource", {}).get("S3DataSource", {})
         entry = {
-            "TrainingInputMode": channel.get("InputMode", "File"),
+            "TrainingInputMode": channel.get("InputMode") or default_mode,
             "S3DistributionType": source.get("S3DataDistributionType", "FullyReplicated"),
             "RecordWrapperType": channel.get("RecordWrapperType", "None"),
         }

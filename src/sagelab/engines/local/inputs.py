@@ -137,7 +137,16 @@ def _mountable(job: Job, uri: str, name: str) -> tuple[Path, int, int] | None:
 
 
 def _download_manifest(job: Job, uri: str, target: Path, name: str) -> None:
-    """The objects a manifest file lists, each at its key relative to the manifest's prefix, as SageMaker stages them.
+    """The objects a manifest file lists, each at its key relative to the manifest's prefix, as SageMaker stages them."""
+    for source, relative in manifest_objects(job, uri, name):
+        try:
+            job.store.download_file(source, target.joinpath(*relative.split("/")))
+        except StoreError as exc:
+            raise StepFailed(f"ClientError: input {name}: {source}, listed in the manifest {uri}: {exc}") from None
+
+
+def manifest_objects(job: Job, uri: str, name: str) -> list[tuple[str, str]]:
+    """The objects a manifest file lists, in its order: (their URI, their key relative to the manifest's prefix).
 
     A manifest is a JSON list: `{"prefix": "s3://bucket/prefix/"}`, then keys relative to that prefix.
     """
@@ -151,11 +160,10 @@ def _download_manifest(job: Job, uri: str, target: Path, name: str) -> None:
     if not (isinstance(manifest, list) and manifest and isinstance(manifest[0], dict) and isinstance(manifest[0].get("prefix"), str)):
         raise StepFailed(f"ClientError: input {name}: the manifest {uri} must be a JSON list {shape}")
     prefix = manifest[0]["prefix"]
+    listed = []
     for index, key in enumerate(manifest[1:], 1):
         parts = key.split("/") if isinstance(key, str) else [""]
         if any(part in ("", ".", "..") for part in parts):
             raise StepFailed(f"ClientError: input {name}: item {index} of the manifest {uri} is not a relative key: {key!r}; the manifest is {shape}")
-        try:
-            job.store.download_file(f"{prefix}{key}", target.joinpath(*parts))
-        except StoreError as exc:
-            raise StepFailed(f"ClientError: input {name}: {prefix}{key}, listed in the manifest {uri}: {exc}") from None
+        listed.append((f"{prefix}{key}", key))
+    return listed

@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from sagelab.containers import contract, drivers, environments, frameworks, images
-from sagelab.engines.local.inputs import discard_inputs, download_input
+from sagelab.engines.local import pipes
+from sagelab.engines.local.inputs import discard_inputs, download_input, manifest_objects
 from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
 from sagelab.errors import StoreError
+from sagelab.store.base import parse_s3_uri, relative_key
 from sagelab.tarballs import UNSAFE, extract_all
 
 _unknown_images: set[str] = set()  # images already reported as unknown, so each is named once per process
@@ -52,18 +54,14 @@ class TrainingRunner:
             own = [{"Name": n, "Regex": r} for n, r in behaviour.metric_definitions if n not in named]
             algorithm = {**algorithm, "MetricDefinitions": [*own, *given]}
         channels = request.get("InputDataConfig", [])
-        for channel in channels:
-            source = channel.get("DataSource", {}).get("S3DataSource")
-            if source is None:
-                raise StepFailed(f"channel {channel['ChannelName']}: only S3DataSource channels run locally")
-            container = contract.container_path(f"{contract.INPUT_DATA_DIR}/{channel['ChannelName']}")
-            download_input(job, source["S3Uri"], container, source.get("S3DataType", "S3Prefix"), channel["ChannelName"])
-        self._install_code(job, hyperparameters.get(contract.SUBMIT_DIRECTORY))
-
         resources = contract.resource_config(
             request.get("ResourceConfig", {}).get("InstanceType", "local"), request.get("ResourceConfig", {}).get("InstanceCount", 1)
         )
-        data_config = contract.input_data_config(channels)
+        default_mode = algorithm.get("TrainingInputMode", "File")
+        pipes = [pipe for channel in channels if (pipe := _stage_channel(job, channel, default_mode, request)) is not None]
+        self._install_code(job, hyperparameters.get(contract.SUBMIT_DIRECTORY))
+
+        data_config = contract.input_data_config(channels, default_mode)
         config = job.root / contract.INPUT_CONFIG_DIR
         contract.write_json(config / "hyperparameters.json", raw)
         contract.write_json(config / "inputdataconfig.json", data_config)
@@ -100,7 +98,15 @@ class TrainingRunner:
         code_dir = sdk_requirements or job.root / contract.CODE_DIR
         runtime = environments.prepare(job, behaviour, code_dir, mode=job.settings.environment, builtin=bool(builtin),
                                        job_folder=job.companion("python"))
-        code = job.run(argv, contract.container_path(contract.CODE_DIR), env, timeout, runtime.python)
+        for pipe in pipes:
+            pipe.start()
+        try:
+            code = job.run(argv, contract.container_path(contract.CODE_DIR), env, timeout, runtime.python)
+        finally:
+            for pipe in pipes:
+                pipe.stop()
+        if broken := [pipe.error for pipe in pipes if pipe.error]:
+            raise StepFailed(f"ClientError: cannot stream {'; '.join(broken)}", properties=runtime.properties)
         if code != 0:
             failure = job.root / contract.FAILURE_FILE
             reason = failure.read_text(errors="replace").strip() if failure.is_file() else ""
@@ -181,6 +187,37 @@ class TrainingRunner:
             packed.unlink(missing_ok=True)
         job.log(f"output: {uri}")
         return uri
+
+
+def _stage_channel(job: Job, channel: dict[str, Any], default_mode: str, request: dict[str, Any]) -> pipes.ChannelPipe | None:
+    """Stage a channel at /opt/ml/input/data/<channel>; a Pipe-mode channel also gets the FIFOs it is streamed through."""
+    name = channel["ChannelName"]
+    source = channel.get("DataSource", {}).get("S3DataSource")
+    if source is None:
+        raise StepFailed(f"channel {name}: only S3DataSource channels run locally")
+    uri, data_type = source["S3Uri"], source.get("S3DataType", "S3Prefix")
+    mode = channel.get("InputMode") or default_mode
+    count = request.get("ResourceConfig", {}).get("InstanceCount", 1)
+    if source.get("S3DataDistributionType") == "ShardedByS3Key" and count > 1:
+        job.log(f"channel {name}: ShardedByS3Key over {count} instances; one instance (algo-1) runs locally, so it gets every object")
+    wrap = channel.get("RecordWrapperType") == "RecordIO"
+    data = job.root / contract.INPUT_DATA_DIR
+    fifos = contract.container_path(f"{contract.INPUT_DATA_DIR}/{name}") + "_0, _1, ..."
+    if data_type == "AugmentedManifestFile":
+        if mode != "Pipe":
+            raise StepFailed(f"ClientError: channel {name}: an AugmentedManifestFile channel needs InputMode Pipe (SageMaker streams it only)")
+        job.log(f"channel {name}: the attributes {source.get('AttributeNames', [])} of each line of {uri}, streamed through {fifos}")
+        return pipes.ChannelPipe(data, name, pipes.augmented_records(job.store, uri, source.get("AttributeNames", []), wrap, name))
+    download_input(job, uri, contract.container_path(f"{contract.INPUT_DATA_DIR}/{name}"), data_type, name)
+    if mode != "Pipe":
+        return None
+    if data_type == "ManifestFile":
+        uris = [listed for listed, _ in manifest_objects(job, uri, name)]
+    else:
+        key = parse_s3_uri(uri).key
+        uris = sorted(info.uri for info in job.store.list(uri) if relative_key(key, info.key) is not None)
+    job.log(f"channel {name}: Pipe mode, {len(uris)} object(s){' as RecordIO records' if wrap else ''} streamed through {fifos} (also staged as files)")
+    return pipes.ChannelPipe(data, name, pipes.object_records(job.store, uris, wrap))
 
 
 def _builtin_command(image: str, behaviour: images.ContainerBehaviour | None) -> tuple[str, ...]:
