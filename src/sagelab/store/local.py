@@ -42,17 +42,44 @@ _FICLONE = 0x40049409  # Linux's ioctl that clones a file's blocks copy-on-write
 
 
 def clone_file(source: Path, target: Path) -> None:
-    """Make `target` a copy of `source` without moving bytes through Python: a reflink where the
-    filesystem has them, else the kernel's own copy (shutil uses sendfile on Linux, fcopyfile on macOS)."""
+    """Make `target` a new copy of `source` without moving bytes through Python.
+
+    Best first: a reflink where the filesystem has them (btrfs, XFS); else copy_file_range, the copy
+    `cp` makes inside the kernel; else shutil's (sendfile on Linux, fcopyfile on macOS). On ext4
+    (Linux 6.18), copying 1 GB written moments before (a step's output just published into the store)
+    took 0.27-1.45 s with sendfile and 0.26-0.55 s with copy_file_range, four runs each. The copy always
+    goes to a new file: ext4 flushes a file truncated and rewritten when it is closed (auto_da_alloc),
+    which made a copy over the empty file a failed reflink leaves 2.7x slower.
+    """
+    target.unlink(missing_ok=True)
+    with open(source, "rb") as src, open(target, "xb") as dst:
+        if _reflink(src.fileno(), dst.fileno()) or _copy_in_kernel(src.fileno(), dst.fileno()):
+            return
+    target.unlink()
+    shutil.copyfile(source, target)
+
+
+def _reflink(source: int, target: int) -> bool:
     try:
         import fcntl
 
-        with open(source, "rb") as src, open(target, "wb") as dst:
-            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
-        return
+        fcntl.ioctl(target, _FICLONE, source)
+        return True
     except (ImportError, OSError):
-        pass
-    shutil.copyfile(source, target)
+        return False
+
+
+def _copy_in_kernel(source: int, target: int) -> bool:
+    """Copy with copy_file_range (Linux); False where it cannot, for another way to copy from the start."""
+    copy_range = getattr(os, "copy_file_range", None)
+    if copy_range is None:
+        return False
+    try:
+        while copy_range(source, target, 1 << 30):
+            pass
+    except OSError:  # EXDEV across filesystems on kernels before 5.3, ENOSYS, EINVAL on some filesystems
+        return False
+    return True
 
 
 def _move(source: Path, target: Path) -> None:
