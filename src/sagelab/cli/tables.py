@@ -1,4 +1,4 @@
-"""The execution records as read-only commands see them, and their tables."""
+"""The execution records as read-only commands see them: their tables, and the lines saying what each step ran on (the run summary prints them too)."""
 
 from __future__ import annotations
 

@@ -109,9 +109,12 @@ def probe(first: bool = False) -> dict[str, str]:
     if not first:
         return _probe(str(shared_link()), first)
     key = f"{_boot_id()} {os.getuid()} {sys.executable} {shared_link()} {LAUNCHER.stat().st_mtime_ns}"
+    if key in _READ:  # each step asks; the file is read once per process
+        return dict(_READ[key])
     try:
         remembered = json.loads(_probe_file().read_text())
         if remembered["key"] == key:
+            _READ[key] = dict(remembered["reasons"])
             return dict(remembered["reasons"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
@@ -127,8 +130,12 @@ def probe(first: bool = False) -> dict[str, str]:
     return reasons
 
 
+_READ: dict[str, dict[str, str]] = {}  # the probe file's reasons, by key, as this process read them
+
+
 def forget_probe() -> None:
     """Probe again on the next run (`sagelab setup` changed what shared mode finds)."""
+    _READ.clear()
     try:
         _probe_file().unlink()
     except OSError:
@@ -139,6 +146,7 @@ def _probe_file() -> Path:
     return state_home() / "sandbox-probe.json"
 
 
+@functools.cache
 def _boot_id() -> str:
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
