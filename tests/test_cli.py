@@ -211,7 +211,7 @@ def test_definition_is_built_for_the_profile(project: Path) -> None:
 
 def test_a_sagemaker_execution_shows_in_the_local_view(capsys: pytest.CaptureFixture[str]) -> None:
     """`run --profile aws` follows SageMaker's snapshots with the same view as a local run."""
-    from sagelab.cli.aws import follow
+    from sagelab.api.backends import follow
     from sagelab.cli.view import _plain
     from sagelab.engines.sagemaker import ExecutionSnapshot, StepSnapshot
 
@@ -325,3 +325,33 @@ def test_tables_keep_every_cell_whole_and_print_markup_as_text() -> None:
     assert "\033[1;31m1\033[0m" in table.render(color=True) and "\033[" not in table.render()
     with pytest.raises(ValueError):
         table.add_row("1")
+
+
+def test_the_live_view_prints_step_names_and_log_lines_as_text(tmp_path: Path) -> None:
+    """A step's last log line (or its name) holding rich markup is shown as it is, never parsed (`[/red]` used to crash the view)."""
+    import io
+    import time
+
+    from rich.console import Console
+
+    from sagelab.cli.view import _table
+    from sagelab.engines.local import Execution, StepState
+
+    log = tmp_path / "step.log"
+    log.write_text("epoch 1 [/red] loss=[bold]0.5\n")
+    state = StepState("[b]Train", "Training", "Executing", started=time.time(), log_path=str(log))
+    execution = Execution("abc", "p[/]", "arn", {state.name: state}, time.time())
+    out = io.StringIO()
+    Console(file=out, width=200).print(_table(execution))
+    assert "epoch 1 [/red] loss=[bold]0.5" in out.getvalue() and "[b]Train" in out.getvalue() and "p[/] · abc" in out.getvalue()
+
+
+def test_version_and_shell_completion(tmp_path: Path) -> None:
+    import sagelab
+
+    assert subprocess.run([SAGELAB, "--version"], capture_output=True, text=True, check=True).stdout.startswith(f"sagelab {sagelab.__version__} ")
+    for shell in ("bash", "zsh", "fish"):
+        script = subprocess.run([SAGELAB, "--show-completion", shell], capture_output=True, text=True, check=True).stdout
+        assert "_SAGELAB_COMPLETE" in script, shell
+    env = {**os.environ, "_SAGELAB_COMPLETE": "complete_bash", "COMP_WORDS": "sagelab sta", "COMP_CWORD": "1"}
+    assert subprocess.run([SAGELAB], capture_output=True, text=True, env=env, cwd=tmp_path).stdout.split() == ["status"]

@@ -543,3 +543,37 @@ def test_the_policy_in_docs_allows_every_call_the_package_makes() -> None:
     assert needed - allowed == set()
     for action in needed:
         assert action in text.split("## A minimal policy")[0], f"{action} is missing from the per-command table"
+
+
+def test_the_python_api_reads_an_execution_on_sagemaker(engine: SageMakerEngine, settings: Settings) -> None:
+    """Stubbed (moto has no ListPipelineExecutionSteps, and stubs give the job's description exactly):
+    DescribePipelineExecution, ListPipelineExecutionSteps, ListPipelineParametersForExecution,
+    DescribePipelineDefinitionForExecution; DescribeTrainingJob only when the step's properties are read."""
+    from sagelab.api.backends import SageMakerBackend
+
+    backend = SageMakerBackend(settings)
+    backend._engine = engine
+    definition = {"Version": "2020-12-01", "Steps": [{"Name": "Train", "Type": "Training", "Arguments": {}}]}
+    job = "pipelines-abc123def456-train-bbbb"
+    with Stubber(engine.sagemaker) as stub:
+        _poll(stub, _execution("Succeeded", modified=300), [_step("Train", "Succeeded", "TrainingJob", TRAIN, 0, 290)])
+        stub.add_response("list_pipeline_parameters_for_execution", {"PipelineParameters": [{"Name": "Epochs", "Value": "3"}]},
+                          {"PipelineExecutionArn": EXECUTION})  # fmt: skip
+        stub.add_response("describe_pipeline_definition_for_execution", {"PipelineDefinition": json.dumps(definition), "CreationTime": T0},
+                          {"PipelineExecutionArn": EXECUTION})  # fmt: skip
+        execution = backend.execution(EXECUTION)
+        stub.assert_no_pending_responses()  # nothing about the job yet
+        stub.add_response("describe_training_job", {
+            "TrainingJobName": job, "TrainingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{TRAIN}", "TrainingJobStatus": "Completed",
+            "SecondaryStatus": "Completed", "ModelArtifacts": {"S3ModelArtifacts": f"s3://{BUCKET}/{job}/output/model.tar.gz"},
+            "AlgorithmSpecification": {"TrainingInputMode": "File", "TrainingImage": "xgboost"},
+            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 3600}, "CreationTime": T0,
+            "FinalMetricDataList": [{"MetricName": "validation:rmse", "Value": 0.25, "Timestamp": T0}],
+        }, {"TrainingJobName": job})  # fmt: skip
+        assert execution.outputs == {"Train": {"model": f"s3://{BUCKET}/{job}/output/model.tar.gz"}}
+        assert execution.metrics == {"Train.validation:rmse": 0.25}
+        stub.assert_no_pending_responses()
+    assert (execution.id, execution.pipeline, execution.status, execution.duration) == ("abc123def456", "diabetes", "Succeeded", 300)
+    assert execution.parameters == {"Epochs": "3"} and execution.steps["Train"].job_name == job
+    assert execution.to_dict()["steps"][0]["outputs"]["model"].endswith("model.tar.gz")

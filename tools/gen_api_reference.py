@@ -1,6 +1,6 @@
-"""Write docs/reference/pipeline.md, the API reference of sagelab.pipeline, from its docstrings.
+"""Write the API references in docs/reference/ (sagelab.pipeline, sagelab.api) from the docstrings.
 
-    python tools/gen_api_reference.py          (tests/test_api_reference.py checks it is current)
+    python tools/gen_api_reference.py          (tests/test_api_reference.py checks they are current)
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-OUT = Path(__file__).resolve().parents[1] / "docs" / "reference" / "pipeline.md"
+REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "reference"
+PAGES = {"sagelab.pipeline": REFERENCE / "pipeline.md", "sagelab.api": REFERENCE / "api.md"}
 
 
 def members(cls: type) -> Iterator[tuple[str, Any]]:
@@ -32,10 +33,11 @@ def signature(name: str, value: Any) -> str:
         return name
 
 
-def render() -> str:
-    import sagelab.pipeline as package
+def render(module: str) -> str:
+    import importlib
 
-    lines = ["# sagelab.pipeline — API reference", "", "Generated from the docstrings by `tools/gen_api_reference.py`.", ""]
+    package = importlib.import_module(module)
+    lines = [f"# {module} — API reference", "", "Generated from the docstrings by `tools/gen_api_reference.py`.", ""]
     lines += [inspect.getdoc(package) or "", ""]
     for name in package.__all__:
         obj = getattr(package, name)
@@ -50,6 +52,7 @@ def render() -> str:
 
 
 if __name__ == "__main__":
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(render())
-    print(f"wrote {OUT}")
+    REFERENCE.mkdir(parents=True, exist_ok=True)
+    for module, page in PAGES.items():
+        page.write_text(render(module))
+        print(f"wrote {page}")

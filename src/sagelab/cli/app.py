@@ -4,7 +4,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -23,16 +23,36 @@ app = typer.Typer(
     name="sagelab",
     help="Run SageMaker pipelines locally in seconds, and the same definition on SageMaker.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish and PowerShell
     pretty_exceptions_enable=False,  # a traceback is for our bugs; never print locals
     rich_markup_mode=None,  # click's plain help: rich's help renderer costs every --help ~60 ms of imports (markdown-it)
     context_settings={"max_content_width": 120},  # help uses a wide terminal's width (click stops at 80 otherwise)
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        import platform
+
+        import sagelab
+
+        print(f"sagelab {sagelab.__version__} (Python {platform.python_version()}, {sagelab.__file__.rsplit('/', 2)[0]})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print sagelab's version and exit.")] = False,
+) -> None:
+    """Run SageMaker pipelines locally in seconds, and the same definition on SageMaker."""
+
+
 app.add_typer(s3_app, name="s3")
 app.add_typer(models_app, name="models")
 
 Pipeline = Annotated[str, typer.Argument(help="A definition JSON file, or module:attribute naming a pipeline object.")]
 Profile = Annotated[str, typer.Option("--profile", help="A profile from [tool.sagelab.profiles] in pyproject.toml.")]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table (its shape: docs/python-api.md).")]
 
 
 @app.command()
@@ -199,47 +219,49 @@ def executions(
     limit: Annotated[int, typer.Option(help="How many to show, newest first.")] = 20,
     pipeline: Annotated[Optional[str], typer.Option(help="Only executions of this pipeline.")] = None,
     profile: Profile = "local",
+    as_json: JsonOutput = False,
 ) -> None:
     """List the project's executions, newest first."""
-    from sagelab.cli.tables import executions_table, records
+    from sagelab.api.backends import backend_for
+    from sagelab.cli.tables import executions_table
     from sagelab.config import load_settings
     from sagelab.errors import ExecutionError
 
-    settings = load_settings(profile=profile)
-    if settings.engine == "sagemaker":
-        from sagelab.cli import aws
-
-        return aws.executions(settings, limit, pipeline)
-
     try:
-        store = records()
+        found = backend_for(load_settings(profile=profile)).executions(pipeline, limit, detail=False)
     except ExecutionError as nothing_yet:  # an empty list, not an error
+        if as_json:
+            return _print_json([])
         print(nothing_yet)
         return None
-    executions_table(store.executions(limit, pipeline)).print()
+    if as_json:
+        return _print_json([execution.summary() for execution in found])
+    executions_table(found).print()
 
 
 @app.command()
 def status(
     execution: Annotated[str, typer.Argument(help="An execution id, a unique prefix of one, or 'latest'.")],
     profile: Profile = "local",
+    as_json: JsonOutput = False,
 ) -> None:
     """Show an execution's steps: status, start, duration and failure reason."""
-    from sagelab.cli.tables import environment_lines, records, steps_table
+    from sagelab.api.backends import backend_for
+    from sagelab.cli.tables import environment_lines, steps_table
     from sagelab.config import load_settings
 
-    settings = load_settings(profile=profile)
-    if settings.engine == "sagemaker":
-        from sagelab.cli import aws
-
-        return aws.status(settings, execution)
-
-    store = records()
-    record = store.execution(execution)
-    steps = store.steps(record.id)
-    steps_table(record, steps).print()
-    for line in environment_lines(steps):
+    found = backend_for(load_settings(profile=profile)).execution(execution)
+    if as_json:
+        return _print_json(found.to_dict())
+    steps_table(found).print()
+    for line in environment_lines(found.steps.values()):
         print(line)
+
+
+def _print_json(value: Any) -> None:
+    import json
+
+    print(json.dumps(value, indent=2, default=str))
 
 
 @app.command()
@@ -250,7 +272,7 @@ def logs(
     profile: Profile = "local",
 ) -> None:
     """Print the logs of an execution's steps (on SageMaker: the step's job log in CloudWatch)."""
-    from sagelab.cli.tables import records
+    from sagelab.api.backends import LocalBackend
     from sagelab.config import load_settings
     from sagelab.errors import ExecutionError
 
@@ -260,7 +282,7 @@ def logs(
 
         return aws.logs(settings, execution, step)
 
-    store = records()
+    store = LocalBackend(settings).records()
     record = store.execution(execution)
     steps = [s for s in store.steps(record.id) if s.log_path and (step is None or s.name == step)]
     if step and not steps:

@@ -35,6 +35,7 @@ def engine(settings: Settings) -> SageMakerEngine:
 
 def run(settings: Settings, loaded: Loaded, parameters: dict[str, str]) -> str:
     """Upload, upsert, start and follow an execution on SageMaker; returns its final status."""
+    from sagelab.api.backends import follow
     from sagelab.cli.view import run_view
 
     aws = engine(settings)
@@ -54,30 +55,6 @@ def run(settings: Settings, loaded: Loaded, parameters: dict[str, str]) -> str:
     return status
 
 
-def follow(listener: Any, pipeline: str) -> Callable[[ExecutionSnapshot], None]:
-    """Feed SageMaker's snapshots to the local engine's view, as if they were local steps."""
-    from sagelab.engines.local import Execution, StepState
-
-    seen: dict[str, tuple[str, float | None]] = {}
-
-    def on_snapshot(snapshot: ExecutionSnapshot) -> None:
-        steps = {
-            s.name: StepState(s.name, s.type or "", s.status, started=s.started, ended=s.ended, failure_reason=s.failure_reason,
-                              note=f"cached: reused from execution {s.cached_from}" if s.cached_from else None)  # fmt: skip
-            for s in snapshot.steps
-        }
-        execution = Execution(snapshot.id, pipeline, snapshot.arn, steps, snapshot.started or time.time(),
-                              snapshot.status, snapshot.ended, snapshot.failure_reason)  # fmt: skip
-        for state in steps.values():
-            if seen.get(state.name) != (state.status, state.ended):
-                seen[state.name] = (state.status, state.ended)
-                listener(execution, state)
-        if snapshot.finished:
-            listener(execution, None)
-
-    return on_snapshot
-
-
 def _print_changes(seen: dict[str, str]) -> Any:
     def listener(snapshot: ExecutionSnapshot) -> None:
         for step in snapshot.steps:
@@ -88,31 +65,6 @@ def _print_changes(seen: dict[str, str]) -> Any:
                     print(f"    {step.failure_reason}", flush=True)
 
     return listener
-
-
-def executions(settings: Settings, limit: int, pipeline: str | None) -> None:
-    from sagelab.cli.output import Table
-
-    table = Table("Execution", "Pipeline", "Status", "Started")
-    for summary in engine(settings).executions(pipeline, limit):
-        started = summary.get("StartTime")
-        table.add_row(str(summary.get("PipelineExecutionArn", "")).rsplit("/", 1)[-1], str(summary.get("PipelineName", "")),
-                      str(summary.get("PipelineExecutionStatus", "")), str(started or ""))  # fmt: skip
-    table.print()
-
-
-def status(settings: Settings, reference: str) -> None:
-    from sagelab.cli.output import Table
-
-    aws = engine(settings)
-    snapshot = aws.snapshot(aws.find_execution(reference))
-    title = f"{snapshot.pipeline} · {snapshot.id} · {snapshot.status}" + (f"\n{snapshot.failure_reason}" if snapshot.failure_reason else "")
-    table = Table("Step", "Type", "Status", "Started", "Duration", "Failure reason", title=title)
-    for step in snapshot.steps:
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(step.started)) if step.started else ""
-        took = f"{(step.ended or time.time()) - step.started:.0f}s" if step.started else ""
-        table.add_row(step.name, step.type or "", step.status, started, took, (step.failure_reason or "").splitlines()[0] if step.failure_reason else "")
-    table.print()
 
 
 def logs(settings: Settings, reference: str, step: str | None) -> None:

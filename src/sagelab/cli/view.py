@@ -73,9 +73,11 @@ def _live(settings: Settings) -> Iterator[Listener]:
 
 
 def _table(execution: Execution):  # type: ignore[no-untyped-def]
+    """The live table; every text from a definition or a step is a rich `Text`, never read as markup (a log line may hold `[/red]`)."""
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"{execution.pipeline} · {execution.id}", title_justify="left", expand=False)
+    table = Table(title=Text(f"{execution.pipeline} · {execution.id}"), title_justify="left", expand=False)
     for column in ("Step", "Type", "Status", "Time", "Log"):
         table.add_column(column, no_wrap=column != "Log", overflow="ellipsis")
     now = time.time()
@@ -87,7 +89,7 @@ def _table(execution: Execution):  # type: ignore[no-untyped-def]
         if state.status == "Failed" and state.failure_reason:
             last = state.failure_reason.strip().splitlines()[-1]  # the script's own last words
         style = STATUS_STYLE.get(state.status, "")
-        table.add_row(state.name, state.type, f"[{style}]{state.status}[/]", elapsed, last[-80:])
+        table.add_row(Text(state.name), Text(state.type), Text(state.status, style=style), elapsed, Text(last[-80:]))
     return table
 
 

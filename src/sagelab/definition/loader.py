@@ -43,6 +43,14 @@ def load(spec: str, settings: Any = None) -> Loaded:
             spec,
         )
     target = _attribute(_import(module_name, spec), attribute, spec)
+    return load_object(target, attribute, settings, spec)
+
+
+def load_object(target: Any, attribute: str = "pipeline", settings: Any = None, spec: str | None = None) -> Loaded:
+    """A definition ready to run from a Python object: anything with `definition()` (a sagelab or SageMaker
+    SDK Pipeline), a definition dict, or a JSON string. `attribute` names it when it has no `name`;
+    `spec` is where it came from, for error messages."""
+    spec = spec or attribute
     name = str(getattr(target, "name", None) or attribute)
     artifacts: dict[str, Path | bytes] = {}
     if settings is not None and callable(getattr(target, "with_settings", None)):
