@@ -114,3 +114,48 @@ def test_import_sagelab_stays_light() -> None:
 
     code = "import sys, sagelab; print('sagelab.api' in sys.modules, 'sagelab.engines' in sys.modules); sagelab.run; print('sagelab.api' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == ["False", "False", "True"]
+
+
+def test_sagelab_urls_read_and_write_the_local_store_through_fsspec(in_project: Path, tmp_path_factory: pytest.TempPathFactory,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    import fsspec
+    import pandas as pd
+
+    from sagelab.config import load_settings
+    from sagelab.store import LocalStore
+
+    execution = sagelab.run("demo.json", progress=False)
+    uri = execution.outputs["Prepare"]["train"].replace("s3://", "sagelab://") + "/part-0.csv"
+    assert pd.read_csv(uri, header=None).values.tolist() == [[1, 2], [3, 4]]  # what the step wrote, by URL
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    frame.to_parquet("sagelab://features/v1/part-0.parquet")
+    store = LocalStore(load_settings().store)
+    assert store.head("s3://features/v1/part-0.parquet").size > 0  # an object like any other: steps see it at s3://
+    assert pd.read_parquet("sagelab://features/v1/part-0.parquet").equals(frame)
+    fs = fsspec.filesystem("sagelab")
+    assert fs.ls("features/v1", detail=False) == ["features/v1/part-0.parquet"]
+    assert ".tmp" not in fs.ls("", detail=False)  # the store's half-written objects are not listed
+    with pytest.raises(RuntimeError), fs.open("features/v1/part-0.parquet", "wb") as half:
+        half.write(b"half an object")
+        raise RuntimeError("the writer failed")
+    assert pd.read_parquet("sagelab://features/v1/part-0.parquet").equals(frame)  # the object is as it was
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))  # a notebook outside the project names it
+    other = fsspec.filesystem("sagelab", project=str(in_project), skip_instance_cache=True)
+    assert other.exists("features/v1/part-0.parquet")
+
+
+def test_sagelab_io_reads_and_writes_by_profile(in_project: Path) -> None:
+    import pandas as pd
+
+    import sagelab.io
+
+    frame = pd.DataFrame({"x": [1.5, 2.5]})
+    sagelab.io.write(frame, "s3://data/a.csv")
+    sagelab.io.write(frame, "s3://data/b.parquet")
+    sagelab.io.write({"k": 1}, "s3://data/c.json")
+    assert sagelab.io.read("s3://data/a.csv").equals(frame) and sagelab.io.read("s3://data/b.parquet").equals(frame)
+    assert sagelab.io.read("s3://data/c.json") == {"k": 1}
+    with pytest.raises(ExecutionError, match="as .csv, .parquet or .jsonl"):
+        sagelab.io.write(frame, "s3://data/d.bin")
+    with pytest.raises(ExecutionError, match="holds 3 objects of different kinds"):
+        sagelab.io.read("s3://data/")
