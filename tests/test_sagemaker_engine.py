@@ -535,7 +535,8 @@ def test_the_policy_in_docs_allows_every_call_the_package_makes() -> None:
     policy = json.loads(re.search(r"```json\n(.*?)```", text, re.DOTALL).group(1))  # type: ignore[union-attr]
     allowed = {action for statement in policy["Statement"] for action in
                ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])}  # fmt: skip
-    source = "".join(path.read_text() for path in (ROOT / "src" / "sagelab" / "engines" / "sagemaker").glob("*.py"))
+    package = ROOT / "src" / "sagelab"
+    source = "".join(path.read_text() for folder in (package / "engines" / "sagemaker", package / "api") for path in folder.glob("*.py"))
     calls = set(re.findall(r'(?:call|pages|translating)\("([a-z0-9-]+)",\s*"([A-Za-z0-9]+)"', source))
     calls |= {("sagemaker", describe) for _group, describe, _field in LOG_SOURCES.values()}  # logs finds a step's job
     needed = {iam_action(service, operation) for service, operation in calls if operation != "Session"}
@@ -577,3 +578,32 @@ def test_the_python_api_reads_an_execution_on_sagemaker(engine: SageMakerEngine,
     assert (execution.id, execution.pipeline, execution.status, execution.duration) == ("abc123def456", "diabetes", "Succeeded", 300)
     assert execution.parameters == {"Epochs": "3"} and execution.steps["Train"].job_name == job
     assert execution.to_dict()["steps"][0]["outputs"]["model"].endswith("model.tar.gz")
+
+
+def test_endpoints_on_sagemaker_are_listed_with_their_instances_and_deleted(engine: SageMakerEngine, moto: str, tmp_path: Path) -> None:
+    """Moto SageMaker: ListEndpoints, DescribeEndpoint, DescribeEndpointConfig, DeleteEndpoint; the CLI against it through AWS_ENDPOINT_URL."""
+    import os
+
+    _packages(moto)
+    engine.registry.approve("diabetes/1")
+    engine.endpoints.deploy("diabetes", "diabetes-prod", instance_type="ml.m5.xlarge", instance_count=2, poll=0)
+    [endpoint] = engine.endpoints.overview()
+    assert (endpoint["EndpointName"], endpoint["EndpointStatus"], endpoint["Instances"]) == ("diabetes-prod", "InService", ["2 × ml.m5.xlarge"])
+    (tmp_path / "pyproject.toml").write_text(f'[tool.sagelab.profiles.aws]\nengine = "sagemaker"\nregion = "{REGION}"\nrole = "{ROLE}"\n')
+    env = {**os.environ, "AWS_ENDPOINT_URL": moto}
+    cli = [str(Path(sys.executable).parent / "sagelab"), "endpoints"]
+    listed = subprocess.run([*cli, "--profile", "aws", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert [(e["name"], e["instances"]) for e in json.loads(listed.stdout)] == [("diabetes-prod", ["2 × ml.m5.xlarge"])]
+    refused = subprocess.run([*cli, "delete", "diabetes-prod", "--profile", "aws"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL)  # fmt: skip
+    assert refused.returncode == 1 and "needs a yes: add --yes" in refused.stderr
+    subprocess.run([*cli, "delete", "diabetes-prod", "--profile", "aws", "--yes"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    assert engine.endpoints.overview() == []
+
+
+def test_a_call_an_emulator_does_not_implement_says_the_endpoint_is_not_aws(engine: SageMakerEngine) -> None:
+    """Moto SageMaker, which has no ListPipelineExecutionSteps (SageMaker has): the error names the endpoint and the operation."""
+    with pytest.raises(AwsError) as caught:
+        engine.steps(EXECUTION)
+    message = str(caught.value)
+    assert "ListPipelineExecutionSteps" in message and "which is not AWS" in message and "127.0.0.1" in message, message

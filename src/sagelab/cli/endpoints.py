@@ -10,7 +10,7 @@ import typer
 if TYPE_CHECKING:
     from sagelab.serving.endpoints import Hosting
 
-endpoints_app = typer.Typer(rich_markup_mode=None, help="Local endpoints: list them, or delete one.", invoke_without_command=True)
+endpoints_app = typer.Typer(rich_markup_mode=None, help="Endpoints, local or on SageMaker: list them, or delete one.", invoke_without_command=True)
 
 
 def _hosting() -> "Hosting":
@@ -98,24 +98,67 @@ def invoke(
 
 
 @endpoints_app.callback()
-def endpoints(context: typer.Context) -> None:
-    """List local endpoints: status, port, model version, uptime."""
+def endpoints(
+    context: typer.Context,
+    profile: Annotated[str, typer.Option("--profile", help="A profile; one with engine = \"sagemaker\" lists SageMaker's endpoints.")] = "local",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List endpoints: local ones (status, URL, model version, uptime), or SageMaker's with --profile (status, instances)."""
     if context.invoked_subcommand is not None:
         return
     from sagelab.cli.output import Table
     from sagelab.config import load_settings
 
-    table = Table("Endpoint", "Status", "URL", "Model", "Uptime")
+    settings = load_settings(profile=profile)
+    if settings.engine == "sagemaker":
+        from sagelab.engines.sagemaker import SageMakerEngine
 
-    listed = _hosting().endpoints() if (load_settings().state_dir / "hosting.db").is_file() else []  # listing creates no file
-    for info in listed:
+        listed = SageMakerEngine(settings).endpoints.overview()
+        if as_json:
+            return _print_json([{"name": e["EndpointName"], "status": e["EndpointStatus"], "created": e.get("CreationTime"),
+                                 "endpoint_config": e["EndpointConfigName"], "instances": e["Instances"]} for e in listed])  # fmt: skip
+        table = Table("Endpoint", "Status", "Instances", "Created")
+        for endpoint in listed:
+            table.add_row(endpoint["EndpointName"], endpoint["EndpointStatus"], ", ".join(endpoint["Instances"]), str(endpoint.get("CreationTime", "")))
+        table.print()
+        return None
+    local = _hosting().endpoints() if (settings.state_dir / "hosting.db").is_file() else []  # listing creates no file
+    if as_json:
+        return _print_json([{"name": info.name, "status": info.status, "url": info.url if info.port else None, "model": info.model,
+                             "started": info.started} for info in local])  # fmt: skip
+    table = Table("Endpoint", "Status", "URL", "Model", "Uptime")
+    for info in local:
         uptime = f"{time.time() - info.started:.0f}s" if info.started and info.status == "InService" else ""
         table.add_row(info.name, info.status, info.url if info.port else "", info.model, uptime)
     table.print()
 
 
+def _print_json(value: object) -> None:
+    import json
+
+    print(json.dumps(value, indent=2, default=str))
+
+
 @endpoints_app.command("delete")
-def delete(name: Annotated[str, typer.Argument(help="The endpoint's name.")]) -> None:
-    """Stop an endpoint (requests in flight finish) and free its port."""
-    _hosting().delete(name)
-    print(f"endpoint {name} deleted")
+def delete(
+    name: Annotated[str, typer.Argument(help="The endpoint's name.")],
+    profile: Annotated[str, typer.Option("--profile", help="A profile; one with engine = \"sagemaker\" deletes a SageMaker endpoint.")] = "local",
+    yes: Annotated[bool, typer.Option("--yes", help="Delete a SageMaker endpoint without asking.")] = False,
+) -> None:
+    """Stop an endpoint: a local one (requests in flight finish, its port is freed), or a SageMaker one with --profile."""
+    from sagelab.config import load_settings
+    from sagelab.errors import EndpointError
+
+    settings = load_settings(profile=profile)
+    if settings.engine != "sagemaker":
+        _hosting().delete(name)
+        print(f"endpoint {name} deleted")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise EndpointError(f"deleting SageMaker endpoint {name} needs a yes: add --yes")
+        typer.confirm(f"Delete SageMaker endpoint {name} (profile {profile})? It stops serving at once", abort=True)
+    from sagelab.engines.sagemaker import SageMakerEngine
+
+    SageMakerEngine(settings).endpoints.delete(name)
+    print(f"SageMaker endpoint {name} is being deleted (its models and endpoint configs stay)")

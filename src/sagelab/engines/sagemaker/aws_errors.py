@@ -42,6 +42,7 @@ class Call:
     profile: str | None = None
     region: str | None = None
     role: str | None = None
+    emulator: str | None = None  # the endpoint URL, when the client talks to something other than AWS (AWS_ENDPOINT_URL)
 
 
 def iam_action(service: str, operation: str) -> str:
@@ -152,6 +153,11 @@ def _client_error(exc: BaseException, call: Call) -> AwsError:
         return error(message)
     if code in _NOT_FOUND or (code == "ValidationException" and _NOT_FOUND_TEXT.search(detail)):
         return error(f"{what}: it does not exist ({code}).{said}")
+    if call.emulator:
+        said = f"\n{call.emulator} said: {detail[:300]}" if detail else ""
+        message = (f"{what} failed ({code}) at {call.emulator}, which is not AWS (AWS_ENDPOINT_URL or the profile's endpoint "
+                   f"points there): an AWS emulator may not implement {call.operation}, which SageMaker itself does.{said}")  # fmt: skip
+        return error(message)
     return error(f"{what} failed ({code}).{said}")
 
 

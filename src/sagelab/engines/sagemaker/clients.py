@@ -95,6 +95,13 @@ class AwsClients:
         with self.translating("s3", "PutObject", f"s3://{bucket}/{key}"):
             client.upload_file(str(path), bucket, key, Callback=progress)
 
+    def _emulator(self, service: str) -> str | None:
+        """The endpoint `service`'s client talks to when it is not AWS (an emulator, a proxy), else None."""
+        client = self._clients.get(service)
+        url = str(client.meta.endpoint_url) if client is not None else ""
+        host = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+        return url if url and not (host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn")) else None
+
     @contextmanager
     def translating(self, service: str, operation: str, resource: str | None = None) -> Iterator[None]:
         """Turn botocore's exceptions raised inside into `AwsError`, naming the call and the resource."""
@@ -103,7 +110,7 @@ class AwsClients:
         except AwsError:
             raise
         except Exception as exc:
-            call = Call(service, operation, resource, self.settings.aws_profile, self.settings.region, self.settings.role_arn)
+            call = Call(service, operation, resource, self.settings.aws_profile, self.settings.region, self.settings.role_arn, self._emulator(service))
             error = translate(exc, call)
             if error is None:
                 raise

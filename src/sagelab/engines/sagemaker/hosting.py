@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 import secrets
 import time
@@ -125,6 +126,20 @@ class Endpoints:
         """EndpointSummary dicts (EndpointName, EndpointStatus, CreationTime, ...), newest first."""
         pages = self.clients.pages("sagemaker", "ListEndpoints", "endpoints", SortBy="CreationTime", SortOrder="Descending")
         return [endpoint for page in pages for endpoint in page.get("Endpoints", [])]
+
+    def overview(self) -> builtins.list[dict[str, Any]]:
+        """Each endpoint with what it runs on, newest first: EndpointName, EndpointStatus, CreationTime, EndpointConfigName and
+        Instances (`2 × ml.m5.xlarge` per production variant; serverless variants say so). Two calls an endpoint."""
+        found = []
+        for summary in self.list():
+            name = summary["EndpointName"]
+            described = self.describe(name)
+            config = described.get("EndpointConfigName", "")
+            variants = clean(self.clients.call("sagemaker", "DescribeEndpointConfig", f"endpoint config {config}",
+                                               EndpointConfigName=config)).get("ProductionVariants", [])  # fmt: skip
+            instances = [f"{v.get('InitialInstanceCount', 1)} × {v['InstanceType']}" if "InstanceType" in v else "serverless" for v in variants]
+            found.append({**summary, "EndpointConfigName": config, "Instances": instances})
+        return found
 
     def delete(self, name: str) -> None:
         """DeleteEndpoint (its models and endpoint configs stay, as on SageMaker)."""
