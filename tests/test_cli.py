@@ -355,3 +355,14 @@ def test_version_and_shell_completion(tmp_path: Path) -> None:
         assert "_SAGELAB_COMPLETE" in script, shell
     env = {**os.environ, "_SAGELAB_COMPLETE": "complete_bash", "COMP_WORDS": "sagelab sta", "COMP_CWORD": "1"}
     assert subprocess.run([SAGELAB], capture_output=True, text=True, env=env, cwd=tmp_path).stdout.split() == ["status"]
+
+
+def test_a_table_on_a_narrow_terminal_cuts_its_widest_column_in_the_middle() -> None:
+    from sagelab.cli.output import Table
+
+    uri = "s3://sagemaker-us-east-1-000000000000/pipelines-8b3v9f323xef-Train-p11eoygwmq/output/model.tar.gz"
+    table = Table("Version", "Status", "Model data")
+    table.add_row("1", "PendingManualApproval", uri)
+    [_, row] = table.render(width=80).splitlines()
+    assert len(row) <= 80 and row.startswith("1        PendingManualApproval  s3://sagemaker") and row.endswith("output/model.tar.gz")
+    assert "…" in row and uri in table.render()  # piped (no width): whole

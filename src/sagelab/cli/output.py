@@ -1,14 +1,16 @@
 """How listing commands print: plain tables with aligned columns.
 
-A row is one line, never wrapped nor cut to the terminal's width (an S3 URI stays whole, so
-`grep`, `cut` and `awk` work on the output), and cells are printed as they are: a failure
-reason holding `[/red]` is text, not markup. Standard library only: rich's table costs every
-listing command ~35 ms of imports.
+A row is one line and cells are printed as they are: a failure reason holding `[/red]` is text,
+not markup. Piped or redirected, nothing is ever cut (an S3 URI stays whole, so `grep`, `cut` and
+`awk` work on the output); on a terminal too narrow for the table, the widest columns are cut in
+the middle (`s3://bucket/…/model.tar.gz`), keeping both ends of each cell. Standard library only:
+rich's table costs every listing command ~35 ms of imports.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Mapping
 
@@ -42,13 +44,15 @@ class Table:
         for index in range(max(map(len, lines))):
             self.rows.append(tuple(cell[index] if index < len(cell) else "" for cell in lines))
 
-    def render(self, color: bool = False) -> str:
-        """The table as text; with `color`, the values named in `colors` wrapped in ANSI colors."""
-        widths = [max(len(row[i]) for row in [self.columns, *self.rows]) for i in range(len(self.columns))]
+    def render(self, color: bool = False, width: int | None = None) -> str:
+        """The table as text; with `color`, the values named in `colors` wrapped in ANSI colors; with `width`,
+        the widest columns cut down (in the middle of each cell) until a line fits, where it can."""
+        widths = _fit([max(len(row[i]) for row in [self.columns, *self.rows]) for i in range(len(self.columns))], width)
         lines = [self.title] if self.title else []
         for number, row in enumerate([self.columns, *self.rows]):
             cells = []
             for column, cell, width in zip(self.columns, row, widths):
+                cell = _shorten(cell, width)
                 padded = cell.ljust(width)
                 code = _COLORS.get(self.colors.get(column, {}).get(cell, "")) if color and number else None
                 cells.append(f"\033[{code}m{cell}\033[0m{padded[len(cell):]}" if code else padded)
@@ -56,5 +60,38 @@ class Table:
         return "\n".join(lines)
 
     def print(self) -> None:
-        """Print to stdout, in color on a terminal unless NO_COLOR is set (no-color.org)."""
-        print(self.render(color=sys.stdout.isatty() and not os.environ.get("NO_COLOR")), flush=True)
+        """Print to stdout; on a terminal, in color (unless NO_COLOR is set: no-color.org) and fitted to its width."""
+        terminal = sys.stdout.isatty()
+        width = shutil.get_terminal_size().columns if terminal else None
+        print(self.render(color=terminal and not os.environ.get("NO_COLOR"), width=width), flush=True)
+
+
+_NARROWEST = 24  # no column is cut below this: short values (statuses, times, ids) stay whole
+
+
+def _fit(widths: list[int], total: int | None) -> list[int]:
+    """Column widths whose line (with the gaps) fits `total` characters where it can, cutting the widest column first.
+
+    What cannot fit once every column is down to _NARROWEST is left to the terminal to wrap.
+    """
+    widths = list(widths)
+    if total is None:
+        return widths
+    excess = sum(widths) + len(_GAP) * (len(widths) - 1) - total
+    while excess > 0:
+        widest = max(range(len(widths)), key=widths.__getitem__)
+        if widths[widest] <= _NARROWEST:
+            break
+        others = [w for i, w in enumerate(widths) if i != widest]
+        cut = min(excess, widths[widest] - max([_NARROWEST, *others]) or 1, widths[widest] - _NARROWEST)
+        widths[widest] -= cut
+        excess -= cut
+    return widths
+
+
+def _shorten(cell: str, width: int) -> str:
+    """`cell` in `width` characters: cut in the middle with an ellipsis, keeping both ends."""
+    if len(cell) <= width:
+        return cell
+    head = (width - 1) // 2
+    return f"{cell[:head]}…{cell[len(cell) - (width - 1 - head):]}"

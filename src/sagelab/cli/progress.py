@@ -15,9 +15,10 @@ def transfer_bar(label: str, size: int) -> Iterator[Callable[[int], None] | None
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    columns = ("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    # The label names a file or an S3 key, which may hold brackets: text, never markup.
+    columns = (TextColumn("{task.description}", markup=False, style="progress.description"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
     with Progress(*columns, console=Console(stderr=True)) as bar:
         task = bar.add_task(label, total=size)
         yield lambda moved: bar.advance(task, moved)
