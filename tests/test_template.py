@@ -367,3 +367,44 @@ def test_the_notebook_is_valid_json(project: Path) -> None:
     notebook = json.loads((project / "eda" / "01_explore.ipynb").read_text())
     assert notebook["nbformat"] == 4 and all(cell["cell_type"] in ("markdown", "code") for cell in notebook["cells"])
     assert "from demo_project import data" in "".join(notebook["cells"][1]["source"])
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (None, "sagelab==0.1.0"),
+        ({"url": "https://github.com/acme/sagelab.git", "vcs_info": {"vcs": "git", "commit_id": "abc123"}},
+         "sagelab @ git+https://github.com/acme/sagelab.git@abc123"),
+        ({"url": "file:///wheels/sagelab-0.1.0-py3-none-any.whl", "archive_info": {}}, "sagelab @ file:///wheels/sagelab-0.1.0-py3-none-any.whl"),
+        ({"url": "file:///nowhere/sagelab", "dir_info": {"editable": True}}, "sagelab @ file:///nowhere/sagelab"),
+    ],
+)
+def test_init_answers_how_the_running_sagelab_was_installed(monkeypatch: pytest.MonkeyPatch, record: dict[str, Any] | None, expected: str) -> None:
+    """The generated README and CI install sagelab the way it was installed here (PEP 610's direct_url.json)."""
+    import json
+    from importlib import metadata
+
+    from sagelab.templates.render import installed_requirement
+
+    class Installed:
+        version = "0.1.0"
+
+        def read_text(self, name: str) -> str | None:
+            return json.dumps(record) if record is not None and name == "direct_url.json" else None
+
+    monkeypatch.setattr(metadata, "distribution", lambda name: Installed())
+    assert installed_requirement() == expected
+
+
+def test_a_checkout_with_a_remote_is_installed_from_git(tmp_path: Path) -> None:
+    from sagelab.templates.render import _git_requirement
+
+    checkout = tmp_path / "sagelab"
+    checkout.mkdir()
+    git = ["git", "-C", str(checkout), "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    ok(run([*git, "init", "-q"], cwd=tmp_path))
+    ok(run([*git, "commit", "-q", "--allow-empty", "-m", "one"], cwd=tmp_path))
+    assert _git_requirement(checkout) is None  # no remote: CI could not fetch it
+    ok(run([*git, "remote", "add", "origin", "git@gitlab.example.com:ml/sagelab.git"], cwd=tmp_path))
+    commit = run([*git, "rev-parse", "HEAD"], cwd=tmp_path).stdout.strip()
+    assert _git_requirement(checkout) == f"sagelab @ git+ssh://git@gitlab.example.com/ml/sagelab.git@{commit}"

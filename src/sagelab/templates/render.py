@@ -44,6 +44,7 @@ def create_project(destination: Path, data: dict[str, Any] | None = None, *, def
         raise TemplateError(f"{destination} already exists and is not an empty folder; choose a new name")
     answers = dict(data or {})
     answers.setdefault("project_name", destination.absolute().name)
+    answers.setdefault("sagelab_requirement", installed_requirement())
     cache = cache or template_cache()
     tag = publish(cache)
     try:
@@ -84,6 +85,50 @@ def update_project(project: Path, data: dict[str, Any] | None = None, *, default
     except (copier.errors.CopierError, ValueError) as exc:
         raise TemplateError(f"cannot update {project}: {_message(exc)}") from None
     return tag
+
+
+def installed_requirement() -> str:
+    """The pip requirement that installs the sagelab running now, read from its install record (PEP 610):
+    `sagelab==<version>` from a package index, `sagelab @ git+<url>@<commit>` from git, and from a folder
+    its git remote at the checked-out commit when it has one, else `sagelab @ file:///<folder>`."""
+    import json
+    from importlib import metadata
+
+    try:
+        distribution = metadata.distribution("sagelab")
+    except metadata.PackageNotFoundError:  # running from a source tree on sys.path
+        return "sagelab"
+    recorded = distribution.read_text("direct_url.json")
+    if not recorded:
+        return f"sagelab=={distribution.version}"
+    info = json.loads(recorded)
+    url = str(info.get("url", ""))
+    if "vcs_info" in info:
+        vcs = info["vcs_info"]
+        return f"sagelab @ {vcs.get('vcs', 'git')}+{url}@{vcs.get('commit_id', '')}".rstrip("@")
+    if "dir_info" in info and url.startswith("file://"):
+        return _git_requirement(Path(url.removeprefix("file://"))) or f"sagelab @ {url}"
+    return f"sagelab @ {url}"
+
+
+def _git_requirement(folder: Path) -> str | None:
+    """`sagelab @ git+<remote>@<commit>` for a git checkout with a remote (CI can fetch it), else None."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (folder / ".git").exists():
+        return None
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, check=False).stdout.strip()
+
+    remote, commit = git("remote", "get-url", "origin"), git("rev-parse", "HEAD")
+    if not remote or not commit:
+        return None
+    if remote.startswith("git@"):  # scp-like git@host:group/repo.git, which pip reads as ssh://git@host/group/repo.git
+        host, _, path = remote.removeprefix("git@").partition(":")
+        remote = f"ssh://git@{host}/{path}"
+    return f"sagelab @ git+{remote}@{commit}"
 
 
 def _recorded_source(answers_file: Path) -> str | None:
