@@ -352,6 +352,26 @@ def test_sagelab_init_update_brings_the_installed_template(old_project: tuple[Pa
     assert_updated(project)
 
 
+def test_init_update_works_where_the_cache_never_saw_the_projects_version(old_project: tuple[Path, Path], tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """A colleague's machine or CI: a fresh template cache gets the project's older version from the versions sagelab ships."""
+    from sagelab.templates import versions
+
+    project, cache = old_project
+    shipped = tmp_path / "history" / "0.9.0"
+    shipped.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(cache), "archive", "v0.9.0"], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(shipped)], input=archive, check=True)  # the 0.9.0 tree, as sagelab would ship it
+    monkeypatch.setattr(versions, "HISTORY_DIR", shipped.parent)
+    shutil.rmtree(cache)  # another machine: the same place, never written
+    assert versions.publish(cache) == f"v{TEMPLATE_VERSION}"
+    assert git(cache, "tag", "--list").split() == ["v0.9.0", f"v{TEMPLATE_VERSION}"]
+    from sagelab.templates.render import update_project
+
+    assert update_project(project, defaults=True, cache=cache, quiet=True) == f"v{TEMPLATE_VERSION}"
+    assert_updated(project)
+
+
 def test_an_unchanged_template_is_not_republished(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     assert publish(cache) == publish(cache) == f"v{TEMPLATE_VERSION}"

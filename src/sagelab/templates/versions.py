@@ -21,8 +21,11 @@ from sagelab.errors import SagelabError
 
 TEMPLATE_DIR = Path(__file__).parent / "project"
 # Bump with every change to project/ that projects should receive through `sagelab init --update`;
-# a change without a bump is still published, as v<version>.post<N>.
+# a change without a bump is still published, as v<version>.post<N>. Before bumping, copy project/
+# as it was released to history/<the old version>/: `copier update` needs the version a project was
+# made with, and a machine whose cache never saw it (a colleague's, CI) gets it from there.
 TEMPLATE_VERSION = "1.0.0"
+HISTORY_DIR = Path(__file__).parent / "history"
 CACHE_VARIABLE = "SAGELAB_TEMPLATE_CACHE"
 # Commits made here must not depend on the user's git configuration (signing, hooks, identity).
 _GIT_SETTINGS = (
@@ -61,14 +64,12 @@ def publish(cache: Path | None = None, version: str = TEMPLATE_VERSION, source: 
     with _locked(cache):
         if not (cache / ".git").is_dir():
             _git(cache, "init", "-q")
-        for child in cache.iterdir():
-            if child.name != ".git":
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
-        shutil.copytree(source, cache, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        _git(cache, "add", "-A")
-        fresh = _git(cache, "rev-parse", "-q", "--verify", "HEAD", check=False) == ""
-        if fresh or _git(cache, "status", "--porcelain"):
-            _git(cache, "commit", "-q", "-m", f"sagelab project template {version}")
+        existing = set(_git(cache, "tag", "--list").split())
+        for shipped, folder in shipped_versions():
+            if f"v{shipped}" not in existing and _version_key(shipped) < _version_key(version):
+                _commit_tree(cache, folder, shipped)
+                _git(cache, "tag", f"v{shipped}")
+        _commit_tree(cache, source, version)
         wanted = f"v{version}"
         here = [t for t in _git(cache, "tag", "--points-at", "HEAD").split() if t == wanted or t.startswith(f"{wanted}.post")]
         if here:
@@ -80,6 +81,30 @@ def publish(cache: Path | None = None, version: str = TEMPLATE_VERSION, source: 
             tag = f"{wanted}.post{post}"
         _git(cache, "tag", tag)
         return tag
+
+
+def shipped_versions() -> list[tuple[str, Path]]:
+    """The earlier template versions this sagelab ships (history/<version>/), oldest first."""
+    if not HISTORY_DIR.is_dir():
+        return []
+    found = [(folder.name, folder) for folder in HISTORY_DIR.iterdir() if (folder / "copier.yml").is_file()]
+    return sorted(found, key=lambda item: _version_key(item[0]))
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) if part.isdigit() else 0 for part in version.replace(".post", ".").split("."))
+
+
+def _commit_tree(cache: Path, source: Path, version: str) -> None:
+    """Make the cache's work tree `source` and commit it, unless the newest commit holds it already."""
+    for child in cache.iterdir():
+        if child.name != ".git":
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    shutil.copytree(source, cache, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    _git(cache, "add", "-A")
+    fresh = _git(cache, "rev-parse", "-q", "--verify", "HEAD", check=False) == ""
+    if fresh or _git(cache, "status", "--porcelain"):
+        _git(cache, "commit", "-q", "-m", f"sagelab project template {version}")
 
 
 def _git(cwd: Path, *args: str, check: bool = True) -> str:
