@@ -607,3 +607,33 @@ def test_a_call_an_emulator_does_not_implement_says_the_endpoint_is_not_aws(engi
         engine.steps(EXECUTION)
     message = str(caught.value)
     assert "ListPipelineExecutionSteps" in message and "which is not AWS" in message and "127.0.0.1" in message, message
+
+
+def test_a_run_on_sagemaker_reports_its_start_and_asks_before_stopping_on_ctrl_c(settings: Settings, example: Loaded) -> None:
+    """No AWS: a stand-in engine records what the backend asks of it (the calls themselves are tested above)."""
+    from sagelab.api.backends import RunHooks, SageMakerBackend
+    from sagelab.engines.local import Selection
+
+    asked: list[str] = []
+
+    class Engine:
+        def submit(self, definition: str, name: str, parameters: Any, artifacts: Any, progress: Any = None) -> str:
+            asked.append(f"submit {name}")
+            return EXECUTION
+
+        def watch(self, arn: str, listener: Any) -> str:
+            raise KeyboardInterrupt
+
+        def stop(self, arn: str) -> None:
+            asked.append(f"stop {arn}")
+
+    backend = SageMakerBackend(settings)
+    backend._engine = Engine()  # type: ignore[assignment]
+    backend.execution = lambda reference: reference  # type: ignore[assignment, method-assign, return-value]
+    hooks = RunHooks(started=lambda arn: asked.append(f"started {arn}"), interrupted=lambda arn: asked.append("asked") or True)  # type: ignore[func-returns-value]
+    assert backend.start(example, {}, hooks=hooks) == EXECUTION  # type: ignore[comparison-overlap]
+    assert asked == [f"submit {example.name}", f"started {EXECUTION}", "asked", f"stop {EXECUTION}"]
+    with pytest.raises(KeyboardInterrupt):  # no one to ask: the interrupt goes on
+        backend.start(example, {})
+    with pytest.raises(ConfigError, match="run locally"):
+        backend.start(example, {}, select=Selection(from_step="Train"))

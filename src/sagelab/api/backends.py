@@ -6,14 +6,16 @@ same questions whichever it is.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sagelab.api.model import Execution, Step, timestamp
 from sagelab.config import STATE_DIR, Settings
-from sagelab.errors import ExecutionError
+from sagelab.errors import ConfigError, ExecutionError
 
 if TYPE_CHECKING:
     from sagelab.definition.loader import Loaded
@@ -35,14 +37,32 @@ class Backend(Protocol):
 
     def log_lines(self, execution: Execution, step: str) -> Iterator[str]: ...
 
+    def log_chunks(self, reference: str, step: str | None = None, follow: bool = False) -> Iterator[tuple[str, bytes]]: ...
+
+    def start(self, loaded: Loaded, parameters: Mapping[str, Any], *, cache: str | None = None, listener: Listener | None = None,
+              select: Selection | None = None, hooks: RunHooks | None = None) -> Execution: ...
+
+    def retry(self, reference: str, *, cache: str | None = None, listener: Listener | None = None) -> Execution: ...
+
+    def stop(self, reference: str) -> str: ...
+
     def get_bytes(self, uri: str) -> bytes: ...
 
     def list(self, uri: str) -> list[ObjectInfo]: ...
 
 
-def backend_for(settings: Settings) -> LocalBackend | SageMakerBackend:
-    """The backend the profile's engine names."""
-    return SageMakerBackend(settings) if settings.engine == "sagemaker" else LocalBackend(settings)
+@dataclass(frozen=True)
+class RunHooks:
+    """What a front end shows around a run on SageMaker (a local run's listener says it all)."""
+
+    upload: Any = None  # `SageMakerEngine.submit`'s progress: (uri, size) -> context giving a bytes callback
+    started: Callable[[str], None] | None = None  # told the execution ARN once it started
+    interrupted: Callable[[str], bool] | None = None  # Ctrl-C while following: True stops the execution, False leaves it running
+
+
+def backend_for(settings: Settings, store: ObjectStore | None = None) -> LocalBackend | SageMakerBackend:
+    """The backend the profile's engine names; `store` is a local run's object store (default: the project's)."""
+    return SageMakerBackend(settings) if settings.engine == "sagemaker" else LocalBackend(settings, store)
 
 
 class LocalBackend:
@@ -111,6 +131,40 @@ class LocalBackend:
             for line in log:
                 yield line.rstrip("\n")
 
+    def log_chunks(self, reference: str, step: str | None = None, follow: bool = False) -> Iterator[tuple[str, bytes]]:
+        """(step, bytes) as the steps' logs grow, a megabyte at a time (a log of any size in flat memory); with
+        `follow`, until the execution ends.
+
+        Raises:
+            ExecutionError: no such execution, or `step` has no log.
+        """
+        records = self.records()
+        record = records.execution(reference)
+
+        def logged() -> list[Any]:
+            return [s for s in records.steps(record.id) if s.log_path and (step is None or s.name == step)]
+
+        steps = logged()
+        if step and not steps:
+            known = ", ".join(s.name for s in records.steps(record.id) if s.log_path) or "none"
+            raise ExecutionError(f"execution {record.id} has no log for step {step}; steps with logs: {known}")
+        positions: dict[str, int] = {}
+        while True:
+            for saved in steps:
+                try:
+                    with open(saved.log_path, "rb") as log:
+                        end = log.seek(0, os.SEEK_END)
+                        log.seek(positions.get(saved.name, 0))
+                        while chunk := log.read(min(1 << 20, end - log.tell())):
+                            yield saved.name, chunk
+                        positions[saved.name] = log.tell()
+                except OSError:
+                    continue
+            if not follow or records.execution(record.id).status != "Executing":
+                return
+            time.sleep(0.5)
+            steps = logged()
+
     def get_bytes(self, uri: str) -> bytes:
         from sagelab.errors import StoreError
 
@@ -122,9 +176,12 @@ class LocalBackend:
     def list(self, uri: str) -> list[ObjectInfo]:
         return list(self.store.list(uri))
 
+    def stop(self, reference: str) -> str:
+        raise ConfigError(f"profile {self.settings.profile} runs locally; a local execution stops with Ctrl-C in its terminal")
+
     def start(self, loaded: Loaded, parameters: Mapping[str, Any], *, cache: str | None = None, listener: Listener | None = None,
-              select: Selection | None = None) -> Execution:  # fmt: skip
-        """Run the definition to its end on this machine."""
+              select: Selection | None = None, hooks: RunHooks | None = None) -> Execution:  # fmt: skip
+        """Run the definition to its end on this machine (Ctrl-C stops it: Stopped, retryable)."""
         from sagelab.engines.local import LocalEngine
 
         engine = LocalEngine(self.settings, self._store)
@@ -210,16 +267,59 @@ class SageMakerBackend:
                           str(s["PipelineExecutionArn"]), {}, self) for s in summaries]  # fmt: skip
 
     def start(self, loaded: Loaded, parameters: Mapping[str, Any], *, cache: str | None = None, listener: Listener | None = None,
-              progress: Any = None) -> Execution:  # fmt: skip
+              select: Selection | None = None, hooks: RunHooks | None = None) -> Execution:  # fmt: skip
         """Upload the definition's code and data, upsert it, start it and follow it to its end on SageMaker.
 
-        `cache` is for local runs (on SageMaker, a step's CacheConfig decides); `progress` is `submit`'s upload progress.
+        `cache` is for local runs (on SageMaker, a step's CacheConfig decides).
+
+        Raises:
+            ConfigError: `select` (selective execution runs locally only).
         """
         import json
 
-        arn = self.engine.submit(json.dumps(loaded.definition.raw), loaded.name, parameters, loaded.artifacts, progress=progress)
-        self.engine.watch(arn, follow(listener, loaded.name) if listener else lambda snapshot: None)
+        if select is not None:
+            raise ConfigError("--from, --only and --reference run locally; on SageMaker, start a selective execution from Studio")
+        hooks = hooks or RunHooks()
+        arn = self.engine.submit(json.dumps(loaded.definition.raw), loaded.name, parameters, loaded.artifacts, progress=hooks.upload)
+        if hooks.started:
+            hooks.started(arn)
+        self._follow(arn, loaded.name, listener, hooks)
         return self.execution(arn)
+
+    def _follow(self, arn: str, pipeline: str, listener: Listener | None, hooks: RunHooks) -> None:
+        try:
+            self.engine.watch(arn, follow(listener, pipeline) if listener else lambda snapshot: None)
+        except KeyboardInterrupt:
+            if hooks.interrupted is None:
+                raise
+            if hooks.interrupted(arn):
+                self.engine.stop(arn)
+
+    def retry(self, reference: str, *, cache: str | None = None, listener: Listener | None = None) -> Execution:
+        """RetryPipelineExecution, followed to its end."""
+        arn = self.engine.retry(self.engine.find_execution(reference))
+        self._follow(arn, arn.split(":pipeline/", 1)[-1].split("/", 1)[0], listener, RunHooks())
+        return self.execution(arn)
+
+    def stop(self, reference: str) -> str:
+        """StopPipelineExecution; returns the execution's ARN."""
+        arn = self.engine.find_execution(reference)
+        self.engine.stop(arn)
+        return arn
+
+    def log_chunks(self, reference: str, step: str | None = None, follow: bool = False) -> Iterator[tuple[str, bytes]]:
+        """(step, line) of the step's job log in CloudWatch.
+
+        Raises:
+            ExecutionError: no step named (a SageMaker execution's logs are read one job at a time).
+            ConfigError: `follow` (it follows local runs; `sagelab run --profile ...` follows a SageMaker one).
+        """
+        if step is None:
+            raise ExecutionError("on SageMaker, name the step whose job log to read: sagelab logs EXECUTION STEP --profile ...")
+        if follow:
+            raise ConfigError("--follow follows local runs; a SageMaker run is followed by `sagelab run --profile ...`, its logs read when its job ends")
+        for line in self.engine.logs(self.engine.find_execution(reference), step):
+            yield step, f"{line}\n".encode()
 
     def log_lines(self, execution: Execution, step: str) -> Iterator[str]:
         return self.engine.logs(execution.arn, step)

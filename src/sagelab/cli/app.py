@@ -1,14 +1,13 @@
 """The top-level commands: validate, run, executions, status, logs."""
 
-import os
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 if TYPE_CHECKING:
+    from sagelab.api.backends import RunHooks
     from sagelab.config import Settings
     from sagelab.store import ObjectStore
 
@@ -86,10 +85,11 @@ def run(
     """Run a pipeline locally, showing each step live, and print where its outputs and logs are."""
     from dataclasses import replace
 
+    from sagelab.api.backends import backend_for
     from sagelab.cli.view import run_view
     from sagelab.config import load_settings
     from sagelab.definition.loader import load
-    from sagelab.engines.local import LocalEngine, Selection
+    from sagelab.engines.local import Selection
     from sagelab.errors import ConfigError
 
     settings = load_settings(profile=profile)
@@ -100,22 +100,34 @@ def run(
             raise ConfigError(f"--env must be image (each step on its image's packages) or host (on sagelab's own); got {env!r}")
         settings = replace(settings, environment=env)
     parameters = _parse_params(param or [])
-    if settings.engine == "sagemaker":
-        from sagelab.cli import aws
-
-        loaded = load(pipeline, settings)
-        if name:
-            loaded = loaded._replace(name=name)
-        raise typer.Exit(_exit_code(aws.run(settings, loaded, parameters)))
-    definition, default_name, artifacts = load(pipeline, settings)
-    engine = LocalEngine(settings, _store(settings, store or ("s3" if settings.s3_endpoint_url else "local")))
+    loaded = load(pipeline, settings)
+    if name:
+        loaded = loaded._replace(name=name)
     selection = None
     if from_step or only or reference:
         selection = Selection(tuple(s for s in (only or "").split(",") if s), from_step, reference)
+    backend = backend_for(settings, None if settings.engine == "sagemaker" else _store(settings, store or ("s3" if settings.s3_endpoint_url else "local")))
     with run_view(settings) as listener:
-        execution = engine.start(definition, name or default_name, parameters, listener, artifacts,
-                                 cache=cache or settings.cache, select=selection)  # fmt: skip
+        execution = backend.start(loaded, parameters, cache=cache, listener=listener, select=selection, hooks=_sagemaker_hooks(settings))
     raise typer.Exit(_exit_code(execution.status))
+
+
+def _sagemaker_hooks(settings: "Settings") -> "RunHooks":
+    """What the terminal shows around a run on SageMaker: each upload, the execution's ARN, and a question on Ctrl-C."""
+    from sagelab.api.backends import RunHooks
+    from sagelab.cli.aws import announced_upload
+
+    def started(arn: str) -> None:
+        print(f"started {arn}", flush=True)
+
+    def interrupted(arn: str) -> bool:
+        if sys.stdin.isatty() and typer.confirm(f"\nStop execution {arn.rsplit('/', 1)[-1]} on SageMaker?", default=False):
+            print("stopping; `sagelab status` shows when it has stopped")
+            return True
+        print(f"\nthe execution goes on; stop it with: sagelab stop {arn} --profile {settings.profile}")
+        return False
+
+    return RunHooks(announced_upload, started, interrupted)
 
 
 def _store(settings: "Settings", kind: str) -> "ObjectStore | None":
@@ -145,17 +157,13 @@ def retry(
     profile: Profile = "local",
 ) -> None:
     """Run an execution's failed, stopped or interrupted steps again, as RetryPipelineExecution does."""
+    from sagelab.api.backends import backend_for
     from sagelab.cli.view import run_view
     from sagelab.config import load_settings
-    from sagelab.engines.local import LocalEngine
 
     settings = load_settings(profile=profile)
-    if settings.engine == "sagemaker":
-        from sagelab.cli import aws
-
-        raise typer.Exit(_exit_code(aws.retry(settings, execution)))
     with run_view(settings) as listener:
-        finished = LocalEngine(settings).retry(execution, listener, cache=cache or settings.cache)
+        finished = backend_for(settings).retry(execution, cache=cache, listener=listener)
     raise typer.Exit(_exit_code(finished.status))
 
 
@@ -177,14 +185,10 @@ def stop(
     profile: Profile = "aws",
 ) -> None:
     """Stop an execution on SageMaker (a local run stops with Ctrl-C)."""
-    from sagelab.cli import aws
+    from sagelab.api.backends import backend_for
     from sagelab.config import load_settings
-    from sagelab.errors import ConfigError
 
-    settings = load_settings(profile=profile)
-    if settings.engine != "sagemaker":
-        raise ConfigError(f"profile {profile} runs locally; a local execution stops with Ctrl-C in its terminal")
-    aws.stop(settings, execution)
+    print(f"stopping {backend_for(load_settings(profile=profile)).stop(execution)}")
 
 
 @app.command()
@@ -272,48 +276,16 @@ def logs(
     profile: Profile = "local",
 ) -> None:
     """Print the logs of an execution's steps (on SageMaker: the step's job log in CloudWatch)."""
-    from sagelab.api.backends import LocalBackend
+    from sagelab.api.backends import backend_for
     from sagelab.config import load_settings
-    from sagelab.errors import ExecutionError
 
-    settings = load_settings(profile=profile)
-    if settings.engine == "sagemaker":
-        from sagelab.cli import aws
-
-        return aws.logs(settings, execution, step)
-
-    store = LocalBackend(settings).records()
-    record = store.execution(execution)
-    steps = [s for s in store.steps(record.id) if s.log_path and (step is None or s.name == step)]
-    if step and not steps:
-        known = ", ".join(s.name for s in store.steps(record.id) if s.log_path) or "none"
-        raise ExecutionError(f"execution {record.id} has no log for step {step}; steps with logs: {known}")
-    positions: dict[str, int] = {}
-    while True:
-        for s in steps:
-            _print_new(s.name, s.log_path or "", positions, header=step is None)
-        if not follow or store.execution(record.id).status != "Executing":
-            return
-        time.sleep(0.5)
-        steps = [s for s in store.steps(record.id) if s.log_path and (step is None or s.name == step)]
-
-
-def _print_new(name: str, path: str, positions: dict[str, int], header: bool) -> None:
-    """Print what the log gained since the last call, a megabyte at a time (a log of any size in flat memory)."""
-    try:
-        with open(path, "rb") as log:
-            start, end = positions.get(name, 0), log.seek(0, os.SEEK_END)
-            if end <= start:
-                return
-            if header:
-                print(f"==> {name} <==", flush=True)
-            log.seek(start)
-            while chunk := log.read(min(1 << 20, end - log.tell())):
-                sys.stdout.buffer.write(chunk)
-            positions[name] = log.tell()
-    except OSError:
-        return
-    sys.stdout.buffer.flush()
+    shown = None
+    for name, chunk in backend_for(load_settings(profile=profile)).log_chunks(execution, step, follow):
+        if step is None and name != shown:
+            sys.stdout.buffer.write(f"==> {name} <==\n".encode())
+            shown = name
+        sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
 
 
 @app.command()
