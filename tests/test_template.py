@@ -26,7 +26,7 @@ import yaml
 import sagelab
 from sagelab.config import load_settings
 from sagelab.templates import TEMPLATE_DIR, TEMPLATE_VERSION, publish
-from sagelab.templates.versions import source_path
+from sagelab.templates.versions import shipped_versions, source_path
 
 REPO = Path(sagelab.__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -82,7 +82,7 @@ def environment(project: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 def test_the_project_has_the_promised_layout(project: Path, cache: Path) -> None:
     for path in (
-        "eda/01_explore.ipynb", f"src/{PACKAGE}/data.py", f"src/{PACKAGE}/features.py", f"src/{PACKAGE}/model.py",
+        "eda/01_load_and_profile.ipynb", "eda/02_explore.ipynb", "eda/03_baseline.ipynb", f"src/{PACKAGE}/data.py", f"src/{PACKAGE}/features.py", f"src/{PACKAGE}/model.py",
         f"src/{PACKAGE}/evaluation.py", f"src/{PACKAGE}/inference.py", "production/pipeline.py",
         "production/steps/preprocess.py", "production/steps/train.py", "production/steps/evaluate.py",
         "production/config/dev.toml", "production/config/staging.toml", "production/config/prod.toml",
@@ -256,9 +256,9 @@ def ci_runs(project: Path, environment: dict[str, str], tmp_path_factory: pytest
 def test_ci_lint_and_unit_tests_pass(ci_runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
     ok(ci_runs["lint"])
     tests = ok(ci_runs["unit-tests"]).stdout
-    # test_data.py 4 + test_model.py 4 + test_notebook.py 1 (eda/01_explore.ipynb, run by nbclient);
+    # test_data.py 4 + test_model.py 4 + test_notebook.py 3 (eda/01..03, run by nbclient);
     # the two pipeline tests are left to the pipeline stage.
-    assert re.search(r"\b9 passed, 2 deselected", tests), tests[-2000:]
+    assert re.search(r"\b11 passed, 2 deselected", tests), tests[-2000:]
 
 
 def test_ci_runs_the_pipeline_locally(ci_runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
@@ -380,13 +380,15 @@ def test_an_unchanged_template_is_not_republished(tmp_path: Path) -> None:
     (changed / "template" / "NOTES.md").write_text("new\n")
     assert publish(cache, source=changed) == f"v{TEMPLATE_VERSION}.post1"  # changed without a version bump
     log = git(cache, "log", "--format=%s")
-    assert log.count("sagelab project template") == 2
+    assert log.count("sagelab project template") == 2 + len(shipped_versions())  # the shipped versions first
 
 
-def test_the_notebook_is_valid_json(project: Path) -> None:
-    notebook = json.loads((project / "eda" / "01_explore.ipynb").read_text())
+@pytest.mark.parametrize("name", ["01_load_and_profile", "02_explore", "03_baseline"])
+def test_the_notebooks_are_valid_json_and_use_the_package(project: Path, name: str) -> None:
+    notebook = json.loads((project / "eda" / f"{name}.ipynb").read_text())
     assert notebook["nbformat"] == 4 and all(cell["cell_type"] in ("markdown", "code") for cell in notebook["cells"])
     assert "from demo_project import data" in "".join(notebook["cells"][1]["source"])
+    assert "demo-project" in "".join(notebook["cells"][0]["source"])
 
 
 @pytest.mark.parametrize(
