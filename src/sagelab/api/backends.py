@@ -65,7 +65,26 @@ def backend_for(settings: Settings, store: ObjectStore | None = None) -> LocalBa
     return SageMakerBackend(settings) if settings.engine == "sagemaker" else LocalBackend(settings, store)
 
 
-class LocalBackend:
+class _StoreReads:
+    """Reading what executions wrote, from the backend's store."""
+
+    @property
+    def store(self) -> ObjectStore:
+        raise NotImplementedError
+
+    def get_bytes(self, uri: str) -> bytes:
+        from sagelab.errors import StoreError
+
+        try:
+            return self.store.get_bytes(uri)
+        except StoreError as exc:
+            raise ExecutionError(str(exc)) from None
+
+    def list(self, uri: str) -> list[ObjectInfo]:
+        return list(self.store.list(uri))
+
+
+class LocalBackend(_StoreReads):
     """Executions on this machine: the project's records (`.sagelab/sagelab.db`) and its store."""
 
     def __init__(self, settings: Settings, store: ObjectStore | None = None) -> None:
@@ -165,17 +184,6 @@ class LocalBackend:
             time.sleep(0.5)
             steps = logged()
 
-    def get_bytes(self, uri: str) -> bytes:
-        from sagelab.errors import StoreError
-
-        try:
-            return self.store.get_bytes(uri)
-        except StoreError as exc:
-            raise ExecutionError(str(exc)) from None
-
-    def list(self, uri: str) -> list[ObjectInfo]:
-        return list(self.store.list(uri))
-
     def stop(self, reference: str) -> str:
         raise ConfigError(f"profile {self.settings.profile} runs locally; a local execution stops with Ctrl-C in its terminal")
 
@@ -205,7 +213,7 @@ _DESCRIBE = {
 }
 
 
-class SageMakerBackend:
+class SageMakerBackend(_StoreReads):
     """Executions on SageMaker Pipelines, read with the profile's credentials."""
 
     def __init__(self, settings: Settings) -> None:
@@ -332,16 +340,6 @@ class SageMakerBackend:
             self._store = S3Store(self.settings.region, self.settings.s3_endpoint_url, self.settings.aws_profile)
         return self._store
 
-    def get_bytes(self, uri: str) -> bytes:
-        from sagelab.errors import StoreError
-
-        try:
-            return self.store.get_bytes(uri)
-        except StoreError as exc:
-            raise ExecutionError(str(exc)) from None
-
-    def list(self, uri: str) -> list[ObjectInfo]:
-        return list(self.store.list(uri))
 
 
 def follow(listener: Listener, pipeline: str) -> Callable[[ExecutionSnapshot], None]:
