@@ -366,3 +366,15 @@ def test_a_table_on_a_narrow_terminal_cuts_its_widest_column_in_the_middle() -> 
     [_, row] = table.render(width=80).splitlines()
     assert len(row) <= 80 and row.startswith("1        PendingManualApproval  s3://sagemaker") and row.endswith("output/model.tar.gz")
     assert "…" in row and uri in table.render()  # piped (no width): whole
+
+
+def test_listing_commands_print_json(project: Path) -> None:
+    """--json on the registry's and the environments' listings; an empty project lists nothing, and writes nothing."""
+    import json
+
+    assert json.loads(sagelab("models", "groups", "--json", cwd=project).stdout) == []
+    assert "no model package group 'g'" in sagelab("models", "list", "g", "--json", cwd=project, check=False).stderr
+    assert json.loads(sagelab("endpoints", "--json", cwd=project).stdout) == []
+    environments = json.loads(sagelab("envs", "--json", cwd=project).stdout)
+    assert all(set(env) == {"key", "built_for", "created", "size", "path"} for env in environments)
+    assert sorted(p.name for p in project.iterdir()) == ["pyproject.toml"]

@@ -22,11 +22,13 @@ def announced_upload(uri: str, size: int) -> Iterator[Callable[[int], None] | No
         yield sent
 
 
-def models(settings: Settings, action: str, reference: str, reason: str | None = None) -> None:
+def models(settings: Settings, action: str, reference: str, reason: str | None = None, as_json: bool = False) -> None:
     from sagelab.engines.sagemaker import ModelRegistry
 
     registry = ModelRegistry(settings)
-    if action == "groups":
+    if as_json and action in ("groups", "list"):
+        print(json.dumps(registry.groups() if action == "groups" else registry.versions(reference), indent=2, default=str))
+    elif action == "groups":
         for group in registry.groups():
             print(group.get("ModelPackageGroupName"))
     elif action == "list":

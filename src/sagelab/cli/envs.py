@@ -9,15 +9,25 @@ envs_app = typer.Typer(rich_markup_mode=None, help="Cached step environments: li
 
 
 @envs_app.callback()
-def envs(context: typer.Context) -> None:
+def envs(
+    context: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
     """List the environments steps and endpoints run in: what each was built for, its size and age."""
     if context.invoked_subcommand is not None:
         return
     from sagelab.cli.output import Table
     from sagelab.containers.environments import cache_dir, cached
 
+    found = cached()
+    if as_json:
+        import json
+
+        rows = [{"key": env.key, "built_for": env.built_for, "created": env.created, "size": env.size, "path": str(env.path)} for env in found]
+        print(json.dumps(rows, indent=2))
+        return
     table = Table("Environment", "Built for", "Built", "Size", title=str(cache_dir()))
-    for env in cached():
+    for env in found:
         built = time.strftime("%Y-%m-%d %H:%M", time.localtime(env.created))
         table.add_row(env.key, env.built_for, built, f"{env.size / 1e6:.1f} MB")
     table.print()

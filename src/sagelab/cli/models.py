@@ -14,9 +14,10 @@ models_app = typer.Typer(rich_markup_mode=None, help="The local model registry: 
 Reference = Annotated[str, typer.Argument(help="GROUP/VERSION, e.g. diabetes/3")]
 Reason = Annotated[Optional[str], typer.Option("--reason", help="Why; kept in the version's history.")]
 Profile = Annotated[str, typer.Option("--profile", help="A profile; one with engine = \"sagemaker\" uses SageMaker's Model Registry.")]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON (DescribeModelPackage's shape; ListModelPackageGroups' for groups).")]
 
 
-def _on_aws(profile: str, action: str, reference: str = "", reason: str | None = None) -> bool:
+def _on_aws(profile: str, action: str, reference: str = "", reason: str | None = None, as_json: bool = False) -> bool:
     """Run the command against SageMaker's registry when the profile says so; True if it did."""
     from sagelab.config import load_settings
 
@@ -25,8 +26,12 @@ def _on_aws(profile: str, action: str, reference: str = "", reason: str | None =
         return False
     from sagelab.cli import aws
 
-    aws.models(settings, action, reference, reason)
+    aws.models(settings, action, reference, reason, as_json)
     return True
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, indent=2, default=str))
 
 
 def open_registry(read_only: bool = False) -> "Registry":
@@ -46,28 +51,35 @@ def _when(iso: str | float) -> str:
 
 
 @models_app.command("groups")
-def groups(profile: Profile = "local") -> None:
+def groups(profile: Profile = "local", as_json: JsonOutput = False) -> None:
     """List model package groups with their latest versions."""
-    if _on_aws(profile, "groups"):
+    if _on_aws(profile, "groups", as_json=as_json):
         return
     from sagelab.cli.output import Table
 
+    found = open_registry(read_only=True).groups()
+    if as_json:
+        return _print_json(found)
     table = Table("Group", "Versions", "Latest", "Latest approved", "Created")
-    for group in open_registry(read_only=True).groups():
+    for group in found:
         table.add_row(group["ModelPackageGroupName"], str(group["Versions"]), str(group["LatestVersion"] or ""),
                       str(group["LatestApproved"] or ""), _when(group["CreationTime"]))  # fmt: skip
     table.print()
 
 
 @models_app.command("list")
-def list_versions(group: Annotated[str, typer.Argument(help="A model package group.")], profile: Profile = "local") -> None:
+def list_versions(group: Annotated[str, typer.Argument(help="A model package group.")], profile: Profile = "local",
+                  as_json: JsonOutput = False) -> None:  # fmt: skip
     """List the versions of a group."""
-    if _on_aws(profile, "list", group):
+    if _on_aws(profile, "list", group, as_json=as_json):
         return
     from sagelab.cli.output import Table
 
+    versions = open_registry(read_only=True).list(group)
+    if as_json:
+        return _print_json([package.describe() for package in versions])
     table = Table("Version", "Status", "Registered", "Execution", "Model data", title=group)
-    for package in open_registry(read_only=True).list(group):
+    for package in versions:
         execution = (package.generated_by or "").rsplit("/", 1)[-1]
         model_data = "\n".join(c.get("ModelDataUrl", "") for c in package.containers)
         table.add_row(str(package.version), package.status, _when(package.created), execution, model_data)
@@ -75,12 +87,14 @@ def list_versions(group: Annotated[str, typer.Argument(help="A model package gro
 
 
 @models_app.command("show")
-def show(reference: Reference, profile: Profile = "local") -> None:
+def show(reference: Reference, profile: Profile = "local", as_json: JsonOutput = False) -> None:
     """Show a version: status and its history, inference specification, metrics."""
-    if _on_aws(profile, "show", reference):
+    if _on_aws(profile, "show", reference, as_json=as_json):
         return
     registry = open_registry(read_only=True)
     package = registry.resolve(reference)
+    if as_json:
+        return _print_json({**package.describe(), "History": registry.history(package.group, package.version)})
     spec = package.request.get("InferenceSpecification", {})
     containers = package.containers
     print(f"{package.ref}  {package.status}  {package.arn}")
