@@ -373,7 +373,7 @@ def test_listing_commands_print_json(project: Path) -> None:
     import json
 
     assert json.loads(sagelab("models", "groups", "--json", cwd=project).stdout) == []
-    assert "no model package group 'g'" in sagelab("models", "list", "g", "--json", cwd=project, check=False).stderr
+    assert_user_error(sagelab("models", "list", "g", "--json", cwd=project), "no model package group 'g'")
     assert json.loads(sagelab("endpoints", "--json", cwd=project).stdout) == []
     environments = json.loads(sagelab("envs", "--json", cwd=project).stdout)
     assert all(set(env) == {"key", "built_for", "created", "size", "path"} for env in environments)
