@@ -350,8 +350,8 @@ def test_version_and_shell_completion(tmp_path: Path) -> None:
     import sagelab
 
     assert subprocess.run([SAGELAB, "--version"], capture_output=True, text=True, check=True).stdout.startswith(f"sagelab {sagelab.__version__} ")
-    for shell in ("bash", "zsh", "fish"):
-        script = subprocess.run([SAGELAB, "--show-completion", shell], capture_output=True, text=True, check=True).stdout
+    for shell in ("bash", "zsh", "fish"):  # the script for a named shell (--show-completion detects the user's own)
+        script = subprocess.run([SAGELAB], env={**os.environ, "_SAGELAB_COMPLETE": f"source_{shell}"}, capture_output=True, text=True, check=True).stdout
         assert "_SAGELAB_COMPLETE" in script, shell
     env = {**os.environ, "_SAGELAB_COMPLETE": "complete_bash", "COMP_WORDS": "sagelab sta", "COMP_CWORD": "1"}
     assert subprocess.run([SAGELAB], capture_output=True, text=True, env=env, cwd=tmp_path).stdout.split() == ["status"]
