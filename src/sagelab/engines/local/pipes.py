@@ -19,6 +19,7 @@ import json
 import os
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -164,10 +165,13 @@ class ChannelPipe:
                     pass
             self._epoch += 1
 
-    def stop(self) -> None:
-        """Stop feeding (the job ended): a feeder waiting for a reader is let go."""
+    def stop(self, patience: float = 5.0) -> None:
+        """Stop feeding (the job ended): a feeder waiting for a reader is let go. One stuck writing to a pipe that a
+        process the job left behind holds open but never reads (possible outside a PID namespace) is given up on
+        after `patience` seconds; it is a daemon thread, and ends with sagelab."""
         self._stopping.set()
-        while self._thread.is_alive():
+        deadline = time.monotonic() + patience
+        while self._thread.is_alive() and time.monotonic() < deadline:
             try:  # opening the FIFO for reading releases a writer waiting in open()
                 os.close(os.open(self.fifo(self._epoch), os.O_RDONLY | os.O_NONBLOCK))
             except OSError:
