@@ -274,4 +274,5 @@ def test_a_long_download_reports_progress_in_the_step_log(tmp_path: Path, monkey
     ticks = [line for line in lines if "uv is fetching what its cache lacks of 29 packages" in line]
     assert code == 0 and len(ticks) >= 2, lines
     assert lines.index(ticks[-1]) < lines.index("Prepared 29 packages in 0.5s")
-    assert "MB received" in ticks[-1] or sys.platform != "linux"  # read from /proc
+    # Read from /proc while uv runs; a tick racing uv's exit (under load) may miss it, so any tick will do.
+    assert any("MB received" in tick for tick in ticks) or sys.platform != "linux"
