@@ -55,9 +55,7 @@ class Step:
     @property
     def duration(self) -> float | None:
         """Seconds the step ran (so far, while it runs)."""
-        if self.started is None:
-            return None
-        return ((self.ended or datetime.now(timezone.utc)) - self.started).total_seconds()
+        return _elapsed(self.started, self.ended)
 
     @property
     def outputs(self) -> dict[str, str]:
@@ -100,9 +98,7 @@ class Execution:
     @property
     def duration(self) -> float | None:
         """Seconds the execution ran (so far, while it runs)."""
-        if self.started is None:
-            return None
-        return ((self.ended or datetime.now(timezone.utc)) - self.started).total_seconds()
+        return _elapsed(self.started, self.ended)
 
     @property
     def outputs(self) -> dict[str, dict[str, str]]:
@@ -234,6 +230,13 @@ def _numbers(document: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
             yield from _numbers(value, f"{prefix}[{index}]")
     elif isinstance(document, (int, float)) and not isinstance(document, bool):
         yield prefix, float(document)
+
+
+def _elapsed(started: datetime | None, ended: datetime | None) -> float | None:
+    """Seconds from `started` to `ended` (to now, while it runs); None before it started."""
+    if started is None:
+        return None
+    return ((ended or datetime.now(timezone.utc)) - started).total_seconds()
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -227,6 +227,7 @@ def executions(
 ) -> None:
     """List the project's executions, newest first."""
     from sagelab.api.backends import backend_for
+    from sagelab.cli.output import print_json
     from sagelab.cli.tables import executions_table
     from sagelab.config import load_settings
     from sagelab.errors import ExecutionError
@@ -235,11 +236,11 @@ def executions(
         found = backend_for(load_settings(profile=profile)).executions(pipeline, limit, detail=False)
     except ExecutionError as nothing_yet:  # an empty list, not an error
         if as_json:
-            return _print_json([])
+            return print_json([])
         print(nothing_yet)
         return None
     if as_json:
-        return _print_json([execution.summary() for execution in found])
+        return print_json([execution.summary() for execution in found])
     executions_table(found).print()
 
 
@@ -251,21 +252,17 @@ def status(
 ) -> None:
     """Show an execution's steps: status, start, duration and failure reason."""
     from sagelab.api.backends import backend_for
+    from sagelab.cli.output import print_json
     from sagelab.cli.tables import environment_lines, steps_table
     from sagelab.config import load_settings
 
     found = backend_for(load_settings(profile=profile)).execution(execution)
     if as_json:
-        return _print_json(found.to_dict())
+        return print_json(found.to_dict())
     steps_table(found).print()
     for line in environment_lines(found.steps.values()):
         print(line)
 
-
-def _print_json(value: Any) -> None:
-    import json
-
-    print(json.dumps(value, indent=2, default=str))
 
 
 @app.command()

@@ -106,7 +106,7 @@ def endpoints(
     """List endpoints: local ones (status, URL, model version, uptime), or SageMaker's with --profile (status, instances)."""
     if context.invoked_subcommand is not None:
         return
-    from sagelab.cli.output import Table
+    from sagelab.cli.output import Table, print_json
     from sagelab.config import load_settings
 
     settings = load_settings(profile=profile)
@@ -115,7 +115,7 @@ def endpoints(
 
         listed = SageMakerEngine(settings).endpoints.overview()
         if as_json:
-            return _print_json([{"name": e["EndpointName"], "status": e["EndpointStatus"], "created": e.get("CreationTime"),
+            return print_json([{"name": e["EndpointName"], "status": e["EndpointStatus"], "created": e.get("CreationTime"),
                                  "endpoint_config": e["EndpointConfigName"], "instances": e["Instances"]} for e in listed])  # fmt: skip
         table = Table("Endpoint", "Status", "Instances", "Created")
         for endpoint in listed:
@@ -124,7 +124,7 @@ def endpoints(
         return None
     local = _hosting().endpoints() if (settings.state_dir / "hosting.db").is_file() else []  # listing creates no file
     if as_json:
-        return _print_json([{"name": info.name, "status": info.status, "url": info.url if info.port else None, "model": info.model,
+        return print_json([{"name": info.name, "status": info.status, "url": info.url if info.port else None, "model": info.model,
                              "started": info.started} for info in local])  # fmt: skip
     table = Table("Endpoint", "Status", "URL", "Model", "Uptime")
     for info in local:
@@ -132,11 +132,6 @@ def endpoints(
         table.add_row(info.name, info.status, info.url if info.port else "", info.model, uptime)
     table.print()
 
-
-def _print_json(value: object) -> None:
-    import json
-
-    print(json.dumps(value, indent=2, default=str))
 
 
 @endpoints_app.command("delete")

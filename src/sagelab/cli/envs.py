@@ -16,16 +16,13 @@ def envs(
     """List the environments steps and endpoints run in: what each was built for, its size and age."""
     if context.invoked_subcommand is not None:
         return
-    from sagelab.cli.output import Table
+    from sagelab.cli.output import Table, print_json
     from sagelab.containers.environments import cache_dir, cached
 
     found = cached()
     if as_json:
-        import json
-
-        rows = [{"key": env.key, "built_for": env.built_for, "created": env.created, "size": env.size, "path": str(env.path)} for env in found]
-        print(json.dumps(rows, indent=2))
-        return
+        return print_json([{"key": env.key, "built_for": env.built_for, "created": env.created, "size": env.size, "path": str(env.path)}
+                           for env in found])  # fmt: skip
     table = Table("Environment", "Built for", "Built", "Size", title=str(cache_dir()))
     for env in found:
         built = time.strftime("%Y-%m-%d %H:%M", time.localtime(env.created))

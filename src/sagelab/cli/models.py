@@ -30,9 +30,6 @@ def _on_aws(profile: str, action: str, reference: str = "", reason: str | None =
     return True
 
 
-def _print_json(value: object) -> None:
-    print(json.dumps(value, indent=2, default=str))
-
 
 def open_registry(read_only: bool = False) -> "Registry":
     """The project's registry; for reading, an empty one in memory where the project has none (no file is made)."""
@@ -55,11 +52,11 @@ def groups(profile: Profile = "local", as_json: JsonOutput = False) -> None:
     """List model package groups with their latest versions."""
     if _on_aws(profile, "groups", as_json=as_json):
         return
-    from sagelab.cli.output import Table
+    from sagelab.cli.output import Table, print_json
 
     found = open_registry(read_only=True).groups()
     if as_json:
-        return _print_json(found)
+        return print_json(found)
     table = Table("Group", "Versions", "Latest", "Latest approved", "Created")
     for group in found:
         table.add_row(group["ModelPackageGroupName"], str(group["Versions"]), str(group["LatestVersion"] or ""),
@@ -73,11 +70,11 @@ def list_versions(group: Annotated[str, typer.Argument(help="A model package gro
     """List the versions of a group."""
     if _on_aws(profile, "list", group, as_json=as_json):
         return
-    from sagelab.cli.output import Table
+    from sagelab.cli.output import Table, print_json
 
     versions = open_registry(read_only=True).list(group)
     if as_json:
-        return _print_json([package.describe() for package in versions])
+        return print_json([package.describe() for package in versions])
     table = Table("Version", "Status", "Registered", "Execution", "Model data", title=group)
     for package in versions:
         execution = (package.generated_by or "").rsplit("/", 1)[-1]
@@ -94,7 +91,9 @@ def show(reference: Reference, profile: Profile = "local", as_json: JsonOutput =
     registry = open_registry(read_only=True)
     package = registry.resolve(reference)
     if as_json:
-        return _print_json({**package.describe(), "History": registry.history(package.group, package.version)})
+        from sagelab.cli.output import print_json
+
+        return print_json({**package.describe(), "History": registry.history(package.group, package.version)})
     spec = package.request.get("InferenceSpecification", {})
     containers = package.containers
     print(f"{package.ref}  {package.status}  {package.arn}")

@@ -95,3 +95,10 @@ def _shorten(cell: str, width: int) -> str:
         return cell
     head = (width - 1) // 2
     return f"{cell[:head]}…{cell[len(cell) - (width - 1 - head):]}"
+
+
+def print_json(value: object) -> None:
+    """What `--json` prints: indented, with anything JSON lacks (datetimes from boto3) as text."""
+    import json
+
+    print(json.dumps(value, indent=2, default=str), flush=True)
