@@ -225,6 +225,27 @@ def test_registry_lists_and_approves_versions(engine: SageMakerEngine, moto: str
         registry.approve("diabetes")
 
 
+def test_the_models_commands_read_and_approve_on_sagemaker_as_locally(moto: str, tmp_path: Path) -> None:
+    """Moto SageMaker through AWS_ENDPOINT_URL: `sagelab models ... --profile aws` answers in the local registry's shapes."""
+    import os
+
+    _packages(moto)
+    (tmp_path / "pyproject.toml").write_text(f'[tool.sagelab.profiles.aws]\nengine = "sagemaker"\nregion = "{REGION}"\nrole = "{ROLE}"\n')
+    env = {**os.environ, "AWS_ENDPOINT_URL": moto}
+
+    def models(*args: str) -> str:
+        cli = [str(Path(sys.executable).parent / "sagelab"), "models", *args, "--profile", "aws"]
+        return subprocess.run(cli, cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
+
+    [group] = json.loads(models("groups", "--json"))
+    assert (group["ModelPackageGroupName"], group["Versions"], group["LatestVersion"], group["LatestApproved"]) == ("diabetes", 2, 2, None)
+    assert models("approve", "diabetes/2", "--reason", "MSE 2400").strip() == "diabetes/2 is Approved"
+    assert "diabetes" in models("groups") and "PendingManualApproval" in models("list", "diabetes")
+    shown = models("show", "diabetes")  # the latest Approved version
+    assert shown.startswith("diabetes/2  Approved  arn:aws:sagemaker:") and "sagemaker-scikit-learn:1.2-1" in shown and "MSE 2400" in shown
+    assert json.loads(models("show", "diabetes/2", "--json"))["History"][0]["ModelApprovalStatus"] == "Approved"
+
+
 def test_deploy_creates_model_config_and_endpoint_then_invokes(engine: SageMakerEngine, moto: str) -> None:
     """Moto SageMaker: model packages, CreateModel, CreateEndpointConfig, DescribeEndpoint (absent, then
     InService at once), CreateEndpoint; moto's sagemaker-runtime InvokeEndpoint answers a canned body."""

@@ -18,6 +18,8 @@ from sagelab.config import STATE_DIR, Settings
 from sagelab.errors import ConfigError, ExecutionError
 
 if TYPE_CHECKING:
+    from sagelab.api.hosting import Endpoints
+    from sagelab.api.registry import Models
     from sagelab.definition.loader import Loaded
     from sagelab.engines.local import ExecutionRecord, Listener, Records, Selection
     from sagelab.engines.sagemaker import SageMakerEngine
@@ -30,6 +32,12 @@ class Backend(Protocol):
     """What the Python API and the CLI ask of an engine."""
 
     settings: Settings
+
+    @property
+    def models(self) -> Models: ...
+
+    @property
+    def endpoints(self) -> Endpoints: ...
 
     def execution(self, reference: str) -> Execution: ...
 
@@ -91,6 +99,20 @@ class LocalBackend(_StoreReads):
         """`store`: the runs' object store (default: the project's folder, or the profile's S3 when it sets s3_endpoint_url)."""
         self.settings = settings
         self._store = store
+
+    @property
+    def models(self) -> Models:
+        """The project's model registry."""
+        from sagelab.api.registry import LocalModels
+
+        return LocalModels(self.settings)
+
+    @property
+    def endpoints(self) -> Endpoints:
+        """Endpoints served on this machine."""
+        from sagelab.api.hosting import LocalEndpoints
+
+        return LocalEndpoints(self.settings)
 
     @property
     def store(self) -> ObjectStore:
@@ -228,6 +250,20 @@ class SageMakerBackend(_StoreReads):
 
             self._engine = SageMakerEngine(self.settings)
         return self._engine
+
+    @property
+    def models(self) -> Models:
+        """SageMaker's Model Registry."""
+        from sagelab.api.registry import SageMakerModels
+
+        return SageMakerModels(self.engine.registry)
+
+    @property
+    def endpoints(self) -> Endpoints:
+        """SageMaker's endpoints."""
+        from sagelab.api.hosting import SageMakerEndpoints
+
+        return SageMakerEndpoints(self.engine.endpoints)
 
     def execution(self, reference: str) -> Execution:
         arn = self.engine.find_execution(reference)

@@ -115,7 +115,7 @@ def run(
 def _sagemaker_hooks(settings: "Settings") -> "RunHooks":
     """What the terminal shows around a run on SageMaker: each upload, the execution's ARN, and a question on Ctrl-C."""
     from sagelab.api.backends import RunHooks
-    from sagelab.cli.aws import announced_upload
+    from sagelab.cli.progress import announced_upload
 
     def started(arn: str) -> None:
         print(f"started {arn}", flush=True)

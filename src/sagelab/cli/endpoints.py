@@ -1,24 +1,23 @@
 """`sagelab serve`, `deploy`, `invoke` and `endpoints`: models served on this machine."""
 
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 if TYPE_CHECKING:
-    from sagelab.serving.endpoints import Hosting
+    from sagelab.api.hosting import Endpoints
 
 endpoints_app = typer.Typer(rich_markup_mode=None, help="Endpoints, local or on SageMaker: list them, or delete one.", invoke_without_command=True)
 
 
-def _hosting() -> "Hosting":
+def _endpoints(profile: str) -> "Endpoints":
+    """The endpoints the profile's engine names: this machine's, or SageMaker's."""
+    from sagelab.api.backends import backend_for
     from sagelab.config import load_settings
-    from sagelab.serving.endpoints import Hosting
 
-    settings = load_settings()
-    return Hosting(settings.state_dir, settings.region, settings.account)
+    return backend_for(load_settings(profile=profile)).endpoints
 
 
 def serve(
@@ -50,16 +49,8 @@ def deploy(
     instance: Annotated[str, typer.Option(help="On SageMaker: the endpoint's instance type.")] = "ml.m5.large",
 ) -> None:
     """Start a named endpoint for a registered model, or move an endpoint to it without downtime."""
-    from sagelab.config import load_settings
-    from sagelab.engines.local.deploy import deploy_package
-
-    settings = load_settings(profile=profile)
-    if settings.engine == "sagemaker":
-        from sagelab.cli import aws
-
-        return aws.deploy(settings, model, name, instance)
-    package, info = deploy_package(settings, model, name, port)
-    print(f"endpoint {info.name} serves {package.ref} at {info.url} ({info.status})")
+    deployed = _endpoints(profile).deploy(model, name, port=port, instance_type=instance, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"endpoint {deployed.endpoint} serves {deployed.model} at {deployed.where} ({deployed.status})")
 
 
 def invoke(
@@ -71,7 +62,6 @@ def invoke(
     target_container: Annotated[Optional[str], typer.Option(help="The container that answers, in a Direct-mode pipeline model.")] = None,
 ) -> None:
     """Send one request to an endpoint and print the response body."""
-    from sagelab.config import load_settings
     from sagelab.errors import EndpointError
 
     if body.startswith("@"):
@@ -81,15 +71,7 @@ def invoke(
             raise EndpointError(f"cannot read {body[1:]}: {exc.strerror}") from None
     else:
         data = body.encode()
-    settings = load_settings(profile=profile)
-    if settings.engine == "sagemaker":
-        from sagelab.cli import aws
-
-        if target_container:
-            raise typer.BadParameter("--target-container is for local endpoints; sagelab's SageMaker invoke sends none")
-        result = aws.invoke(settings, name, data, content_type, accept)
-    else:
-        result = _hosting().invoke(name, data, content_type, accept, target_container=target_container)
+    result = _endpoints(profile).invoke(name, data, content_type, accept, target_container=target_container)
     sys.stdout.buffer.write(result.body)
     if not result.body.endswith(b"\n"):
         sys.stdout.write("\n")
@@ -107,31 +89,16 @@ def endpoints(
     if context.invoked_subcommand is not None:
         return
     from sagelab.cli.output import Table, print_json
-    from sagelab.config import load_settings
 
-    settings = load_settings(profile=profile)
-    if settings.engine == "sagemaker":
-        from sagelab.engines.sagemaker import SageMakerEngine
-
-        listed = SageMakerEngine(settings).endpoints.overview()
-        if as_json:
-            return print_json([{"name": e["EndpointName"], "status": e["EndpointStatus"], "created": e.get("CreationTime"),
-                                 "endpoint_config": e["EndpointConfigName"], "instances": e["Instances"]} for e in listed])  # fmt: skip
-        table = Table("Endpoint", "Status", "Instances", "Created")
-        for endpoint in listed:
-            table.add_row(endpoint["EndpointName"], endpoint["EndpointStatus"], ", ".join(endpoint["Instances"]), str(endpoint.get("CreationTime", "")))
-        table.print()
-        return None
-    local = _hosting().endpoints() if (settings.state_dir / "hosting.db").is_file() else []  # listing creates no file
+    listed = _endpoints(profile).list()
     if as_json:
-        return print_json([{"name": info.name, "status": info.status, "url": info.url if info.port else None, "model": info.model,
-                             "started": info.started} for info in local])  # fmt: skip
-    table = Table("Endpoint", "Status", "URL", "Model", "Uptime")
-    for info in local:
-        uptime = f"{time.time() - info.started:.0f}s" if info.started and info.status == "InService" else ""
-        table.add_row(info.name, info.status, info.url if info.port else "", info.model, uptime)
+        return print_json([endpoint.to_dict() for endpoint in listed])
+    table = Table("Endpoint", "Status", "Model", "Serves at", "Up since")
+    for endpoint in listed:
+        uptime = endpoint.uptime
+        since = f"{uptime:.0f}s" if uptime is not None else (endpoint.created or "")
+        table.add_row(endpoint.name, endpoint.status, endpoint.model or endpoint.endpoint_config or "", endpoint.url or ", ".join(endpoint.instances), since)
     table.print()
-
 
 
 @endpoints_app.command("delete")
@@ -141,19 +108,11 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", help="Delete a SageMaker endpoint without asking.")] = False,
 ) -> None:
     """Stop an endpoint: a local one (requests in flight finish, its port is freed), or a SageMaker one with --profile."""
-    from sagelab.config import load_settings
     from sagelab.errors import EndpointError
 
-    settings = load_settings(profile=profile)
-    if settings.engine != "sagemaker":
-        _hosting().delete(name)
-        print(f"endpoint {name} deleted")
-        return
-    if not yes:
+    endpoints = _endpoints(profile)
+    if endpoints.billed and not yes:
         if not sys.stdin.isatty():
             raise EndpointError(f"deleting SageMaker endpoint {name} needs a yes: add --yes")
         typer.confirm(f"Delete SageMaker endpoint {name} (profile {profile})? It stops serving at once", abort=True)
-    from sagelab.engines.sagemaker import SageMakerEngine
-
-    SageMakerEngine(settings).endpoints.delete(name)
-    print(f"SageMaker endpoint {name} is being deleted (its models and endpoint configs stay)")
+    print(endpoints.delete(name))

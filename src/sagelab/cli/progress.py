@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -22,3 +23,11 @@ def transfer_bar(label: str, size: int) -> Iterator[Callable[[int], None] | None
     with Progress(*columns, console=Console(stderr=True)) as bar:
         task = bar.add_task(label, total=size)
         yield lambda moved: bar.advance(task, moved)
+
+
+@contextmanager
+def announced_upload(uri: str, size: int) -> Iterator[Callable[[int], None] | None]:
+    """A line per upload (a run on SageMaker uploads its code and data first), and a bar for a large one."""
+    print(f"upload: {uri} ({size / 1e6:,.1f} MB)", file=sys.stderr, flush=True)
+    with transfer_bar(f"upload {uri.rsplit('/', 1)[-1]}", size) as sent:
+        yield sent
