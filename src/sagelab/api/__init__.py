@@ -44,11 +44,12 @@ def run(pipeline: Any, parameters: Mapping[str, Any] | None = None, *, profile: 
         DefinitionError, ParameterError, ConfigError: the pipeline, its parameters or the profile are wrong.
     """
     from sagelab.api.backends import backend_for
+    from sagelab.api.loading import load_pipeline
     from sagelab.config import load_settings
 
     settings = load_settings(profile=profile)
     backend = backend_for(settings)
-    loaded = _load(pipeline, name, settings)
+    loaded = load_pipeline(pipeline, settings, name=name)
     values = dict(parameters or {})
     if not wait:
         return Run(lambda: backend.start(loaded, values, cache=cache, listener=_printer() if progress else None))
@@ -127,14 +128,6 @@ class Run:
             raise self._error
         assert self._result is not None
         return self._result
-
-
-def _load(pipeline: Any, name: str | None, settings: Any) -> Any:
-    from sagelab.definition.loader import load, load_object
-
-    loaded = load(pipeline, settings) if isinstance(pipeline, str) and not pipeline.lstrip().startswith("{") else \
-        load_object(pipeline, name or "pipeline", settings)  # fmt: skip
-    return loaded._replace(name=name) if name else loaded
 
 
 def _printer() -> Any:

@@ -57,12 +57,11 @@ JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 @app.command()
 def validate(pipeline: Pipeline, profile: Profile = "local") -> None:
     """Check a pipeline definition and report every problem with its JSON location."""
+    from sagelab.api.loading import load_pipeline
     from sagelab.config import load_settings
-    from sagelab.definition.loader import load
     from sagelab.engines.local import check
 
-    load_settings(profile=profile)
-    definition, name, _ = load(pipeline)
+    definition, name, _ = load_pipeline(pipeline, load_settings(profile=profile))
     check(definition, pipeline)
     steps = sum(1 for _ in definition.all_steps())
     print(f"{pipeline}: pipeline {name} is valid ({_count(steps, 'step')}, {_count(len(definition.parameters), 'parameter')})")
@@ -86,9 +85,9 @@ def run(
     from dataclasses import replace
 
     from sagelab.api.backends import backend_for
+    from sagelab.api.loading import load_pipeline
     from sagelab.cli.view import run_view
     from sagelab.config import load_settings
-    from sagelab.definition.loader import load
     from sagelab.engines.local import Selection
     from sagelab.errors import ConfigError
 
@@ -100,13 +99,11 @@ def run(
             raise ConfigError(f"--env must be image (each step on its image's packages) or host (on sagelab's own); got {env!r}")
         settings = replace(settings, environment=env)
     parameters = _parse_params(param or [])
-    loaded = load(pipeline, settings)
-    if name:
-        loaded = loaded._replace(name=name)
+    backend = backend_for(settings, None if settings.engine == "sagemaker" else _store(settings, store or ("s3" if settings.s3_endpoint_url else "local")))
+    loaded = load_pipeline(pipeline, settings, name=name, store=backend.store if settings.engine == "local" else None)
     selection = None
     if from_step or only or reference:
         selection = Selection(tuple(s for s in (only or "").split(",") if s), from_step, reference)
-    backend = backend_for(settings, None if settings.engine == "sagemaker" else _store(settings, store or ("s3" if settings.s3_endpoint_url else "local")))
     with run_view(settings) as listener:
         execution = backend.start(loaded, parameters, cache=cache, listener=listener, select=selection, hooks=_sagemaker_hooks(settings))
     raise typer.Exit(_exit_code(execution.status))
@@ -294,10 +291,10 @@ def definition(
     """Print (or write) the definition JSON of a pipeline, as SageMaker receives it (built for the profile)."""
     import json
 
+    from sagelab.api.loading import load_pipeline
     from sagelab.config import load_settings
-    from sagelab.definition.loader import load
 
-    loaded = load(pipeline, load_settings(profile=profile))
+    loaded = load_pipeline(pipeline, load_settings(profile=profile))
     text = json.dumps(loaded.definition.raw, indent=2) + "\n"
     if out is None:
         sys.stdout.write(text)
@@ -314,10 +311,11 @@ def graph(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the graph as an image instead: graph.svg, or graph.png (needs cairosvg).")] = None,
 ) -> None:
     """Print the step graph of a pipeline: each step with what it waits for (or draw it with --out)."""
+    from sagelab.api.loading import load_pipeline
+    from sagelab.config import load_settings
     from sagelab.definition import dependencies
-    from sagelab.definition.loader import load
 
-    loaded = load(pipeline)
+    loaded = load_pipeline(pipeline, load_settings())
     if out is not None:
         from sagelab.docs import write_graph
 

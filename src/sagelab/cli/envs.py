@@ -52,13 +52,13 @@ def prepare(
     profile: Annotated[str, typer.Option("--profile", help="A profile from [tool.sagelab.profiles] in pyproject.toml.")] = "local",
 ) -> None:
     """Build the environment of every image the pipeline's steps run on, so later runs start at once and work offline."""
+    from sagelab.api.loading import load_pipeline
     from sagelab.config import load_settings
-    from sagelab.definition.loader import load
     from sagelab.engines.local.deploy import ConsoleLog
     from sagelab.engines.local.environments import prepare_environments
 
     settings = load_settings(profile=profile)
-    definition = load(pipeline, settings).definition
+    definition = load_pipeline(pipeline, settings).definition
     for done in prepare_environments(definition, settings.environment, ConsoleLog()):
         print(f"{done.image} ({', '.join(done.steps)}): {done.environment}", flush=True)
 

@@ -69,13 +69,13 @@ def serve(
 
 
 def _write_pages(pipeline: Optional[str], execution: Optional[str]) -> Path:
+    from sagelab.api.loading import load_pipeline
     from sagelab.config import load_settings
-    from sagelab.definition.loader import load
     from sagelab.docs import write_pipeline_docs
 
     settings = load_settings()
     spec = pipeline or f"{settings.root / DEFAULT_PIPELINE.partition(':')[0]}:{DEFAULT_PIPELINE.partition(':')[2]}"
-    loaded = load(spec)
+    loaded = load_pipeline(spec, settings)
     shown = _execution(settings.state_dir, execution) if execution else None
     pages = write_pipeline_docs(loaded, settings.root / "docs", pipeline or DEFAULT_PIPELINE, shown)
     print(f"wrote {len(pages)} files to {settings.root / 'docs' / 'pipeline'}", file=sys.stderr)

@@ -1,0 +1,169 @@
+"""AWS as a SageMaker SDK pipeline sees it while its definition is built for a local run: no network, no account.
+
+`pipeline.definition()` of an SDK `Pipeline` talks to AWS: `default_bucket()` asks STS for the
+account and S3 for the bucket, and each step's code (a processing script, a training
+`source_dir`) is uploaded to S3 and named in the definition by its S3 URI. While sagelab
+imports a pipeline module and calls `definition()`, `offline_aws` points boto3 at two servers
+on 127.0.0.1 instead (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL` for
+every other service), with throwaway credentials and the profile's region:
+- S3 is the project's store, so the uploaded code is where the local run reads it;
+- the SDK's defaults config names the default bucket, `sagemaker-<region>-<account>` as in the
+  local engine's ARNs (the SDK asks STS for the account at an explicit AWS endpoint that no
+  environment variable redirects), and opts out of the SDK's telemetry requests;
+- STS answers GetCallerIdentity with the profile's account and role, for code that asks itself;
+- any other call (SageMaker, IAM, ...) gets an error naming the service and the operation,
+  which the loader reports as the definition's failure; nothing leaves the machine.
+The environment is put back as it was afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
+
+if TYPE_CHECKING:
+    from sagelab.config import Settings
+    from sagelab.store import LocalStore
+
+# Credentials and profiles that would otherwise sign with, or reach for, a real account.
+_CLEARED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")  # fmt: skip
+_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+
+
+@contextmanager
+def offline_aws(settings: Settings, store: LocalStore) -> Iterator[None]:
+    """While it lasts, boto3 clients made in this process reach the store as S3 and a local STS, never AWS."""
+    import tempfile
+
+    from sagelab.store.s3_server import S3Server
+
+    with S3Server(store) as s3, _StandIn(settings) as standin, tempfile.TemporaryDirectory(prefix="sagelab-sdk-") as folder:
+        values = {
+            "SAGEMAKER_ADMIN_CONFIG_OVERRIDE": _sdk_defaults(settings, Path(folder)),
+            "AWS_ENDPOINT_URL": standin.endpoint,
+            "AWS_ENDPOINT_URL_STS": standin.endpoint,
+            "AWS_ENDPOINT_URL_S3": s3.endpoint,
+            "AWS_ACCESS_KEY_ID": "SAGELAB" + secrets.token_hex(6).upper(),
+            "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
+            "AWS_DEFAULT_REGION": settings.region,
+            "AWS_REGION": settings.region,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        saved = {name: os.environ.get(name) for name in (*values, *_CLEARED)}
+        try:
+            for name in _CLEARED:
+                os.environ.pop(name, None)
+            os.environ.update(values)
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def _sdk_defaults(settings: Settings, folder: Path) -> str:
+    """A SageMaker SDK defaults file (the admin one, which a user's own config overrides) naming the default bucket."""
+    admin = Path(os.environ.get("SAGEMAKER_ADMIN_CONFIG_OVERRIDE") or "/etc/xdg/sagemaker/config.yaml")
+    config: dict[str, Any] = {}
+    if admin.is_file():  # an organisation's defaults (tags, KMS keys, ...) stay in the definition
+        try:
+            import yaml  # type: ignore[import-untyped]  # the SDK's own dependency
+
+            config = yaml.safe_load(admin.read_text()) or {}
+        except (ImportError, OSError, ValueError):
+            config = {}
+    config.setdefault("SchemaVersion", "1.0")
+    modules = config.setdefault("SageMaker", {}).setdefault("PythonSDK", {}).setdefault("Modules", {})
+    modules.setdefault("Session", {}).setdefault("DefaultS3Bucket", settings.default_bucket)
+    modules.setdefault("TelemetryOptOut", True)
+    path = folder / "config.yaml"
+    path.write_text(json.dumps(config))  # JSON is YAML
+    return str(path)
+
+
+class _StandIn:
+    """STS's GetCallerIdentity for the profile's account, and a clear refusal for every other AWS call."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def endpoint(self) -> str:
+        assert self._server is not None, "not started"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> _StandIn:
+        settings = self.settings
+
+        class Handler(_Handler):
+            account, role = settings.account, settings.role_arn
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="sagelab-offline-aws", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    account = ""
+    role = ""
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        scope = _SCOPE.search(self.headers.get("Authorization", ""))
+        service = scope.group(1) if scope else "an AWS service"
+        target = self.headers.get("X-Amz-Target")
+        action = target.rsplit(".", 1)[-1] if target else (parse_qs(body.decode("utf-8", "replace")).get("Action") or [self.command + " " + self.path])[0]
+        if service == "sts" and action == "GetCallerIdentity":
+            return self._caller_identity()
+        message = (f"{service} {action} is not available while sagelab builds a pipeline definition for a local run "
+                   "(only S3, on the project's store, and STS GetCallerIdentity are): build the definition without it, "
+                   "or run the pipeline on SageMaker with --profile")  # fmt: skip
+        if target or "json" in self.headers.get("Content-Type", ""):
+            self._send(400, json.dumps({"__type": "UnavailableOffline", "message": message}).encode(), "application/x-amz-json-1.1")
+        else:
+            error = f"<ErrorResponse><Error><Type>Sender</Type><Code>UnavailableOffline</Code><Message>{escape(message)}</Message></Error></ErrorResponse>"
+            self._send(400, error.encode(), "text/xml")
+
+    do_GET = do_PUT = do_DELETE = do_HEAD = do_POST
+
+    def _caller_identity(self) -> None:
+        role_name = self.role.rsplit("/", 1)[-1]
+        xml = (
+            '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>'
+            f"<Arn>arn:aws:sts::{self.account}:assumed-role/{escape(role_name)}/sagelab</Arn>"
+            f"<UserId>AROASAGELABLOCAL:sagelab</UserId><Account>{self.account}</Account>"
+            "</GetCallerIdentityResult><ResponseMetadata><RequestId>sagelab</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
+        )
+        self._send(200, xml.encode(), "text/xml")
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the loader reports what failed."""

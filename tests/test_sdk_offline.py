@@ -1,0 +1,100 @@
+"""A SageMaker SDK `Pipeline` object runs locally unchanged, with no AWS account, credentials or network.
+
+The SDK (tests/fixtures/sdk/requirements.txt) is installed beside sagelab in .cache/sdk-venv, from
+uv's cache, which scripts/test fills; this test only makes sure it is there (offline). The pipeline
+is written as the AWS model-build templates write theirs: a bare `PipelineSession()` (its default
+bucket found through STS), code and data uploaded by the SDK while it builds the definition.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "tests" / "fixtures" / "sdk" / "scripts"
+
+PIPELINE = """
+from sagemaker.inputs import TrainingInput
+from sagemaker.processing import ProcessingInput, ProcessingOutput
+from sagemaker.sklearn.estimator import SKLearn
+from sagemaker.sklearn.processing import SKLearnProcessor
+from sagemaker.workflow.pipeline import Pipeline
+from sagemaker.workflow.pipeline_context import PipelineSession
+from sagemaker.workflow.steps import ProcessingStep, TrainingStep
+
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+session = PipelineSession()
+processor = SKLearnProcessor(framework_version="1.2-1", instance_type="ml.m5.xlarge", instance_count=1, role=ROLE,
+                             sagemaker_session=session)
+preprocess = ProcessingStep(name="Preprocess", step_args=processor.run(
+    inputs=[ProcessingInput(source="data", destination="/opt/ml/processing/input")],
+    outputs=[ProcessingOutput(output_name=name, source=f"/opt/ml/processing/{name}") for name in ("train", "validation", "test")],
+    code="scripts/preprocess.py", arguments=["--train-ratio", "0.7"]))
+estimator = SKLearn(entry_point="train.py", source_dir="scripts", framework_version="1.2-1", instance_type="ml.m5.xlarge",
+                    role=ROLE, sagemaker_session=session, hyperparameters={"n-estimators": 5})
+train = TrainingStep(name="Train", step_args=estimator.fit(
+    {"train": TrainingInput(preprocess.properties.ProcessingOutputConfig.Outputs["train"].S3Output.S3Uri, content_type="text/csv")}))
+pipeline = Pipeline(name="SdkOffline", steps=[preprocess, train], sagemaker_session=session)
+"""
+
+
+@pytest.fixture(scope="module")
+def sdk_sagelab() -> Path:
+    """The `sagelab` command of a venv holding sagelab and the SageMaker SDK."""
+    venv = ROOT / ".cache" / "sdk-venv"
+    uv = shutil.which("uv") or str(Path(os.sys.executable).parent / "uv")
+    subprocess.run([uv, "venv", "--quiet", "--allow-existing", "--python", os.sys.executable, str(venv)], check=True)
+    subprocess.run([uv, "pip", "install", "--quiet", "--python", str(venv), "-e", str(ROOT), "-r", str(ROOT / "tests/fixtures/sdk/requirements.txt")],
+                   check=True, env={**os.environ, "UV_OFFLINE": "1"})  # fmt: skip
+    return venv / "bin" / "sagelab"
+
+
+def _laptop(home: Path) -> dict[str, str]:
+    """An environment with no AWS configuration at all: no credentials, no region, no profile."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_")) and k != "SAGELAB_SANDBOX"}
+    return {**env, "HOME": str(home), "AWS_CONFIG_FILE": str(home / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(home / "none")}
+
+
+def _project(tmp_path: Path, pipeline: str) -> Path:
+    project = tmp_path / "project"
+    shutil.copytree(SCRIPTS, project / "scripts")
+    (project / "data").mkdir()
+    (project / "data" / "rows.csv").write_text("".join(f"{i * 0.5},{i},{i % 3}\n" for i in range(40)))
+    (project / "pyproject.toml").write_text('[project]\nname = "demo"\n')
+    (project / "pipeline.py").write_text(pipeline)
+    return project
+
+
+def test_an_sdk_pipeline_builds_and_runs_locally_without_aws(sdk_sagelab: Path, tmp_path: Path) -> None:
+    project = _project(tmp_path, PIPELINE)
+    env = _laptop(tmp_path)
+    run = subprocess.run([str(sdk_sagelab), "run", "pipeline.py:pipeline"], cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    status = json.loads(subprocess.run([str(sdk_sagelab), "status", "latest", "--json"], cwd=project, env=env, capture_output=True,
+                                       text=True, check=True).stdout)  # fmt: skip
+    assert status["pipeline"] == "SdkOffline" and status["status"] == "Succeeded"
+    # What the SDK uploaded while building the definition is in the project's store, under the default bucket
+    # the local account names (sagemaker-<region>-<account>), where the run read it.
+    bucket = project / ".sagelab" / "s3" / "sagemaker-us-east-1-000000000000"
+    assert list(bucket.glob("SdkOffline/code/*/preprocess.py")) and list(bucket.glob("**/sourcedir.tar.gz"))
+    assert list(bucket.glob("**/input/**/rows.csv"))  # the Processing input's local folder, uploaded
+    [train] = [s for s in status["steps"] if s["name"] == "Train"]
+    assert train["outputs"]["model"].startswith("s3://sagemaker-us-east-1-000000000000/")
+
+
+def test_a_call_to_sagemaker_while_building_is_a_clear_error(sdk_sagelab: Path, tmp_path: Path) -> None:
+    """Only S3 and STS stand in while a definition is built; any other call fails naming itself, and nothing runs."""
+    asking = PIPELINE.replace("session = PipelineSession()",
+                              'session = PipelineSession()\nsession.sagemaker_client.describe_training_job(TrainingJobName="earlier")')  # fmt: skip
+    project = _project(tmp_path, asking)
+    run = subprocess.run([str(sdk_sagelab), "run", "pipeline.py:pipeline"], cwd=project, env=_laptop(tmp_path), capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "sagemaker DescribeTrainingJob is not available while sagelab builds a pipeline definition" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr and not (project / ".sagelab" / "sagelab.db").exists()
