@@ -98,6 +98,33 @@ def test_training_script_mode_and_properties(folder: Path) -> None:
     assert module.pipeline.to_dict()["Parameters"] == [{"Name": "Depth", "Type": "Integer", "DefaultValue": 3}]
 
 
+def test_dependencies_ship_a_package_beside_the_script_as_the_sdk_does(folder: Path) -> None:
+    """Training packs them into sourcedir.tar.gz; processing takes FrameworkProcessor's form (sourcedir.tar.gz and runproc.sh)."""
+    (folder / "src" / "mypkg" / "__pycache__").mkdir(parents=True)
+    (folder / "src" / "mypkg" / "__init__.py").write_text("VALUE = 1\n")
+    (folder / "src" / "mypkg" / "__pycache__" / "x.pyc").write_bytes(b"")
+    module = build(folder, """
+        prep = processing("Prep", code="steps/prep.py", image="IMG", dependencies=["src/mypkg"], arguments=["--x", "1"])
+        train = training("Train", entry_point="steps/train.py", image="IMG", dependencies=["src/mypkg"])
+        pipeline = Pipeline("p", [prep, train])
+    """.replace("IMG", IMAGE), "mod_dependencies")
+    prep, train = (step["Arguments"] for step in module.pipeline.to_dict()["Steps"])
+    artifacts = module.pipeline.artifacts()
+
+    def names(uri: str) -> list[str]:
+        with tarfile.open(fileobj=io.BytesIO(artifacts[uri])) as archive:
+            return archive.getnames()
+
+    assert names(json.loads(train["HyperParameters"]["sagemaker_submit_directory"])) == ["mypkg/__init__.py", "train.py"]
+    assert prep["AppSpecification"]["ContainerEntrypoint"] == ["/bin/bash", "/opt/ml/processing/input/entrypoint/runproc.sh"]
+    code, entrypoint = ((i["InputName"], i["S3Input"]["LocalPath"], i["S3Input"]["S3Uri"]) for i in prep["ProcessingInputs"])
+    assert code[:2] == ("code", "/opt/ml/processing/input/code/") and names(code[2]) == ["mypkg/__init__.py", "prep.py"]
+    assert entrypoint[:2] == ("entrypoint", "/opt/ml/processing/input/entrypoint")
+    launcher = artifacts[entrypoint[2]].decode()
+    assert "tar -xzf sourcedir.tar.gz" in launcher and launcher.rstrip().endswith('python3 prep.py "$@"')
+    validate(parse(module.pipeline.to_dict()))
+
+
 def test_short_and_full_property_paths_compile_alike(folder: Path) -> None:
     module = build(folder, """
         prep = processing("Prep", code="steps/prep.py", image="IMG", outputs=["train"])
@@ -168,7 +195,7 @@ def test_definition_is_byte_identical_when_built_twice(folder: Path) -> None:
         ('a = processing("A", code="steps/prep.py", image="I", outputs=["out"])\nx = a.report("out", "m")', 3, "step A declares no report 'out'"),
         ('a = processing("A", code="steps/prep.py", image="I")\nx = a.properties.ProcessingJobNam', 3, "Steps.A.ProcessingJobNam is not a property of a Processing step (did you mean ProcessingJobName?)"),
         ('a = processing("A b", code="steps/prep.py", image="I")', 2, "'A b' is not a valid step name"),
-        ('a = processing("A", code="steps/missing.py", image="I")', 2, "step A: steps/missing.py does not exist"),
+        ('a = processing("A", code="steps/missing.py", image="I")', 2, "step A: code steps/missing.py is not a file"),
         ('a = processing("A", code="steps/prep.py", image="I", outputs=["o"], reports={"x": "r.json"})', 2, "report 'x' names no output"),
         ('a = training("T", entry_point="nope.py", image="I")', 2, "entry_point nope.py is not a file"),
         ('a = processing("A", code="steps/prep.py", image="I")\nb = processing("A", code="steps/prep.py", image="I")\np = Pipeline("p", [a, b]).definition()', 3, "step name A is already used by the step built at"),

@@ -97,7 +97,7 @@ def test_the_project_has_the_promised_layout(project: Path, cache: Path) -> None
     pyproject = (project / "pyproject.toml").read_text()
     assert '[tool.sagelab.profiles.aws]\nengine = "sagemaker"\nregion = "eu-west-1"' in pyproject
     assert "secret" not in pyproject.lower() and "AKIA" not in pyproject
-    assert load_settings(project, profile="ci").environment == load_settings(project).environment == "host"
+    assert load_settings(project, profile="ci").environment == load_settings(project).environment == "image"  # the steps ship the package
 
 
 def test_the_readme_starts_with_two_commands(project: Path) -> None:
@@ -247,6 +247,9 @@ def ci_runs(project: Path, environment: dict[str, str], tmp_path_factory: pytest
         env = {**environment, "CI": "true", "CI_PROJECT_DIR": str(project), "CI_COMMIT_BRANCH": "main", "CI_DEFAULT_BRANCH": "main"}
         for key, value in {**document["variables"], **job["variables"]}.items():
             env[key] = re.sub(r"\$(\w+)", lambda m: env.get(m.group(1), ""), str(value))
+        # GitLab's cache of .cache/ is warm here, as after the project's first pipeline: the step environments
+        # and uv's packages are the test run's own (the tests reach no package index).
+        env.update({key: environment[key] for key in ("XDG_CACHE_HOME", "UV_CACHE_DIR")})
         lines = [*job.get("before_script", document["default"]["before_script"]), *job["script"]]
         script = "set -euo pipefail\n" + "\n".join(lines)
         results[name] = run(["bash", "-c", script], cwd=project, env=env, timeout=900)

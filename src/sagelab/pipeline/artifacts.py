@@ -44,29 +44,51 @@ class Artifacts:
             self.objects[f"{prefix}/{file.relative_to(path).as_posix()}"] = file
         return prefix + "/"
 
-    def sourcedir(self, entry_point: Path, source_dir: Path | None) -> str:
-        """The URI of a `sourcedir.tar.gz` holding the source folder, or the entry point alone."""
-        data = source_tarball(entry_point, source_dir)
+    def sourcedir(self, entry_point: Path, source_dir: Path | None, dependencies: tuple[Path, ...] = ()) -> str:
+        """The URI of a `sourcedir.tar.gz` holding the source folder (or the entry point alone) and the dependencies."""
+        data = source_tarball(entry_point, source_dir, dependencies)
         uri = self._uri("code", hashlib.sha256(data).hexdigest(), "sourcedir.tar.gz")
         self.objects[uri] = data
         return uri
 
+    def data(self, name: str, data: bytes) -> str:
+        """The URI of bytes sagelab makes (a launcher script), by their content."""
+        uri = self._uri("code", hashlib.sha256(data).hexdigest(), name)
+        self.objects[uri] = data
+        return uri
 
-def source_tarball(entry_point: Path, source_dir: Path | None) -> bytes:
-    """A byte-for-byte reproducible tar.gz: sorted entries, zero times and owners."""
+
+def source_tarball(entry_point: Path, source_dir: Path | None, dependencies: tuple[Path, ...] = ()) -> bytes:
+    """A byte-for-byte reproducible tar.gz: sorted entries, zero times and owners.
+
+    It holds the source folder's files (or the entry point alone) and, as the SageMaker SDK's
+    `dependencies` do, each dependency folder (or file) under its own name beside them, so the
+    entry point imports it as a top-level package wherever the tarball is unpacked.
+    """
     root = source_dir or entry_point.parent
-    files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if source_dir else [entry_point]
+    members = {file.relative_to(root).as_posix(): file for file in (_files(root) if source_dir else [entry_point])}
+    for dependency in dependencies:
+        for file in _files(dependency) if dependency.is_dir() else [dependency]:
+            name = f"{dependency.name}/{file.relative_to(dependency).as_posix()}" if dependency.is_dir() else dependency.name
+            if name in members and members[name] != file:
+                raise PipelineError(f"{dependency} would overwrite {name} of {root} in sourcedir.tar.gz; rename one of them")
+            members[name] = file
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for file in files:
+        for name, file in sorted(members.items()):
             data = _read(file)
-            info = tarfile.TarInfo(file.relative_to(root).as_posix())
+            info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), 0, 0o755 if file.stat().st_mode & 0o111 else 0o644
             archive.addfile(info, io.BytesIO(data))
     packed = io.BytesIO()
     with gzip.GzipFile(fileobj=packed, mode="wb", mtime=0) as zipped:
         zipped.write(raw.getvalue())
     return packed.getvalue()
+
+
+def _files(folder: Path) -> list[Path]:
+    """A folder's files, without bytecode caches."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
 
 def _read(path: Path) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,14 @@ class ProcessingStep(Step):
 
     Args:
         name: The step name (1-64 letters, digits, - and _).
-        code: A local script, run as `python3 /opt/ml/processing/input/code/<file>`.
+        code: A local script, run as `python3 /opt/ml/processing/input/code/<file>`; relative to
+            `source_dir` when one is given.
+        source_dir: A local folder shipped with the script, as the SDK's FrameworkProcessor
+            ships it: packed as sourcedir.tar.gz, unpacked in the job by a launcher
+            (runproc.sh) that first installs the folder's requirements.txt.
+        dependencies: Local folders shipped beside the script, each under its own name (packed
+            and launched the same way): `["../src/my_package"]` makes `import my_package` work
+            in the image, which does not have the project installed.
         framework: "sklearn:1.2-1", "xgboost:1.7-1", ...: the image, resolved for the region.
         image: An image URI instead of `framework`.
         command: The container command (with `code`, the interpreter; default `python3`).
@@ -53,6 +61,8 @@ class ProcessingStep(Step):
         name: str,
         *,
         code: str | Path | None = None,
+        source_dir: str | Path | None = None,
+        dependencies: list[str | Path] | None = None,
         framework: str | None = None,
         image: Value = None,
         command: list[str] | None = None,
@@ -68,9 +78,10 @@ class ProcessingStep(Step):
         **common: Any,
     ) -> None:
         super().__init__(name, **common)
-        self.code = self.local_path(code) if code is not None else None
-        if self.code is not None and not self.code.is_file():
-            raise self.error(f"code {code} is not a file")
+        self.code, self.source_dir = self.source_code(code, source_dir, "code")
+        self.shipped = self.dependencies(dependencies)
+        if (self.source_dir or self.shipped) and self.code is None:
+            raise self.error("source_dir and dependencies ship with code=; give the script to run")
         self.framework, self.image, self.command = framework, image, command
         self.container_arguments = list(arguments or [])
         self.inputs = dict(inputs or {})
@@ -115,7 +126,10 @@ class ProcessingStep(Step):
 
     def arguments(self, context: BuildContext) -> dict[str, Any]:
         inputs = [self._input(name, source, context) for name, source in self.inputs.items()]
-        if self.code is not None:
+        if self.code is not None and (self.source_dir or self.shipped):
+            inputs.extend(self._framework_code(context))
+            entrypoint = ["/bin/bash", f"{PROCESSING_BASE}/input/entrypoint/runproc.sh"]
+        elif self.code is not None:
             inputs.append(s3_input("code", context.artifacts.file(self.code), f"{PROCESSING_BASE}/input/code"))
             entrypoint = [*(self.command or ["python3"]), f"{PROCESSING_BASE}/input/code/{self.code.name}"]
         elif self.command:
@@ -140,6 +154,16 @@ class ProcessingStep(Step):
             arguments["StoppingCondition"] = {"MaxRuntimeInSeconds": self.max_runtime}
         return arguments
 
+    def _framework_code(self, context: BuildContext) -> list[dict[str, Any]]:
+        """The SDK FrameworkProcessor's inputs: sourcedir.tar.gz at input/code/, and the runproc.sh that unpacks and runs it."""
+        assert self.code is not None
+        script = self.code.relative_to(self.source_dir or self.code.parent).as_posix()
+        launcher = _RUNPROC.format(command=" ".join(shlex.quote(part) for part in self.command or ["python3"]), script=shlex.quote(script))
+        return [
+            s3_input("code", context.artifacts.sourcedir(self.code, self.source_dir, self.shipped), f"{PROCESSING_BASE}/input/code/"),
+            s3_input("entrypoint", context.artifacts.data("runproc.sh", launcher.encode()), f"{PROCESSING_BASE}/input/entrypoint"),
+        ]
+
     def _input(self, name: str, source: Value, context: BuildContext) -> dict[str, Any]:
         return s3_input(name, source_of(self, source, context), f"{PROCESSING_BASE}/input/{name}")
 
@@ -156,6 +180,26 @@ class ProcessingStep(Step):
                 {"PropertyFileName": output, "OutputName": output, "FilePath": file} for output, file in self.reports.items()
             ]
         return step
+
+
+# What the SDK's FrameworkProcessor runs (sagemaker/processing.py, _generate_framework_script), less its CodeArtifact login.
+_RUNPROC = """#!/bin/bash
+
+cd /opt/ml/processing/input/code/
+tar -xzf sourcedir.tar.gz
+
+# Exit on any error. SageMaker uses error code to mark failed job.
+set -e
+
+if [[ -f 'requirements.txt' ]]; then
+    # Some py3 containers has typing, which may breaks pip install
+    pip uninstall --yes typing
+
+    python -m pip install -r requirements.txt
+fi
+
+{command} {script} "$@"
+"""
 
 
 class _Outputs:

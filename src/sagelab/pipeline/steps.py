@@ -126,16 +126,20 @@ class Step:
         """An error about this step, located where the user built it."""
         return PipelineError(f"{where(self.site)}: step {self.name}: {message}")
 
-    def source_code(self, entry_point: str | Path | None, source_dir: str | Path | None) -> tuple[Path | None, Path | None]:
-        """The entry point file and the source folder of script-mode code, both checked to exist."""
+    def source_code(self, entry_point: str | Path | None, source_dir: str | Path | None, option: str = "entry_point") -> tuple[Path | None, Path | None]:
+        """The entry point file (the `option` named it) and the source folder of script-mode code, both checked to exist."""
         folder = self.local_path(source_dir) if source_dir is not None else None
         if entry_point is None:
             return None, folder
         base = folder or self.folder
         script = Path(entry_point) if Path(entry_point).is_absolute() else base / entry_point
         if not script.is_file():
-            raise self.error(f"entry_point {entry_point} is not a file in {base}")
+            raise self.error(f"{option} {entry_point} is not a file in {base}")
         return script, folder
+
+    def dependencies(self, values: list[str | Path] | None) -> tuple[Path, ...]:
+        """Local folders (or files) shipped beside the entry point, each under its own name, as the SDK's `dependencies`."""
+        return tuple(self.local_path(value) for value in values or [])
 
     def local_path(self, value: str | Path) -> Path:
         """An existing local path; relative ones start at the folder of the step's file."""

@@ -25,6 +25,9 @@ class TrainingStep(Step):
         name: The step name.
         entry_point: The training script, relative to `source_dir` when one is given.
         source_dir: A local folder shipped with the script (packed as sourcedir.tar.gz).
+        dependencies: Local folders shipped beside the script, each under its own name (as the
+            SDK's `dependencies`): `["../src/my_package"]` makes `import my_package` work in the
+            image, which does not have the project installed.
         framework: "sklearn:1.2-1", "pytorch:2.1", ...: the image, resolved for the region.
         image: An image URI instead of `framework`.
         channels: Channel name → an s3:// URI, a pipeline value, a local path, or a `Channel`.
@@ -46,6 +49,7 @@ class TrainingStep(Step):
         *,
         entry_point: str | Path | None = None,
         source_dir: str | Path | None = None,
+        dependencies: list[str | Path] | None = None,
         framework: str | None = None,
         image: Value = None,
         channels: dict[str, Value | Channel] | None = None,
@@ -62,6 +66,9 @@ class TrainingStep(Step):
     ) -> None:
         super().__init__(name, **common)
         self.entry_point, self.source_dir = self.source_code(entry_point, source_dir)
+        self.shipped = self.dependencies(dependencies)
+        if self.shipped and self.entry_point is None:
+            raise self.error("dependencies ship beside an entry_point; give one")
         self.framework, self.image = framework, image
         self.channels = {k: v if isinstance(v, Channel) else Channel(v, content_type) for k, v in (channels or {}).items()}
         self.hyperparameters = dict(hyperparameters or {})
@@ -83,7 +90,7 @@ class TrainingStep(Step):
                 "sagemaker_container_log_level": "20",
                 "sagemaker_program": as_text(self.entry_point.relative_to(root).as_posix()),
                 "sagemaker_region": as_text(context.region),
-                "sagemaker_submit_directory": as_text(context.artifacts.sourcedir(self.entry_point, self.source_dir)),
+                "sagemaker_submit_directory": as_text(context.artifacts.sourcedir(self.entry_point, self.source_dir, self.shipped)),
             })
         algorithm: dict[str, Any] = {"TrainingImage": image_for(self, self.framework, self.image, "training", context, self.resources.instance),
                                      "TrainingInputMode": "File"}  # fmt: skip

@@ -24,7 +24,7 @@ TEMPLATE_DIR = Path(__file__).parent / "project"
 # a change without a bump is still published, as v<version>.post<N>. Before bumping, copy project/
 # as it was released to history/<the old version>/: `copier update` needs the version a project was
 # made with, and a machine whose cache never saw it (a colleague's, CI) gets it from there.
-TEMPLATE_VERSION = "1.1.0"
+TEMPLATE_VERSION = "1.2.0"
 HISTORY_DIR = Path(__file__).parent / "history"
 CACHE_VARIABLE = "SAGELAB_TEMPLATE_CACHE"
 # Commits made here must not depend on the user's git configuration (signing, hooks, identity).

@@ -40,11 +40,14 @@ class Requirements:
 
 
 def find(code: Path) -> Requirements | None:
-    """The job's requirements.txt: in its code folder, or at the top of the sourcedir.tar.gz there."""
+    """The job's requirements.txt: in its code folder, or at the top of the sourcedir.tar.gz there.
+
+    One that names nothing to install (comments, blank lines) is none: pip installs nothing from it.
+    """
     path = code / "requirements.txt"
     if path.is_file():
         text = path.read_text(errors="replace")
-        return Requirements(text, code, None, local_references(text))
+        return Requirements(text, code, None, local_references(text)) if any(_lines(text)) else None
     archive = code / "sourcedir.tar.gz"
     if not archive.is_file():
         return None
@@ -54,7 +57,7 @@ def find(code: Path) -> Requirements | None:
                 if member.isfile() and os.path.normpath(member.name) == "requirements.txt":
                     data = tar.extractfile(member)
                     text = data.read().decode(errors="replace") if data else ""
-                    return Requirements(text, code, archive, local_references(text))
+                    return Requirements(text, code, archive, local_references(text)) if any(_lines(text)) else None
     except ARCHIVE_ERRORS:
         return None  # the step's own script unpacks it, and says what is wrong with it
     return None
