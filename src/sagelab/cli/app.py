@@ -56,13 +56,30 @@ JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 @app.command()
 def validate(pipeline: Pipeline, profile: Profile = "local") -> None:
-    """Check a pipeline definition and report every problem with its JSON location."""
+    """Check a pipeline definition and report every problem with its JSON location, and imports the steps' images lack."""
+    from sagelab.api.backends import backend_for
     from sagelab.api.loading import load_pipeline
     from sagelab.config import load_settings
     from sagelab.engines.local import check
+    from sagelab.engines.local.imports import missing_imports
+    from sagelab.errors import DefinitionError, SagelabError
 
-    definition, name, _ = load_pipeline(pipeline, load_settings(profile=profile))
+    settings = load_settings(profile=profile)
+    definition, name, artifacts = load_pipeline(pipeline, settings)
     check(definition, pipeline)
+    backend = backend_for(settings)
+
+    def fetch(uri: str) -> "bytes | None":
+        try:
+            return backend.get_bytes(uri)
+        except SagelabError:
+            return None
+
+    problems, notes = missing_imports(definition, artifacts, fetch)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if problems:
+        raise DefinitionError(problems, pipeline)
     steps = sum(1 for _ in definition.all_steps())
     print(f"{pipeline}: pipeline {name} is valid ({_count(steps, 'step')}, {_count(len(definition.parameters), 'parameter')})")
 

@@ -71,6 +71,20 @@ def ensure(step: StepLog, spec: ImageEnvironment, requirements: Requirements | N
     return cache.ensure(step, key(spec, requirements, extras), what, build)
 
 
+def modules(spec: ImageEnvironment) -> set[str] | None:
+    """The top-level modules a step on `spec` can import from its built environment; None when it is not built yet."""
+    site = cache.cache_dir() / key(spec, None) / "lib" / f"python{PYTHON}" / "site-packages"
+    if not site.is_dir():
+        return None
+    found = set()
+    for entry in site.iterdir():
+        if entry.is_dir() and entry.name != "__pycache__" and not entry.name.endswith((".dist-info", ".egg-info", ".data")):
+            found.add(entry.name)
+        elif entry.suffix in (".py", ".so"):
+            found.add(entry.name.split(".", 1)[0])
+    return found
+
+
 def installed(env: Path) -> dict[str, str]:
     """`name → version` of every distribution in an environment's site-packages (names lower-case, `-` for `_`)."""
     from importlib import metadata  # here: it costs every run ~13 ms to import
