@@ -100,3 +100,30 @@ def test_a_call_to_sagemaker_while_building_is_a_clear_error(sdk_sagelab: Path, 
     assert run.returncode == 1, run.stdout + run.stderr
     assert "sagemaker DescribeTrainingJob is not available while sagelab builds a pipeline definition" in run.stderr, run.stderr
     assert "Traceback" not in run.stderr and not (project / ".sagelab" / "sagelab.db").exists()
+
+
+def test_while_a_definition_builds_sts_answers_locally_at_any_endpoint_and_nothing_else_goes_out(project: Path) -> None:
+    """What the SDK does during definition(), without the SDK: STS at its explicit regional endpoint, an S3 upload, a
+    telemetry GET through urllib; then everything is as before."""
+    import urllib.error
+    import urllib.request
+
+    import boto3
+
+    from sagelab.config import load_settings
+    from sagelab.engines.local.offline_aws import offline_aws
+    from sagelab.store import LocalStore
+
+    settings = load_settings(project)
+    before = dict(os.environ)
+    with offline_aws(settings, LocalStore(settings.store)):
+        session = boto3.Session()
+        sts = session.client("sts", endpoint_url="https://sts.us-east-1.amazonaws.com")
+        assert sts.get_caller_identity()["Account"] == settings.account
+        session.client("s3").put_object(Bucket="sagemaker-us-east-1-000000000000", Key="code/x.py", Body=b"print(1)\n")
+        with pytest.raises(urllib.error.URLError, match="403"):
+            urllib.request.urlopen("https://sm-pysdk-t-us-east-1.s3.us-east-1.amazonaws.com/telemetry", timeout=10)
+        with pytest.raises(Exception, match="sagemaker ListPipelines is not available while sagelab builds a pipeline definition"):
+            session.client("sagemaker").list_pipelines()
+    assert dict(os.environ) == before
+    assert (settings.store / "sagemaker-us-east-1-000000000000" / "code" / "x.py").read_bytes() == b"print(1)\n"

@@ -3,70 +3,87 @@
 `pipeline.definition()` of an SDK `Pipeline` talks to AWS: `default_bucket()` asks STS for the
 account and S3 for the bucket, and each step's code (a processing script, a training
 `source_dir`) is uploaded to S3 and named in the definition by its S3 URI. While sagelab
-imports a pipeline module and calls `definition()`, `offline_aws` points boto3 at two servers
-on 127.0.0.1 instead (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL` for
-every other service), with throwaway credentials and the profile's region:
-- S3 is the project's store, so the uploaded code is where the local run reads it;
-- the SDK's defaults config names the default bucket, `sagemaker-<region>-<account>` as in the
-  local engine's ARNs (the SDK asks STS for the account at an explicit AWS endpoint that no
-  environment variable redirects), and opts out of the SDK's telemetry requests;
-- STS answers GetCallerIdentity with the profile's account and role, for code that asks itself;
-- any other call (SageMaker, IAM, ...) gets an error naming the service and the operation,
-  which the loader reports as the definition's failure; nothing leaves the machine.
+imports a pipeline module and calls `definition()`, `offline_aws` stands in for AWS, with
+throwaway credentials and the profile's region:
+- S3 (`AWS_ENDPOINT_URL_S3`) is the project's store served on 127.0.0.1, so the uploaded code
+  is where the local run reads it;
+- STS GetCallerIdentity answers with the profile's account and role, so the default bucket is
+  `sagemaker-<region>-<account>` as in the local engine's ARNs. The SDK asks it at an explicit
+  AWS endpoint that no variable redirects, so the answer comes from a botocore handler that
+  every botocore session made meanwhile registers (`_CallerIdentity`);
+- any other AWS call (`AWS_ENDPOINT_URL`: SageMaker, IAM, ...) gets an error naming the service
+  and the operation, which the loader reports as the definition's failure;
+- HTTP(S)_PROXY points at the same stand-in, which refuses every tunnel: clients that honour
+  the proxy variables (botocore, requests, urllib: the SDK's telemetry) cannot leave the
+  machine, and the loggers that would only report the stand-in are quiet.
 The environment is put back as it was afterwards.
 """
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import json
+import logging
 import os
 import re
 import secrets
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+
     from sagelab.config import Settings
     from sagelab.store import LocalStore
 
 # Credentials and profiles that would otherwise sign with, or reach for, a real account.
 _CLEARED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
-            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")  # fmt: skip
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+            "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy", "no_proxy")  # fmt: skip
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+# Loggers that would only report the stand-in: a traceback per telemetry request refused, and the
+# endpoints and credentials botocore found in the variables set here.
+_QUIET = ("sagemaker.telemetry", "botocore.configprovider", "botocore.credentials")
 
 
 @contextmanager
 def offline_aws(settings: Settings, store: LocalStore) -> Iterator[None]:
-    """While it lasts, boto3 clients made in this process reach the store as S3 and a local STS, never AWS."""
-    import tempfile
-
+    """While it lasts, AWS clients made in this process reach the store as S3 and a local STS, and nothing else."""
     from sagelab.store.s3_server import S3Server
 
-    with S3Server(store) as s3, _StandIn(settings) as standin, tempfile.TemporaryDirectory(prefix="sagelab-sdk-") as folder:
+    with S3Server(store) as s3, _StandIn(settings) as standin, _CallerIdentity(settings):
         values = {
-            "SAGEMAKER_ADMIN_CONFIG_OVERRIDE": _sdk_defaults(settings, Path(folder)),
             "AWS_ENDPOINT_URL": standin.endpoint,
-            "AWS_ENDPOINT_URL_STS": standin.endpoint,
             "AWS_ENDPOINT_URL_S3": s3.endpoint,
             "AWS_ACCESS_KEY_ID": "SAGELAB" + secrets.token_hex(6).upper(),
             "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
             "AWS_DEFAULT_REGION": settings.region,
             "AWS_REGION": settings.region,
             "AWS_EC2_METADATA_DISABLED": "true",
+            "HTTP_PROXY": standin.endpoint,
+            "HTTPS_PROXY": standin.endpoint,
+            "NO_PROXY": "127.0.0.1,localhost,::1",
         }
         saved = {name: os.environ.get(name) for name in (*values, *_CLEARED)}
+        loggers = {logger: logger.level for logger in map(logging.getLogger, _QUIET)}
         try:
             for name in _CLEARED:
                 os.environ.pop(name, None)
             os.environ.update(values)
+            for logger in loggers:
+                logger.setLevel(logging.CRITICAL)
             yield
         finally:
+            for logger, level in loggers.items():
+                logger.setLevel(level)
             for name, value in saved.items():
                 if value is None:
                     os.environ.pop(name, None)
@@ -74,24 +91,65 @@ def offline_aws(settings: Settings, store: LocalStore) -> Iterator[None]:
                     os.environ[name] = value
 
 
-def _sdk_defaults(settings: Settings, folder: Path) -> str:
-    """A SageMaker SDK defaults file (the admin one, which a user's own config overrides) naming the default bucket."""
-    admin = Path(os.environ.get("SAGEMAKER_ADMIN_CONFIG_OVERRIDE") or "/etc/xdg/sagemaker/config.yaml")
-    config: dict[str, Any] = {}
-    if admin.is_file():  # an organisation's defaults (tags, KMS keys, ...) stay in the definition
-        try:
-            import yaml  # type: ignore[import-untyped]  # the SDK's own dependency
+class _CallerIdentity(importlib.abc.MetaPathFinder):
+    """Answers STS GetCallerIdentity in botocore itself, whatever endpoint a client names, while it is active.
 
-            config = yaml.safe_load(admin.read_text()) or {}
-        except (ImportError, OSError, ValueError):
-            config = {}
-    config.setdefault("SchemaVersion", "1.0")
-    modules = config.setdefault("SageMaker", {}).setdefault("PythonSDK", {}).setdefault("Modules", {})
-    modules.setdefault("Session", {}).setdefault("DefaultS3Bucket", settings.default_bucket)
-    modules.setdefault("TelemetryOptOut", True)
-    path = folder / "config.yaml"
-    path.write_text(json.dumps(config))  # JSON is YAML
-    return str(path)
+    botocore registers `botocore.handlers.BUILTIN_HANDLERS` in every session it makes; the handler
+    joins that list now if botocore is loaded, else as soon as it is (this finder wraps the
+    loading of `botocore.handlers`, so a pipeline that never imports botocore never pays for it).
+    """
+
+    _MODULE = "botocore.handlers"
+    _EVENT = "before-call.sts.GetCallerIdentity"
+
+    def __init__(self, settings: Settings) -> None:
+        self.account, self.role = settings.account, settings.role_arn
+        self.active = False
+
+    def __enter__(self) -> _CallerIdentity:
+        self.active = True
+        if self._MODULE in sys.modules:
+            self._register(sys.modules[self._MODULE])
+        else:
+            sys.meta_path.insert(0, self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.active = False  # sessions made meanwhile keep the handler; it answers nothing from now on
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        handlers = getattr(sys.modules.get(self._MODULE), "BUILTIN_HANDLERS", None)
+        if handlers is not None and (self._EVENT, self._answer) in handlers:
+            handlers.remove((self._EVENT, self._answer))
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> ModuleSpec | None:
+        if fullname != self._MODULE:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            execute = spec.loader.exec_module
+
+            def exec_module(module: ModuleType) -> None:
+                execute(module)
+                self._register(module)
+
+            spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+    def _register(self, handlers: ModuleType) -> None:
+        handlers.BUILTIN_HANDLERS.append((self._EVENT, self._answer))
+
+    def _answer(self, **kwargs: Any) -> tuple[Any, dict[str, Any]] | None:
+        """botocore's short-circuit: an (HTTP response, parsed response) pair in place of the call."""
+        if not self.active:
+            return None
+        from botocore.awsrequest import AWSResponse
+
+        role_name = self.role.rsplit("/", 1)[-1]
+        parsed = {"UserId": "AROASAGELABLOCAL:sagelab", "Account": self.account, "Arn": f"arn:aws:sts::{self.account}:assumed-role/{role_name}/sagelab",
+                  "ResponseMetadata": {"HTTPStatusCode": 200, "RequestId": "sagelab"}}  # fmt: skip
+        return AWSResponse("https://sts.amazonaws.com/", 200, {}, None), parsed
 
 
 class _StandIn:
@@ -130,6 +188,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path.startswith("http://"):  # a request through the proxy (HTTP_PROXY points here)
+            return self.do_CONNECT()
         scope = _SCOPE.search(self.headers.get("Authorization", ""))
         service = scope.group(1) if scope else "an AWS service"
         target = self.headers.get("X-Amz-Target")
@@ -146,6 +206,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, error.encode(), "text/xml")
 
     do_GET = do_PUT = do_DELETE = do_HEAD = do_POST
+
+    def do_CONNECT(self) -> None:
+        """A proxy tunnel or request (HTTP(S)_PROXY point here): refused, so nothing leaves the machine."""
+        self._send(403, f"sagelab builds this pipeline definition offline: no connection to {self.path}".encode(), "text/plain")
 
     def _caller_identity(self) -> None:
         role_name = self.role.rsplit("/", 1)[-1]
