@@ -13,6 +13,13 @@ if sys.version_info < (3, 10):  # pip refuses to install on older Pythons; this 
     raise ImportError(_TOO_OLD)
 
 
+def load_ipython_extension(shell: Any) -> None:
+    """`%load_ext sagelab`: sparkmagic's Spark magics (`sagelab.spark.magics`) in this kernel."""
+    from sagelab.spark.magics import load
+
+    load(shell)
+
+
 def __getattr__(name: str) -> Any:
     """`sagelab.run` and the rest of the Python API, imported on first use: `import sagelab` stays instant."""
     if name in __all__:

@@ -12,6 +12,8 @@
     instance_type = "ml.m5.large"   # step defaults for pipelines written with sagelab.pipeline
     instance_count = 1
     volume_size_gb = 30
+    spark = "local[*]"           # notebooks' Spark: local[N] on this machine, or "sc://host:port" (Spark Connect)
+    spark_conf = { "spark.driver.memory" = "4g" }   # Spark properties of that session
 
     [tool.sagelab.profiles.local]   # a profile overrides any of the keys above
     concurrency = 2
@@ -61,6 +63,8 @@ class Settings:
     aws_profile: str | None = None
     s3_endpoint_url: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
+    spark: str = "local[*]"  # where notebooks' Spark runs: local[N] (pyspark on this machine) or sc://host:port (Spark Connect)
+    spark_conf: tuple[tuple[str, str], ...] = ()  # Spark properties for that session, e.g. spark.driver.memory
     profile: str = "local"
 
     @property
@@ -147,6 +151,13 @@ def _checked(values: dict[str, Any], root: Path) -> dict[str, Any]:
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
                 raise ConfigError(f'{where} tags must be a table of strings, e.g. tags = {{ team = "ml" }}; got {value!r}')
             checked[key] = tuple(sorted(value.items()))
+        elif key == "spark":
+            checked[key] = spark_target(value, where)
+        elif key == "spark_conf":
+            if not isinstance(value, dict) or not all(isinstance(v, (str, int, float, bool)) for v in value.values()):
+                raise ConfigError(f'{where} spark_conf must be a table of Spark properties, e.g. spark_conf = {{ "spark.driver.memory" = "4g" }}; '
+                                  f"got {value!r}")
+            checked[key] = tuple(sorted((k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()))
         elif key == "instance_type":
             if not isinstance(value, str) or not value.startswith("ml."):
                 raise ConfigError(f"{where} instance_type must be a SageMaker instance type such as ml.m5.large; got {value!r}")
@@ -164,6 +175,16 @@ def _checked(values: dict[str, Any], root: Path) -> dict[str, Any]:
                 raise ConfigError(f'{where} account must be 12 digits in quotes, such as "123456789012"; got {value!r}')
             checked[key] = value
     return checked
+
+
+def spark_target(value: Any, where: str) -> str:
+    """A valid `spark` setting: local[*], local[N] or sc://host:port, with no token in it."""
+    if not isinstance(value, str) or not re.fullmatch(r"local(\[(\*|\d+)\])?|sc://[^/;]+(/.*)?", value):
+        raise ConfigError(f'{where} spark must be "local[*]" (or local[N]: Spark on this machine) or "sc://host:port" '
+                          f"(a Spark Connect server); got {value!r}")
+    if "token=" in value:
+        raise ConfigError(f"{where} spark names a token: put it in the SPARK_CONNECT_AUTHENTICATE_TOKEN variable, never in a file")
+    return value
 
 
 def _read_table(path: Path) -> dict[str, Any]:
