@@ -8,6 +8,7 @@ EMR on EKS, `start-connect-server.sh`), with the token from SPARK_CONNECT_AUTHEN
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -109,6 +110,9 @@ class SparkSessions:
         if session is None:
             return False
         session.stop()
+        # pyspark leaves this set after a Spark Connect session, and a local session started later in the process
+        # (a notebook that switches back with %%configure -f) would then try to be a Connect client.
+        os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
         return True
 
     def mount(self, text: str) -> None:
@@ -146,6 +150,7 @@ class SparkSessions:
 
         from sagelab.spark import storage
 
+        os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)  # see stop()
         if shutil.which("java") is None and not _java_home():
             raise SagelabError(f"local Spark needs Java, and there is none on PATH or in JAVA_HOME: {JAVA_FIX}")
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -175,14 +180,23 @@ class SparkSessions:
         builder = SparkSession.builder.remote(self.target)
         for key, value in self.conf.items():
             builder = builder.config(key, value)
+        session = None
         try:
-            return builder.getOrCreate()
+            session = builder.getOrCreate()
+            session.version  # noqa: B018 - the first call to the server: a wrong token or address fails here, not in a user's cell
         except Exception as exc:  # noqa: BLE001 - gRPC's errors: one line naming the server
-            raise SagelabError(f"Spark Connect at {self.target} did not answer: {str(exc).splitlines()[0]}") from None
+            import re
+
+            if session is not None:
+                session.stop()  # else pyspark hands the refused session out again
+
+            details = re.search(r'details = "([^"]*)"', str(exc))
+            reason = details.group(1) if details else str(exc).splitlines()[0]
+            hint = " (the token comes from SPARK_CONNECT_AUTHENTICATE_TOKEN)" if "authentication" in reason.lower() else ""
+            raise SagelabError(f"Spark Connect at {self.target} refused the session or did not answer: {reason}{hint}") from None
+        return session
 
 
 def _java_home() -> bool:
-    import os
-
     home = os.environ.get("JAVA_HOME")
     return home is not None and (Path(home) / "bin" / "java").is_file()

@@ -115,10 +115,11 @@ def _disks(root: Path) -> list[Check]:
 
 
 def _java() -> Check:
+    from sagelab.spark.sessions import JAVA_FIX as fix
+
     java = shutil.which("java")
-    fix = "install Java 17: `sudo apt-get install openjdk-17-jre-headless` (Debian, Ubuntu) or `brew install openjdk@17` (macOS)"
     if java is None:
-        return Check("java", "warn", "not found: Spark (PySparkProcessor steps, notebooks' Spark) needs Java 17 or newer", fix)
+        return Check("java", "warn", "not found: local Spark (notebooks' %%spark and %%sql, sagelab.spark) needs Java 17 or newer", fix)
     try:
         result = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
     except OSError as exc:
