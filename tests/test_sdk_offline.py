@@ -1,9 +1,9 @@
 """A SageMaker SDK `Pipeline` object runs locally unchanged, with no AWS account, credentials or network.
 
-The SDK (tests/fixtures/sdk/requirements.txt) is installed beside sagelab in .cache/sdk-venv, from
-a uv cache of its own (.cache/uv-sdk), which scripts/test fills; this test only makes sure it is there (offline). The pipeline
-is written as the AWS model-build templates write theirs: a bare `PipelineSession()` (its default
-bucket found through STS), code and data uploaded by the SDK while it builds the definition.
+The SDK (tests/fixtures/sdk/requirements.txt) is installed beside sagelab in .cache/sdk-venv by
+scripts/test (the one step that downloads it). The pipeline is written as the AWS model-build
+templates write theirs: a bare `PipelineSession()` (its default bucket found through STS), code
+and data uploaded by the SDK while it builds the definition.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -47,14 +46,11 @@ pipeline = Pipeline(name="SdkOffline", steps=[preprocess, train], sagemaker_sess
 
 @pytest.fixture(scope="module")
 def sdk_sagelab() -> Path:
-    """The `sagelab` command of a venv holding sagelab and the SageMaker SDK."""
-    venv = ROOT / ".cache" / "sdk-venv"
-    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-    env = {**os.environ, "UV_OFFLINE": "1", "UV_CACHE_DIR": str(ROOT / ".cache" / "uv-sdk")}  # the SDK's own uv cache, as scripts/test fills it
-    subprocess.run([uv, "venv", "--quiet", "--allow-existing", "--python", sys.executable, str(venv)], check=True, env=env)
-    subprocess.run([uv, "pip", "install", "--quiet", "--python", str(venv), "-e", str(ROOT), "-r", str(ROOT / "tests/fixtures/sdk/requirements.txt")],
-                   check=True, env=env)  # fmt: skip
-    return venv / "bin" / "sagelab"
+    """The `sagelab` command of a venv holding sagelab (this checkout, editable) and the SageMaker SDK."""
+    command = ROOT / ".cache" / "sdk-venv" / "bin" / "sagelab"
+    if not command.is_file():
+        pytest.fail(f"{command} is missing: scripts/test installs the SDK there (tests/fixtures/sdk/requirements.txt)", pytrace=False)
+    return command
 
 
 def _laptop(home: Path) -> dict[str, str]:
