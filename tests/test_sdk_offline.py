@@ -100,7 +100,8 @@ def test_a_call_to_sagemaker_while_building_is_a_clear_error(sdk_sagelab: Path, 
 
 def test_while_a_definition_builds_sts_answers_locally_at_any_endpoint_and_nothing_else_goes_out(project: Path) -> None:
     """What the SDK does during definition(), without the SDK: STS at its explicit regional endpoint, an S3 upload, a
-    telemetry GET through urllib; then everything is as before."""
+    telemetry GET (the SDK's goes through requests, which reads the proxy variables on each request); then everything
+    is as before."""
     import urllib.error
     import urllib.request
 
@@ -117,8 +118,8 @@ def test_while_a_definition_builds_sts_answers_locally_at_any_endpoint_and_nothi
         sts = session.client("sts", endpoint_url="https://sts.us-east-1.amazonaws.com")
         assert sts.get_caller_identity()["Account"] == settings.account
         session.client("s3").put_object(Bucket="sagemaker-us-east-1-000000000000", Key="code/x.py", Body=b"print(1)\n")
-        with pytest.raises(urllib.error.URLError, match="403"):
-            urllib.request.urlopen("https://sm-pysdk-t-us-east-1.s3.us-east-1.amazonaws.com/telemetry", timeout=10)
+        with pytest.raises(urllib.error.URLError, match="403"):  # a new opener reads the proxy variables (urlopen's global one, once)
+            urllib.request.build_opener().open("https://sm-pysdk-t-us-east-1.s3.us-east-1.amazonaws.com/telemetry", timeout=10)
         with pytest.raises(Exception, match="sagemaker ListPipelines is not available while sagelab builds a pipeline definition"):
             session.client("sagemaker").list_pipelines()
     assert dict(os.environ) == before

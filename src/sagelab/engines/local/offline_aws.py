@@ -13,9 +13,9 @@ throwaway credentials and the profile's region:
   every botocore session made meanwhile registers (`_CallerIdentity`);
 - any other AWS call (`AWS_ENDPOINT_URL`: SageMaker, IAM, ...) gets an error naming the service
   and the operation, which the loader reports as the definition's failure;
-- HTTP(S)_PROXY points at the same stand-in, which refuses every tunnel: clients that honour
-  the proxy variables (botocore, requests, urllib: the SDK's telemetry) cannot leave the
-  machine, and the loggers that would only report the stand-in are quiet.
+- HTTP(S)_PROXY points at the same stand-in, which refuses every tunnel: clients that read the
+  proxy variables when they connect (requests: the SDK's telemetry; botocore; a new urllib
+  opener) cannot leave the machine, and the loggers that would only report the stand-in are quiet.
 The environment is put back as it was afterwards.
 """
 
