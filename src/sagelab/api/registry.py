@@ -38,7 +38,8 @@ class Models(Protocol):
 
 
 def _named_version(reference: str) -> None:
-    if not reference.startswith("arn:") and "/" not in reference:
+    """Refuse a bare GROUP where a change needs its version (SageMaker's ModelRegistry.set_status says the same)."""
+    if "/" not in reference:
         raise RegistryError(f"name the version to change: {reference}/VERSION (see `sagelab models list {reference}`)")
 
 
@@ -100,5 +101,4 @@ class SageMakerModels:
         return {**described, "History": [current]}
 
     def set_status(self, reference: str, status: str, reason: str | None) -> dict[str, Any]:
-        _named_version(reference)
-        return self.registry.set_status(reference, status, reason)
+        return self.registry.set_status(reference, status, reason)  # it refuses a bare GROUP itself

@@ -146,10 +146,13 @@ class _CallerIdentity(importlib.abc.MetaPathFinder):
             return None
         from botocore.awsrequest import AWSResponse
 
-        role_name = self.role.rsplit("/", 1)[-1]
-        parsed = {"UserId": "AROASAGELABLOCAL:sagelab", "Account": self.account, "Arn": f"arn:aws:sts::{self.account}:assumed-role/{role_name}/sagelab",
-                  "ResponseMetadata": {"HTTPStatusCode": 200, "RequestId": "sagelab"}}  # fmt: skip
+        parsed = {**_identity(self.account, self.role), "ResponseMetadata": {"HTTPStatusCode": 200, "RequestId": "sagelab"}}
         return AWSResponse("https://sts.amazonaws.com/", 200, {}, None), parsed
+
+
+def _identity(account: str, role: str) -> dict[str, str]:
+    """GetCallerIdentity's answer for the profile: its account, as the role it names (both answers STS gets here)."""
+    return {"UserId": "AROASAGELABLOCAL:sagelab", "Account": account, "Arn": f"arn:aws:sts::{account}:assumed-role/{role.rsplit('/', 1)[-1]}/sagelab"}
 
 
 class _StandIn:
@@ -212,13 +215,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(403, f"sagelab builds this pipeline definition offline: no connection to {self.path}".encode(), "text/plain")
 
     def _caller_identity(self) -> None:
-        role_name = self.role.rsplit("/", 1)[-1]
-        xml = (
-            '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>'
-            f"<Arn>arn:aws:sts::{self.account}:assumed-role/{escape(role_name)}/sagelab</Arn>"
-            f"<UserId>AROASAGELABLOCAL:sagelab</UserId><Account>{self.account}</Account>"
-            "</GetCallerIdentityResult><ResponseMetadata><RequestId>sagelab</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
-        )
+        """For clients of sessions made before the offline window began (they lack `_CallerIdentity`'s handler)."""
+        fields = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in _identity(self.account, self.role).items())
+        xml = ('<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>'
+               f"{fields}</GetCallerIdentityResult><ResponseMetadata><RequestId>sagelab</RequestId></ResponseMetadata></GetCallerIdentityResponse>")  # fmt: skip
         self._send(200, xml.encode(), "text/xml")
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
