@@ -175,7 +175,8 @@ class _StandIn:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="sagelab-offline-aws", daemon=True).start()
+        # A short poll: shutdown() waits for the loop to look, and the default half second would be added to every load.
+        threading.Thread(target=self._server.serve_forever, args=(0.005,), name="sagelab-offline-aws", daemon=True).start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
