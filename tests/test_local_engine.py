@@ -299,9 +299,9 @@ s3.put_object(Bucket='sagemaker-us-east-1-000000000000', Key='copied/a.csv', Bod
 
 
 def test_unsupported_step_types_fail_validation(engine: LocalEngine) -> None:
-    cluster = {"Name": "Cluster", "Type": "EMR", "Arguments": {"ClusterId": "j-1", "StepConfig": {}}}
-    with pytest.raises(DefinitionError, match="/Steps/1/Type: step Cluster: EMR steps do not run locally yet"):
-        run(engine, definition(processing_step("P", "pass"), cluster))
+    function = {"Name": "Function", "Type": "Lambda", "FunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:f", "Arguments": {}}
+    with pytest.raises(DefinitionError, match="/Steps/1/Type: step Function: Lambda steps do not run locally yet"):
+        run(engine, definition(processing_step("P", "pass"), function))
     assert engine.records.executions() == []  # nothing started
 
 

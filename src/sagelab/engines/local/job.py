@@ -74,8 +74,10 @@ class Job:
             log.write(f"[sagelab] {message}\n")
 
     def run(self, argv: list[str], workdir: str, variables: dict[str, str], timeout: float | None = None,
-            interpreter: str | None = None) -> int:  # fmt: skip
+            interpreter: str | None = None, shown: tuple[Path, ...] = ()) -> int:  # fmt: skip
         """Run `argv` in the sandbox (on `interpreter`, else sagelab's), output appended to the step log; returns the exit code.
+
+        The step sees its own folders and `shown` (a Spark job: the store); the rest of the project's state is hidden.
 
         A job stopped before its process starts (during a slow setup: downloads, pip) raises
         StepFailed instead of starting it.
@@ -91,9 +93,9 @@ class Job:
         env = sandbox.environment({**self.step_env, **variables}, interpreter, home)
         # ~/.aws stays visible to a step working on real S3 with the user's credentials (a hybrid run's profiles, SSO cache)
         aws = () if env.get(sandbox.KEEP_CREDENTIALS) == "1" else (sandbox.aws_folder(),)
-        hidden = (self.settings.state_dir, self.settings.store, *aws)
+        hidden = tuple(folder for folder in (self.settings.state_dir, self.settings.store, *aws) if folder not in shown)
         # shown: the job's folder and those beside it (the launcher skips missing ones); the model cache, which batch transform reads
-        kept = (self.root, *map(self.companion, COMPANIONS), self.settings.state_dir / "models")
+        kept = (self.root, *map(self.companion, COMPANIONS), self.settings.state_dir / "models", *shown)
         with self._starting, open(self.log_path, "ab") as log:
             if self.cancelled.is_set():
                 raise StepFailed("stopped before the job's process started")

@@ -8,6 +8,7 @@ from typing import Any
 
 from sagelab.containers import environments, frameworks, images
 from sagelab.containers.contract import PROCESSING_CONFIG_DIR, api_string, job_path, resource_config, write_json
+from sagelab.engines.local import spark
 from sagelab.engines.local.inputs import discard_inputs, download_input, upload_output
 from sagelab.engines.local.job import Job, StepFailed, StepResult, now_iso
 
@@ -46,13 +47,19 @@ class ProcessingRunner:
         # A ScriptProcessor on a framework image (the training image, typically) sees that image's helper packages.
         variables = frameworks.processing_environment(image, variables)
         timeout = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
-        # Relative paths land in the job's own folder, never in the real filesystem root.
-        # An image sagelab emulates with its own code (Model Monitor, Clarify) runs on sagelab's packages, which that code needs.
-        emulated = len(entrypoint) > 2 and entrypoint[:2] == ["python3", "-m"] and str(entrypoint[2]).startswith("sagelab.")
+        command = [api_string(a) for a in [*entrypoint, *arguments]]
+        shown: tuple[Path, ...] = ()
+        if image is not None and image.framework == "spark" and command[0] == "smspark-submit":
+            command, shown = spark.spark_command(job, command[0], command[1:]), spark.store_folder(job)
+            job.log(f"{image.label}: smspark-submit runs on local Spark {spark.pyspark_version()} (the image's is Spark {image.version or '?'}), "
+                    "with the project's store as s3://")
+        # An image sagelab emulates with its own code (Model Monitor, Clarify, Spark) runs on sagelab's packages, which that code needs.
+        emulated = len(command) > 2 and command[:2] == ["python3", "-m"] and command[2].startswith("sagelab.")
         runtime = environments.prepare(job, image, environments.processing_code(request, job.root),
-                                       mode="host" if emulated else job.settings.environment,
+                                       mode="host" if emulated else job.settings.environment, builtin=emulated,
                                        job_folder=job.companion("python"))  # fmt: skip
-        code = job.run([api_string(a) for a in [*entrypoint, *arguments]], "/opt/ml", variables, timeout, runtime.python)
+        # Relative paths land in the job's own folder, never in the real filesystem root.
+        code = job.run(command, "/opt/ml", variables, timeout, runtime.python, shown)
         if code != 0:
             raise StepFailed(f"AlgorithmError: the container command exited with code {code}. Last log lines:\n{job.log_tail()}",
                              properties=runtime.properties)

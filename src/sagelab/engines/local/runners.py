@@ -31,6 +31,7 @@ _SPECS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "Tuning": ("tuning", "TuningRunner", ()),
     "QualityCheck": ("checks", "CheckRunner", ()),
     "ClarifyCheck": ("checks", "CheckRunner", ()),
+    "EMR": ("emr", "EMRRunner", ()),
 }
 # Quick steps that start no process: they run on the scheduler's own thread.
 INLINE = {"Condition", "Fail", "RegisterModel", "Model", "EndpointConfig"}
@@ -66,8 +67,14 @@ RUNNERS = _Runners()
 
 def unsupported_steps(definition: PipelineDefinition) -> list[Problem]:
     """A problem for each step the local engine cannot run, so nothing is ever silently skipped."""
-    return [
+    problems = [
         Problem(f"{step.pointer}/Type", f"step {step.name}: {step.type} steps do not run locally yet; sagelab runs {', '.join(RUNNERS)}")
         for step in definition.all_steps()
         if step.type not in RUNNERS
     ]
+    emr_steps = [step for step in definition.all_steps() if step.type == "EMR"]
+    if emr_steps:  # only then: the EMR runner's module imports the Spark parts
+        from sagelab.engines.local.emr import command_problem
+
+        problems += [problem for step in emr_steps if (problem := command_problem(step)) is not None]
+    return problems
