@@ -1,6 +1,7 @@
 """Write SageMaker pipelines in a few lines of Python; they compile to the definition JSON.
 
     from sagelab.pipeline import Pipeline, Parameter, processing, training, condition, fail
+    from sagelab.pipeline import spark_processing, emr       # Spark on SageMaker's Spark image, or on an EMR cluster
 
 Building a pipeline reads local files only: code and data referenced by path get
 content-addressed S3 URIs, and the engine uploads them when the pipeline runs.
@@ -28,6 +29,7 @@ from sagelab.pipeline.models import (
 )
 from sagelab.pipeline.pipeline import Pipeline
 from sagelab.pipeline.processing import ProcessingStep, processing
+from sagelab.pipeline.spark import EMRStep, SparkProcessingStep, emr, spark_processing
 from sagelab.pipeline.steps import (
     CacheConfig,
     ConditionStep,
@@ -44,6 +46,7 @@ __all__ = [
     "Channel",
     "Condition",
     "ConditionStep",
+    "EMRStep",
     "ExecutionVariables",
     "Expression",
     "FailStep",
@@ -55,10 +58,12 @@ __all__ = [
     "ProcessingStep",
     "RegisterModelStep",
     "RetryPolicy",
+    "SparkProcessingStep",
     "Step",
     "TrainingStep",
     "TransformStep",
     "condition",
+    "emr",
     "equals",
     "fail",
     "in_",
@@ -67,6 +72,7 @@ __all__ = [
     "or_",
     "processing",
     "register",
+    "spark_processing",
     "training",
     "transform",
 ]

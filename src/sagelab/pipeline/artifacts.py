@@ -44,6 +44,18 @@ class Artifacts:
             self.objects[f"{prefix}/{file.relative_to(path).as_posix()}"] = file
         return prefix + "/"
 
+    def files(self, paths: list[Path], name: str, kind: str = "code") -> str:
+        """The URI prefix `name` holding local files side by side (a Spark job's --py-files), by their names and content."""
+        if len({path.name for path in paths}) < len(paths):
+            raise PipelineError(f"two of {', '.join(map(str, paths))} have the same file name; they would overwrite each other")
+        tree = hashlib.sha256()
+        for path in sorted(paths, key=lambda p: p.name):
+            tree.update(path.name.encode() + b"\0" + hashlib.sha256(_read(path)).digest())
+        prefix = self._uri(kind, tree.hexdigest(), name)
+        for path in paths:
+            self.objects[f"{prefix}/{path.name}"] = path
+        return prefix + "/"
+
     def sourcedir(self, entry_point: Path, source_dir: Path | None, dependencies: tuple[Path, ...] = ()) -> str:
         """The URI of a `sourcedir.tar.gz` holding the source folder (or the entry point alone) and the dependencies."""
         data = source_tarball(entry_point, source_dir, dependencies)
