@@ -14,8 +14,8 @@ if sys.version_info < (3, 10):  # pip refuses to install on older Pythons; this 
 
 
 def load_ipython_extension(shell: Any) -> None:
-    """`%load_ext sagelab`: sparkmagic's Spark magics (`sagelab.spark.magics`) in this kernel."""
-    from sagelab.spark.magics import load
+    """`%load_ext sagelab`: sparkmagic's Spark magics (`sagelab.notebook.magics`) in this kernel."""
+    from sagelab.notebook.magics import load
 
     load(shell)
 

@@ -12,7 +12,8 @@
     instance_type = "ml.m5.large"   # step defaults for pipelines written with sagelab.pipeline
     instance_count = 1
     volume_size_gb = 30
-    spark = "local[*]"           # notebooks' Spark: local[N] on this machine, or "sc://host:port" (Spark Connect)
+    spark = "local[*]"           # notebooks' Spark: local[N] on this machine, "sc://host:port" (Spark Connect) or
+                                 # "livy+http://host:8998" (Livy, EMR on EC2)
     spark_conf = { "spark.driver.memory" = "4g" }   # Spark properties of that session
 
     [tool.sagelab.profiles.local]   # a profile overrides any of the keys above
@@ -63,7 +64,7 @@ class Settings:
     aws_profile: str | None = None
     s3_endpoint_url: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
-    spark: str = "local[*]"  # where notebooks' Spark runs: local[N] (pyspark on this machine) or sc://host:port (Spark Connect)
+    spark: str = "local[*]"  # where notebooks' Spark runs: local[N] (pyspark here), sc://host:port (Spark Connect), livy+http(s)://host:port
     spark_conf: tuple[tuple[str, str], ...] = ()  # Spark properties for that session, e.g. spark.driver.memory
     profile: str = "local"
 
@@ -178,12 +179,18 @@ def _checked(values: dict[str, Any], root: Path) -> dict[str, Any]:
 
 
 def spark_target(value: Any, where: str) -> str:
-    """A valid `spark` setting: local[*], local[N] or sc://host:port, with no token in it."""
-    if not isinstance(value, str) or not re.fullmatch(r"local(\[(\*|\d+)\])?|sc://[^/;]+(/.*)?", value):
-        raise ConfigError(f'{where} spark must be "local[*]" (or local[N]: Spark on this machine) or "sc://host:port" '
-                          f"(a Spark Connect server); got {value!r}")
+    """A valid `spark` setting: local[*], local[N], sc://host:port or livy+http(s)://host:port, with no secret in it."""
+    if isinstance(value, str) and re.match(r"https?://", value):
+        raise ConfigError(f"{where} spark {value!r} does not say which protocol it speaks: write livy+{value} for a Livy server "
+                          '(EMR on EC2), or "sc://host:port" for Spark Connect')
+    if not isinstance(value, str) or not re.fullmatch(r"local(\[(\*|\d+)\])?|sc://[^/;]+(/.*)?|livy\+https?://[^/?#\s]+(/[^?#\s]*)?", value):
+        raise ConfigError(f'{where} spark must be "local[*]" (or local[N]: Spark on this machine), "sc://host:port" '
+                          f'(a Spark Connect server) or "livy+http://host:8998" (a Livy server; livy+https:// with TLS); got {value!r}')
     if "token=" in value:
         raise ConfigError(f"{where} spark names a token: put it in the SPARK_CONNECT_AUTHENTICATE_TOKEN variable, never in a file")
+    if value.startswith("livy+") and "@" in value.split("/")[2]:
+        raise ConfigError(f"{where} spark names a Livy user or password: put them in the SAGELAB_LIVY_USER and SAGELAB_LIVY_PASSWORD "
+                          "variables, never in a file")
     return value
 
 

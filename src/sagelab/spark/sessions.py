@@ -4,6 +4,8 @@
 project's `s3://` URIs mapped onto its store (`storage`), its warehouse and driver log under
 `.sagelab/spark/`; `spark = "sc://host:port"` connects to a Spark Connect server (EMR Serverless,
 EMR on EKS, `start-connect-server.sh`), with the token from SPARK_CONNECT_AUTHENTICATE_TOKEN.
+`spark = "livy+http://host:8998"` is a Livy server (EMR on EC2): Spark runs there, so this process
+has no SparkSession, and these settings become the Livy session's request (`sagelab.spark.livy`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ _CONFIGURE_KEYS = {
     "numExecutors": "spark.executor.instances",
     "name": "spark.app.name",
 }
+# Livy's session request fields with no local meaning: accepted on a Livy profile only.
+LIVY_ONLY_KEYS = ("jars", "pyFiles", "files", "archives", "queue", "proxyUser", "heartbeatTimeoutInSecond", "ttl", "idleTimeout")
 _LOG4J = """\
 rootLogger.level = warn
 rootLogger.appenderRef.file.ref = file
@@ -49,16 +53,28 @@ class SparkSessions:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.conf: dict[str, str] = dict(settings.spark_conf)
+        self.request: dict[str, Any] = {}  # %%configure's session-request fields as given (driverMemory, jars, ...): Livy's request
         self._session: SparkSession | None = None
 
     @property
     def target(self) -> str:
-        """`local[*]`, `local[N]` or `sc://host:port`."""
+        """`local[*]`, `local[N]`, `sc://host:port` or `livy+http(s)://host:port`."""
         return self.settings.spark
 
     @property
     def local(self) -> bool:
         return self.target.startswith("local")
+
+    @property
+    def livy(self) -> bool:
+        """Spark runs on a Livy server, and only statements reach it (`sagelab.spark.livy`)."""
+        return self.target.startswith("livy+")
+
+    @property
+    def livy_conf(self) -> dict[str, str]:
+        """The Spark properties of a Livy session request: `conf` without those its own fields set (Livy maps driverMemory, ...)."""
+        mapped = {_CONFIGURE_KEYS[key] for key in self.request if key in _CONFIGURE_KEYS}
+        return {key: value for key, value in self.conf.items() if key not in mapped}
 
     @property
     def running(self) -> bool:
@@ -76,28 +92,45 @@ class SparkSessions:
     def configure(self, options: dict[str, Any]) -> None:
         """Apply sparkmagic's %%configure options (driverMemory, executorCores, conf, ...) and `url` to the next session.
 
+        On a Livy profile Livy's other session-request fields (jars, pyFiles, queue, ...) are taken too.
+
         Raises:
             ConfigError: a session is running (stop it first), or an option is unknown.
         """
         if self.running:
             raise ConfigError("a Spark session is running: %%configure -f restarts it with these settings")
+        if "url" in options:  # first: it decides which options the rest may be
+            from sagelab.config import spark_target
+
+            self.settings = replace(self.settings, spark=spark_target(options["url"], "%%configure url:"))
         for key, value in options.items():
             if key == "conf":
                 if not isinstance(value, dict):
                     raise ConfigError(f'%%configure conf must be an object of Spark properties; got {value!r}')
                 self.conf.update({str(k): str(v) for k, v in value.items()})
-            elif key == "url":
-                from sagelab.config import spark_target
-
-                self.settings = replace(self.settings, spark=spark_target(value, "%%configure url:"))
             elif key in _CONFIGURE_KEYS:
                 self.conf[_CONFIGURE_KEYS[key]] = str(value)
-            else:
-                known = ", ".join(["conf", "url", *_CONFIGURE_KEYS])
+                self.request[key] = value
+            elif key in LIVY_ONLY_KEYS and self.livy:
+                self.request[key] = value
+            elif key in LIVY_ONLY_KEYS:
+                raise ConfigError(f"%%configure: {key} is a Livy session option, and this profile's Spark is {self.target}")
+            elif key == "kind" and self.livy:
+                if value != "pyspark":
+                    raise ConfigError(f'%%configure kind: sagelab\'s Livy sessions are "pyspark" (Python cells); got {value!r}')
+            elif key != "url":
+                known = ", ".join(["conf", "url", *_CONFIGURE_KEYS, *(LIVY_ONLY_KEYS if self.livy else ())])
                 raise ConfigError(f"%%configure: unknown option {key!r}; known: {known}")
 
     def session(self) -> SparkSession:
-        """The running session, started now if there is none (saying so, with the Spark UI's address)."""
+        """The running session, started now if there is none (saying so, with the Spark UI's address).
+
+        Raises:
+            SagelabError: the profile's Spark is a Livy server, which takes statements and hands out no SparkSession.
+        """
+        if self.livy:
+            raise SagelabError(f"the profile's Spark is a Livy server ({self.target}): it runs %%spark and %%sql cells "
+                               "(`%load_ext sagelab`), and there is no SparkSession in this process")
         if self._session is None:
             self._session = self._start_local() if self.local else self._start_connect()
             where = f"Spark UI: {self._session.sparkContext.uiWebUrl}" if self.local else "Spark Connect"

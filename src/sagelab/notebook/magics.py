@@ -1,7 +1,7 @@
 """`%load_ext sagelab`: sparkmagic's magics in any IPython or Jupyter kernel, on the profile's Spark.
 
-As in sparkmagic, Spark code runs in a namespace of its own (the "remote" side: `spark`, and `sc`
-on local Spark), apart from the notebook's, and data crosses on purpose:
+As in sparkmagic, Spark code runs on a side of its own (the "remote" side: `spark`, and `sc` on
+local Spark and Livy), apart from the notebook's namespace, and data crosses on purpose:
 
     %%configure -f {"driverMemory": "4g", "conf": {"spark.sql.shuffle.partitions": "8"}}
     %%spark                      run the cell on the Spark side
@@ -12,23 +12,25 @@ on local Spark), apart from the notebook's, and data crosses on purpose:
 
 IPython refuses a cell magic whose cell is empty, so the magics that take no code (send_to_spark,
 info, logs, cleanup) are line magics too: `%info`, `%send_to_spark -i frame -t df -n frame`.
-Each Spark cell shows its jobs' progress (stages, tasks) as it runs, and buckets its code names
-are mounted first on local Spark (`storage`).
+Where the Spark side is comes from the profile's `spark` setting, or `%%configure {"url": ...}`:
+this process (local Spark, Spark Connect) or a Livy server, each behind `sagelab.spark.backend`.
+Each Spark cell shows its progress as it runs.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, magics_class
 from IPython.display import display
 
 from sagelab.errors import SagelabError
-from sagelab.spark.progress import watch
-from sagelab.spark.sessions import SparkSessions
+
+if TYPE_CHECKING:
+    from sagelab.spark.backends import Show, SparkBackend
+    from sagelab.spark.sessions import SparkSessions
 
 MAX_ROWS = 2500  # sparkmagic's default for %%sql -n
 SAMPLE_FRACTION = 0.1  # and for -r
@@ -45,12 +47,11 @@ class UsageError(SagelabError):
 
 @magics_class
 class SparkMagics(Magics):
-    """sparkmagic's cell magics over `SparkSessions` (the local profile's settings unless `%spark profile NAME`)."""
+    """sparkmagic's cell magics over the profile's Spark backend (the local profile's unless `%spark profile NAME`)."""
 
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
         self.profile = "local"
-        self.remote: dict[str, Any] = {}  # the Spark side's namespace
 
     @property
     def user_ns(self) -> dict[str, Any]:
@@ -60,9 +61,17 @@ class SparkMagics(Magics):
 
     @property
     def sessions(self) -> SparkSessions:
+        """The profile's settings, and what %%configure changed."""
         from sagelab.spark import manager
 
         return manager(self.profile)
+
+    @property
+    def backend(self) -> SparkBackend:
+        """Where the Spark side is: this process or a Livy server."""
+        from sagelab.spark import backend
+
+        return backend(self.profile)
 
     # -- running code ---------------------------------------------------------------------------
 
@@ -71,19 +80,16 @@ class SparkMagics(Magics):
         """%%spark runs the cell on the Spark side (its last expression's value is shown);
         %spark status | stop | info | profile NAME."""
         if cell is not None:
-            return self._guarded(lambda: self._on_spark(cell))
+            return self._guarded(lambda: self.backend.run(cell, self._progress()))
         command, _, rest = line.strip().partition(" ")
         if command == "status":
-            print(f"{self.profile}: {'running' if self.sessions.running else 'not started'} ({self.sessions.target})")
+            self._guarded(lambda: print(f"{self.profile}: {self.backend.status()} ({self.backend.target})"))
         elif command == "stop":
-            print("stopped the Spark session" if self.sessions.stop() else "no Spark session was running")
-            self.remote.clear()
+            self._guarded(lambda: print("stopped the Spark session" if self.backend.stop() else "no Spark session was running"))
         elif command == "info":
-            self._print_info()
+            self._guarded(self._print_info)
         elif command == "profile" and rest.strip():
-            self.profile = rest.strip()
-            self.remote.clear()
-            print(f"Spark cells use profile {self.profile} ({self.sessions.target})")
+            self._guarded(lambda: self._use_profile(rest.strip()))
         else:
             self._error("usage: %spark status | stop | info | profile NAME")
         return None
@@ -91,7 +97,9 @@ class SparkMagics(Magics):
     @cell_magic
     def local(self, line: str, cell: str) -> Any:
         """Run the cell in the notebook's own namespace."""
-        return self._guarded(lambda: _run(cell, self.user_ns))
+        from sagelab.spark.backends import run_cell
+
+        return self._guarded(lambda: run_cell(cell, self.user_ns))
 
     @cell_magic
     def sql(self, line: str, cell: str) -> Any:
@@ -104,14 +112,12 @@ class SparkMagics(Magics):
         if method not in ("take", "sample"):
             return self._error(f"%%sql -m must be take or sample; got {method!r}")
         maxrows, fraction = options.get("-n", MAX_ROWS), options.get("-r", SAMPLE_FRACTION)
+        if not 0.0 <= fraction <= 1.0:
+            return self._error(f"%%sql -r must be a fraction between 0 and 1; got {fraction}")
 
         def query() -> Any:
-            session = self._session(cell)
-            with watch(session, self._progress()):
-                frame = session.sql(cell)
-                if method == "sample":
-                    frame = frame.sample(fraction=fraction)
-                rows = (frame.limit(maxrows + 1) if maxrows >= 0 else frame).toPandas()
+            limit = maxrows + 1 if maxrows >= 0 else -1  # one more than shown: tells whether rows were cut
+            rows = self.backend.sql(cell, fraction if method == "sample" else None, limit, self._progress())
             cut = 0 <= maxrows < len(rows)
             rows = rows.head(maxrows) if cut else rows
             if method == "sample":
@@ -141,15 +147,13 @@ class SparkMagics(Magics):
 
         def send() -> None:
             if kind == "str":
-                self.remote[name] = str(value)
+                self.backend.send_string(name, str(value))
                 return
             import pandas
 
             if not isinstance(value, pandas.DataFrame):
                 raise UsageError(f"%%send_to_spark -t df: {source} is a {type(value).__name__}, not a pandas DataFrame")
-            frame = self._session("").createDataFrame(value)
-            frame.createOrReplaceTempView(name)
-            self.remote[name] = frame
+            self.backend.send_frame(name, value, self._progress())
             print(f"{name}: a Spark DataFrame of {len(value)} rows on the Spark side, and a SQL view", flush=True)
 
         self._guarded(send)
@@ -166,56 +170,57 @@ class SparkMagics(Magics):
             return self._error(f"%%configure takes a JSON object: {exc}")
         if not isinstance(options, dict):
             return self._error("%%configure takes a JSON object, e.g. {\"driverMemory\": \"4g\"}")
-        if "-f" in line.split() and self.sessions.running:
-            self.sessions.stop()
-            self.remote.clear()
-        self._guarded(lambda: self.sessions.configure(options))
-        if not self.sessions.running:
-            settings = ", ".join(f"{key}={value}" for key, value in self.sessions.conf.items()) or "the defaults"
-            print(f"the next Spark cell starts a session on {self.sessions.target} with {settings}")
+
+        def apply() -> None:
+            if self.backend.running:
+                if "-f" not in line.split():
+                    raise UsageError("a Spark session is running: %%configure -f restarts it with these settings")
+                self.backend.stop()
+            self.sessions.configure(options)
+            settings = {**self.sessions.request, **self.sessions.livy_conf} if self.sessions.livy else self.sessions.conf
+            shown = ", ".join(f"{key}={value}" for key, value in settings.items()) or "the defaults"
+            print(f"the next Spark cell starts a session on {self.sessions.target} with {shown}")
+
+        self._guarded(apply)
         return None
 
     @line_cell_magic
     def info(self, line: str, cell: str | None = None) -> None:
         """The backend, the session (application, Spark UI) and its settings."""
-        self._print_info()
+        self._guarded(self._print_info)
+
+    def _use_profile(self, name: str) -> None:
+        from sagelab.spark import backend
+
+        target = backend(name).target  # an unknown profile fails here, before the switch
+        self.profile = name
+        print(f"Spark cells use profile {name} ({target})")
 
     def _print_info(self) -> None:
-        rows = self.sessions.info()
+        rows = self.backend.info()
         width = max(len(key) for key, _ in rows)
         print("\n".join(f"{key:<{width}}  {value}" for key, value in rows))
 
     @line_cell_magic
     def logs(self, line: str, cell: str | None = None) -> None:
-        """The end of the Spark driver's log."""
-        print(self.sessions.log_tail())
+        """The end of the session's log: the Spark driver's, or the Livy session's."""
+        self._guarded(lambda: print(self.backend.log_tail()))
 
     @line_cell_magic
     def cleanup(self, line: str, cell: str | None = None) -> None:
-        """%%cleanup -f: stop the session and forget the Spark side's variables."""
+        """%%cleanup -f: stop the session and forget the Spark side's variables (on Livy: delete the session)."""
         if "-f" not in line.split():
             return self._error("%%cleanup stops the Spark session and drops its variables: add -f to do it")
-        self.sessions.stop()
-        self.remote.clear()
-        print("stopped the Spark session and cleared its variables")
+        def cleanup() -> None:
+            self.backend.stop()
+            print("stopped the Spark session and cleared its variables")
+
+        self._guarded(cleanup)
         return None
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def _session(self, code: str) -> Any:
-        session = self.sessions.session()
-        self.remote.setdefault("spark", session)
-        if self.sessions.local:
-            self.remote.setdefault("sc", session.sparkContext)
-        self.sessions.mount(code)
-        return session
-
-    def _on_spark(self, cell: str) -> Any:
-        session = self._session(cell)
-        with watch(session, self._progress()):
-            return _run(cell, self.remote)
-
-    def _progress(self) -> Any:
+    def _progress(self) -> Show:
         """A line in the cell that each progress report replaces."""
         from IPython.display import DisplayHandle, Pretty
 
@@ -262,13 +267,3 @@ def _options(line: str, valued: dict[str, type], flags: set[str] = frozenset()) 
             raise UsageError(f"unknown option {word!r}; options: {', '.join([*valued, *flags])}")
         index += 1
     return options
-
-
-def _run(code: str, namespace: dict[str, Any]) -> Any:
-    """Execute `code` in `namespace` as a notebook cell: the value of a last bare expression is returned."""
-    tree = ast.parse(code)
-    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-    exec(compile(tree, "<cell>", "exec"), namespace)  # noqa: S102 - the user's own cell
-    if not isinstance(last, ast.Expr):
-        return None
-    return eval(compile(ast.Expression(last.value), "<cell>", "eval"), namespace)  # noqa: S307 - the user's own cell
