@@ -11,7 +11,6 @@ has no SparkSession, and these settings become the Livy session's request (`sage
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
 
     from sagelab.config import Settings
 
-JAVA_FIX = "install Java 17 or newer: `sudo apt-get install openjdk-17-jre-headless` (Debian, Ubuntu) or `brew install openjdk@17` (macOS)"
 
 # sparkmagic's %%configure keys (Livy's session request) → Spark properties.
 _CONFIGURE_KEYS = {
@@ -184,7 +182,9 @@ class SparkSessions:
         from sagelab.spark import storage
 
         os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)  # see stop()
-        if shutil.which("java") is None and not _java_home():
+        from sagelab.spark.java import JAVA_FIX, java
+
+        if java() is None:
             raise SagelabError(f"local Spark needs Java, and there is none on PATH or in JAVA_HOME: {JAVA_FIX}")
         self.folder.mkdir(parents=True, exist_ok=True)
         log4j = self.folder / "log4j2.properties"
@@ -228,8 +228,3 @@ class SparkSessions:
             hint = " (the token comes from SPARK_CONNECT_AUTHENTICATE_TOKEN)" if "authentication" in reason.lower() else ""
             raise SagelabError(f"Spark Connect at {self.target} refused the session or did not answer: {reason}{hint}") from None
         return session
-
-
-def _java_home() -> bool:
-    home = os.environ.get("JAVA_HOME")
-    return home is not None and (Path(home) / "bin" / "java").is_file()

@@ -115,9 +115,10 @@ def _disks(root: Path) -> list[Check]:
 
 
 def _java() -> Check:
-    from sagelab.spark.sessions import JAVA_FIX as fix
+    from sagelab.spark.java import JAVA_FIX as fix
+    from sagelab.spark.java import java as find_java
 
-    java = shutil.which("java")
+    java = find_java()
     if java is None:
         return Check("java", "warn", "not found: local Spark (notebooks' %%spark and %%sql, sagelab.spark) needs Java 17 or newer", fix)
     try:

@@ -8,14 +8,12 @@ otherwise hides from steps: a Spark job sees it, read-write, as a Spark cluster 
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
 from pathlib import Path
 
 from sagelab.containers import sandbox
 from sagelab.containers.spark import COMMAND
 from sagelab.engines.local.job import Job, StepFailed
-from sagelab.spark.sessions import JAVA_FIX
+from sagelab.spark.java import JAVA_FIX, java
 from sagelab.store.local import LocalStore
 
 
@@ -34,7 +32,7 @@ def spark_command(job: Job, program: str, arguments: list[str]) -> list[str]:
                          f"Python process alone; `sagelab doctor` says which sandbox modes this machine allows")  # fmt: skip
     if importlib.util.find_spec("pyspark") is None:
         raise StepFailed('ClientError: Spark jobs run on local Spark, which needs pyspark next to sagelab: pip install "sagelab[spark]"')
-    if shutil.which("java") is None and not (Path(os.environ.get("JAVA_HOME", "/nonexistent")) / "bin" / "java").is_file():
+    if java() is None:
         raise StepFailed(f"ClientError: local Spark needs Java, and there is none on PATH or in JAVA_HOME: {JAVA_FIX}")
     return [*COMMAND, "--store", str(job.settings.store), program, *arguments]
 
