@@ -154,7 +154,7 @@ def test_smspark_submit_takes_the_images_options_and_expands_folders(tmp_path: P
     (jars / "b.jar").write_bytes(b"")
     (jars / "a.jar").write_bytes(b"")
     (jars / "nested").mkdir()  # the image lists the files directly in the folder only
-    parsed = submit.parse_smspark(["--class", "com.example.Main", "--jars", str(jars), "-v", "--local-spark-event-logs-dir",
+    parsed = submit.parse_smspark(["--class=com.example.Main", "--jars", str(jars), "-v", "--local-spark-event-logs-dir",
                                    "/opt/ml/processing/spark-events/", "/app.jar", "--x", "1"])  # fmt: skip
     assert parsed.options == ["--class", "com.example.Main", "--jars", f"{jars}/a.jar,{jars}/b.jar", "--verbose"]
     assert (parsed.app, parsed.arguments, parsed.event_logs_dir) == ("/app.jar", ["--x", "1"], "/opt/ml/processing/spark-events/")

@@ -66,17 +66,17 @@ def parse_smspark(argv: list[str]) -> Submission:
     submission = Submission()
     index = 0
     while index < len(argv) and argv[index].startswith("-"):
-        option = argv[index]
-        if option in ("-v", "--verbose"):
+        option, equals, inline = argv[index].partition("=")
+        if option in ("-v", "--verbose") and not equals:
             submission.options.append("--verbose")
             index += 1
             continue
         if option not in _SMSPARK_VALUED:
             raise SubmitError(f"Couldn't parse input: no such option: {option} (smspark-submit takes {', '.join(sorted(_SMSPARK_VALUED))} "
                               "and -v; configure Spark through the configuration= classifications instead)")  # fmt: skip
-        if index + 1 >= len(argv):
+        if not equals and index + 1 >= len(argv):
             raise SubmitError(f"Couldn't parse input: option {option} requires a value")
-        value = argv[index + 1]
+        value = inline if equals else argv[index + 1]
         if option == "--local-spark-event-logs-dir":
             submission.event_logs_dir = value
         elif option == "--spark-event-logs-s3-uri":
@@ -85,7 +85,7 @@ def parse_smspark(argv: list[str]) -> Submission:
             submission.options += [option, _files(value)]
         else:
             submission.options += [option, value]
-        index += 2
+        index += 1 if equals else 2
     if index >= len(argv):
         raise SubmitError("Couldn't parse input: missing parameter: app (the Python file or jar to run)")
     submission.app, submission.arguments = argv[index], argv[index + 1 :]
@@ -164,7 +164,7 @@ def run(submission: Submission, *, store: Path, conf_file: Path | None, work: Pa
     """Write the configuration, run the submission on local Spark, publish its event logs; spark-submit's exit code.
 
     Raises:
-        SubmitError: configuration.json is malformed, or pyspark or Java is missing.
+        SubmitError: pyspark is missing.
         configuration.ConfigurationError: configuration.json is not EMR's format.
     """
     try:
