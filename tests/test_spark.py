@@ -155,6 +155,11 @@ NOTEBOOK = [
     "%%sql -q -o joined\nSELECT COUNT(*) AS n FROM frame",
     "joined.n[0]",
     "%%sql -m sample -r 0.5 -n -1 -o sampled\nSELECT * FROM raw",
+    '%%local\nfrom sagelab.notebook.plotting import line\nfigure = line(sampled, x="a", y="b", title="b = a², a sample of raw")\n'
+    'figure.savefig("sampled.png")\nprint(figure.axes[0].get_title(loc="right"))',
+    '%%spark\nfrom pyspark.sql import functions as F\nfrom sagelab.notebook.plotting import scatter\n'
+    'waves = spark.range(2_000_000).withColumn("y", F.sin(F.col("id") / 100_000) + F.randn(seed=7) / 5)\n'
+    'figure = scatter(waves, x="id", y="y", title="sin(id / 100,000) + noise")\nfigure.savefig("waves.png")\nprint(figure.axes[0].get_title(loc="right"))',
     "%info",
     "%logs",
     "%spark status",
@@ -193,7 +198,12 @@ def test_a_notebook_runs_the_magics_end_to_end(spark_project: Path) -> None:
     assert not [o for o in notebook.cells[8].outputs if o.output_type == "execute_result"]  # -q: no table
     assert out[9].strip() in ("3", "np.int64(3)")
     assert "a random sample of about 50% of the rows" in out[10] and "the first" not in out[10]
-    assert re.search(r"backend +local Spark", out[11]) and re.search(r"spark.sql.shuffle.partitions +4", out[11]), out[11]
-    assert "driver log" in out[11] and out[12].strip()  # the driver's log, warnings and up
-    assert "local: running (local[2])" in out[13] and "stopped the Spark session" in out[14] and "local: not started" in out[15]
-    assert "unknown option 'driverMem'" in out[16] and "Traceback" not in out[16]
+    assert re.search(r"\d+ points, all drawn", out[11]), out[11]  # %%sql -o's DataFrame, plotted in the notebook
+    assert "2,000,000 points → 400×300 bins in Spark" in out[12], out[12]  # reduced in Spark, drawn from the bins
+    for name in ("sampled.png", "waves.png"):
+        image = (spark_project / name).read_bytes()
+        assert image[:8] == b"\x89PNG\r\n\x1a\n" and len(image) > 10_000, (name, len(image))
+    assert re.search(r"backend +local Spark", out[13]) and re.search(r"spark.sql.shuffle.partitions +4", out[13]), out[13]
+    assert "driver log" in out[13] and out[14].strip()  # the driver's log, warnings and up
+    assert "local: running (local[2])" in out[15] and "stopped the Spark session" in out[16] and "local: not started" in out[17]
+    assert "unknown option 'driverMem'" in out[18] and "Traceback" not in out[18]

@@ -13,6 +13,7 @@ Hierarchy:
     ├── RegistryError       a model package group or version is missing or cannot change so
     ├── EndpointError       a local model, endpoint config or endpoint is missing or failed
     ├── ModelError          a model archive, its inference code or its serving settings are wrong
+    ├── PlottingError       a plot cannot be made: a bad argument, a missing column, or no drawing library
     └── AwsError            an AWS request failed: names the API call, the resource and, when
                             access was denied, the IAM action to allow
 
@@ -87,6 +88,10 @@ class EndpointError(SagelabError):
 
 class ModelError(SagelabError):
     """A model cannot be served: an unsafe or unreadable archive, broken inference code, bad settings."""
+
+
+class PlottingError(SagelabError):
+    """A plot cannot be made: a bad argument, a missing column, or a drawing library that is not installed."""
 
 
 class AwsError(SagelabError):
