@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 from sagelab.cli.endpoints import deploy, endpoints_app, invoke, serve
 from sagelab.cli.envs import envs_app
+from sagelab.cli.local_api import api, env
 from sagelab.cli.machine import doctor, setup
 from sagelab.cli.models import models_app
 from sagelab.cli.project import docs_app, init
@@ -362,6 +363,8 @@ app.command()(invoke)
 app.add_typer(endpoints_app, name="endpoints")
 app.add_typer(envs_app, name="envs")
 
+app.command()(api)
+app.command()(env)
 app.command()(init)
 app.command()(doctor)
 app.command()(setup)
