@@ -101,7 +101,7 @@ def make_data(rows: int) -> Path:
 def run_python(python: str | Path, code: str, cwd: Path) -> dict[str, object]:
     """Run `code` in a fresh `python`; its last stdout line is the JSON result."""
     done = subprocess.run([str(python), "-c", "import json\n" + textwrap.dedent(code)], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})  # fmt: skip
+                          env={**os.environ, "PYTHONWARNINGS": "ignore", "SPARK_LOCAL_IP": "127.0.0.1"})  # fmt: skip
     if done.returncode != 0:
         raise SystemExit(f"a benchmark process failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]

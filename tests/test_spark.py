@@ -65,6 +65,24 @@ def connect() -> Iterator[tuple[str, str]]:
         server.wait(timeout=60)
 
 
+def _listening_addresses(port: int) -> list[str]:
+    """The local addresses sockets listen on at `port` (/proc/net/tcp and tcp6), as text."""
+    import ipaddress
+
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address)
+                # The kernel prints each 32-bit word in host (little-endian) order.
+                ordered = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                ip = ipaddress.ip_address(ordered)
+                found.append(str(ip.ipv4_mapped) if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else str(ip))
+    return found
+
+
 @pytest.fixture
 def spark_project(tmp_path: Path) -> Path:
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\n\n[tool.sagelab]\nspark = "local[2]"\n')
@@ -94,6 +112,8 @@ def test_local_spark_reads_and_writes_the_stores_s3_uris(spark_project: Path) ->
         spark.range(3).write.parquet("s3://later/x")
         assert spark.read.parquet("s3://later/x").count() == 3 and (store / "later" / "x" / "_SUCCESS").is_file()
         assert ("Spark UI", spark.sparkContext.uiWebUrl) in sessions.info() and spark.sparkContext.uiWebUrl.startswith("http://127.0.0.1:")
+        port = int(spark.sparkContext.uiWebUrl.rsplit(":", 1)[1])
+        assert set(_listening_addresses(port)) == {"127.0.0.1"}  # the Spark UI on loopback only
     finally:
         sessions.stop()
 

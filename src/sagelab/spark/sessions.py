@@ -182,6 +182,8 @@ class SparkSessions:
         from sagelab.spark import storage
 
         os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)  # see stop()
+        # The Spark UI listens on every interface unless the JVM is started with this: keep it on loopback.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         from sagelab.spark.java import JAVA_FIX, java
 
         if java() is None:
@@ -193,6 +195,8 @@ class SparkSessions:
             "spark.app.name": f"sagelab {self.settings.root.name}",
             "spark.driver.host": "127.0.0.1",
             "spark.driver.bindAddress": "127.0.0.1",
+            # Said outright: a JVM that an earlier session in this process started keeps that session's settings as defaults.
+            "spark.ui.enabled": "true",
             "spark.ui.showConsoleProgress": "false",  # the cell shows progress (progress.watch)
             "spark.sql.warehouse.dir": str(self.folder / "warehouse"),
             "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={log4j.as_uri()} -Dderby.system.home={self.folder}",
