@@ -14,7 +14,7 @@ if sys.version_info < (3, 10):  # pip refuses to install on older Pythons; this 
 
 
 def load_ipython_extension(shell: Any) -> None:
-    """`%load_ext sagelab`: sparkmagic's Spark magics (`sagelab.notebook.magics`) in this kernel."""
+    """`%load_ext sagelab`: sparkmagic's Spark magics and `%sagelab local` (`sagelab.notebook.magics`) in this kernel."""
     from sagelab.notebook.magics import load
 
     load(shell)

@@ -219,6 +219,15 @@ class LocalBackend(_StoreReads):
                                 cache=cache or self.settings.cache, select=select)  # fmt: skip
         return self._execution(engine.records, engine.records.execution(finished.id))
 
+    def run_job(self, step_type: str, request: Mapping[str, Any], *, listener: Listener | None = None) -> Execution:
+        """Run one Create*Job request (step type Processing, Training, Transform or Tuning) to its end on this machine,
+        as a one-step execution named `<resource>/<job name>` (`LocalEngine.run_job`)."""
+        from sagelab.engines.local import LocalEngine
+
+        engine = LocalEngine(self.settings, self._store)
+        finished = engine.run_job(step_type, request, listener)
+        return self._execution(engine.records, engine.records.execution(finished.id))
+
     def retry(self, reference: str, *, cache: str | None = None, listener: Listener | None = None) -> Execution:
         from sagelab.engines.local import LocalEngine
 

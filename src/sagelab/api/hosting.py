@@ -76,9 +76,15 @@ class LocalEndpoints:
         return Hosting(self.settings.state_dir, self.settings.region, self.settings.account)
 
     def list(self) -> list[Endpoint]:
-        if not (self.settings.state_dir / "hosting.db").is_file():  # listing creates no file
-            return []
-        return [Endpoint(info.name, info.status, info.model, info.url if info.port else None, info.started) for info in self._hosting().endpoints()]
+        """Every local endpoint: those `sagelab deploy` and pipelines started, and those made through `sagelab api` (Creating too)."""
+        from sagelab.api.local_hosting import LocalHosting
+
+        listed = []
+        for state in LocalHosting(self.settings).endpoints():  # reading creates no file
+            server = state.server
+            listed.append(Endpoint(state.name, state.status, server.model if server else None, server.url if server and server.port else None,
+                                   server.started if server else None, endpoint_config=state.config))  # fmt: skip
+        return listed
 
     def deploy(self, model: str, name: str, *, port: int = 0, instance_type: str = "ml.m5.large",
                progress: Callable[[str], None] | None = None) -> Deployed:  # fmt: skip
@@ -93,7 +99,10 @@ class LocalEndpoints:
         return self._hosting().invoke(name, body, content_type, accept, target_container=target_container)
 
     def delete(self, name: str) -> str:
-        self._hosting().delete(name)
+        from sagelab.api.local_hosting import LocalHosting
+
+        if not LocalHosting(self.settings).delete_endpoint(name):
+            self._hosting().delete(name)  # refuses the unknown name, listing the endpoints there are
         return f"endpoint {name} deleted"
 
 

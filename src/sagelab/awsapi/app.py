@@ -2,11 +2,13 @@
 
 - An `X-Amz-Target: SageMaker.<Operation>` request (AWS JSON 1.1) is SageMaker's control plane:
   authenticated (`auth`), checked against the operation's input shape (`shapes`), answered by the
-  operation's handler (`operations`) in a thread, and written to its output shape.
+  operation's handler (`operations`) in a thread, and written to its output shape. CloudWatch Logs
+  (`Logs_20140328.<Operation>`, the jobs' logs) is served the same way: `TARGETS` names each service.
 - A request signed for `s3` (or unsigned, or anything else that is not one of the above) is S3,
   answered from the project's store (`s3`).
-- sagemaker-runtime (`POST /endpoints/<name>/invocations`) and any other service get an error that
-  names what was asked and says it is not served yet.
+- sagemaker-runtime (REST-JSON, signed for `sagemaker`: `POST /endpoints/<name>/invocations`) is answered
+  by the endpoint's own server (`runtime`), in a thread.
+- Any other service gets an error that names what was asked and says it is not served.
 
 Responses carry `x-amzn-RequestId`; errors are `{"__type": code, "message": ...}`, which botocore
 raises as a `ClientError` with that code. A handler's `SagelabError` is a ValidationException; any
@@ -21,7 +23,7 @@ import re
 import sys
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -38,7 +40,7 @@ Send = Callable[[Message], Awaitable[None]]
 Observer = Callable[[str, str, int, dict[str, Any]], None]
 
 # X-Amz-Target prefix → the botocore service it belongs to (its signing name is the model's).
-TARGETS = {"SageMaker": "sagemaker"}
+TARGETS = {"SageMaker": "sagemaker", "Logs_20140328": "logs"}
 MAX_BODY = 16 << 20
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _RUNTIME = re.compile(r"^/endpoints/[^/]+/(invocations|async-invocations|invocations-response-stream)$")
@@ -65,9 +67,7 @@ class ApiApp:
         if service in (None, "s3"):
             await self.s3(scope, receive, send)
         elif service == "sagemaker" and _RUNTIME.match(scope["path"]):
-            message = ("sagelab's local API does not serve sagemaker-runtime yet (InvokeEndpoint); invoke a local endpoint with "
-                       "`sagelab invoke ENDPOINT`")  # fmt: skip
-            await _send_json(send, 400, UnknownOperation(message).body())
+            await self._runtime(scope, headers, receive, send)
         else:
             await self._other(scope, headers, service, receive, send)
 
@@ -102,7 +102,7 @@ class ApiApp:
                      query=scope.get("query_string", b"").decode("latin-1"), headers=headers, body=body)  # fmt: skip
         if model is None:
             raise UnknownOperation(f"sagelab's local API does not serve {prefix}.{name}: it serves SageMaker's control plane "
-                                   "(X-Amz-Target SageMaker.*) and S3")  # fmt: skip
+                                   "(X-Amz-Target SageMaker.*), CloudWatch Logs (Logs_20140328.*) and S3")  # fmt: skip
         if name not in model.operation_names:
             raise UnknownOperation(f"{prefix} has no operation {name!r}")
         handlers = served(service or "")
@@ -113,12 +113,30 @@ class ApiApp:
         result = await asyncio.to_thread(handlers[name], self.context, request)
         return to_wire(operation.output_shape, result) if operation.output_shape is not None else {}
 
+    async def _runtime(self, scope: Scope, headers: Headers, receive: Receive, send: Send) -> None:
+        """sagemaker-runtime's InvokeEndpoint, passed to the endpoint's server; its answer as sagemaker-runtime gives it."""
+        from sagelab.awsapi import runtime
+
+        try:
+            body = await _body(receive)
+            path, query = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1"), scope.get("query_string", b"").decode("latin-1")
+            reply = await asyncio.to_thread(runtime.answer, self.context, self.credentials, scope["method"], path, query, headers, body)
+        except ApiError as exc:  # a body over MAX_BODY
+            reply = runtime.error_answer("InvokeEndpoint", exc.status, exc.code, exc.message)
+        except Exception as exc:  # noqa: BLE001 - a bug of ours, as in _rpc
+            print("sagelab's local API could not serve InvokeEndpoint (a bug in sagelab; please report it with this traceback):", file=sys.stderr)
+            traceback.print_exc()
+            reply = runtime.error_answer("InvokeEndpoint", 500, "InternalFailure", f"sagelab could not serve InvokeEndpoint: {type(exc).__name__}: {exc}")
+        await _send(send, reply.status, reply.body, b"", reply.headers)
+        for observer in self.observers:
+            observer(runtime.SERVICE, reply.operation, reply.status, reply.document)
+
     async def _other(self, scope: Scope, headers: Headers, service: str | None, receive: Receive, send: Send) -> None:
         """A request for a service the API does not serve, answered in its protocol's error shape."""
         body = await _body(receive)
         action = next((value for name, value in _form(body) if name == "Action"), None)
         what = f"{service} {action}" if action else f"{service} ({scope['method']} {scope['path']})"
-        message = f"sagelab's local API does not serve {what}: it serves SageMaker's control plane and S3"
+        message = f"sagelab's local API does not serve {what}: it serves SageMaker's control plane, CloudWatch Logs and S3"
         if action is not None:  # the query protocol (STS, IAM, ...) answers in XML
             xml = (f"<ErrorResponse><Error><Type>Sender</Type><Code>UnknownOperationException</Code><Message>{escape(message)}</Message>"
                    f"</Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>").encode()  # fmt: skip
@@ -173,8 +191,9 @@ async def _send_json(send: Send, status: int, document: dict[str, Any]) -> None:
     await _send(send, status, json.dumps(document).encode(), b"application/x-amz-json-1.1")
 
 
-async def _send(send: Send, status: int, body: bytes, content_type: bytes) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
-               (b"x-amzn-requestid", str(uuid.uuid4()).encode())]  # fmt: skip
+async def _send(send: Send, status: int, body: bytes, content_type: bytes, extra: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """`extra` headers come first (a content-type among them replaces `content_type`)."""
+    headers = [*extra, *([] if any(name == b"content-type" for name, _ in extra) else [(b"content-type", content_type)]),
+               (b"content-length", str(len(body)).encode()), (b"x-amzn-requestid", str(uuid.uuid4()).encode())]  # fmt: skip
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

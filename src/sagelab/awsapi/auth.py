@@ -1,8 +1,9 @@
 """The local API's credentials and how a request proves it holds them.
 
 `sagelab env` hands out one access key and secret per project, made on first use and kept in
-`.sagelab/api-credentials.json` (mode 0600, in the state folder projects keep out of git). They are
-not AWS credentials: they open this machine's API and nothing else.
+`.sagelab/api-credentials.json` (mode 0600, in the state folder projects keep out of git; made by
+`sagelab.local_aws`, which `%sagelab local` uses too). They are not AWS credentials: they open this
+machine's API and nothing else.
 
 A SageMaker request is served only when its SigV4 signature verifies: the access key must be the
 project's, and the signature is recomputed with its secret (the same check the local S3 endpoint
@@ -21,52 +22,16 @@ import calendar
 import dataclasses
 import hashlib
 import hmac
-import json
-import os
-import secrets
-import string
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
 
 from sagelab.awsapi.errors import AuthError
+from sagelab.local_aws import CREDENTIALS_FILE as FILE
+from sagelab.local_aws import Credentials, credentials
 
-FILE = "api-credentials.json"
+__all__ = ["FILE", "Credentials", "Headers", "authenticate", "credentials"]
+
 _SKEW = 15 * 60  # seconds a signature's X-Amz-Date may be off, as AWS allows
-_KEY_ALPHABET = string.ascii_uppercase + string.digits
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """The project's throwaway access key and secret for the local API."""
-
-    access_key: str
-    secret_key: str = dataclasses.field(repr=False)
-
-    def __repr__(self) -> str:
-        return f"Credentials(access_key={self.access_key!r}, secret_key='**********')"
-
-
-def credentials(state_dir: Path) -> Credentials:
-    """The project's credentials, made (once, atomically, readable by the owner only) on first use."""
-    path = state_dir / FILE
-    if not path.is_file():
-        state_dir.mkdir(parents=True, exist_ok=True)
-        made = {"aws_access_key_id": "SGL" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(17)),
-                "aws_secret_access_key": secrets.token_urlsafe(30)}  # fmt: skip
-        temporary = state_dir / f".{FILE}.{os.getpid()}.tmp"
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as out:
-            json.dump(made, out)
-        try:
-            os.link(temporary, path)  # fails if another process made them meanwhile: theirs are kept
-        except FileExistsError:
-            pass
-        finally:
-            temporary.unlink()
-    saved = json.loads(path.read_text())
-    return Credentials(saved["aws_access_key_id"], saved["aws_secret_access_key"])
 
 
 class Headers:

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from sagelab.awsapi.state import State
     from sagelab.config import Settings
 
-FAMILIES = ("sagelab.awsapi.pipelines", "sagelab.awsapi.executions", "sagelab.awsapi.registry")
+FAMILIES = ("sagelab.awsapi.pipelines", "sagelab.awsapi.executions", "sagelab.awsapi.registry", "sagelab.awsapi.jobs", "sagelab.awsapi.logs",
+            "sagelab.awsapi.hosting")
 
 Handler = Callable[["Context", dict[str, Any]], dict[str, Any]]
 _H = TypeVar("_H", bound=Handler)

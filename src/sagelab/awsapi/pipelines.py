@@ -48,13 +48,16 @@ def arn(context: Context, name: str) -> str:
 
 
 def recorded(context: Context) -> list[Any]:
-    """Every execution record of the project, newest first (none when nothing has run yet)."""
+    """Every pipeline execution record of the project, newest first (none when nothing has run yet); the one-step
+    executions that ran a job (CreateTrainingJob, ...) belong to no pipeline."""
+    from sagelab.engines.local import job_of
+
     try:
         records = context.backend.records()
     except ExecutionError:
         return []
     try:
-        return list(records.executions(limit=1 << 30))
+        return [record for record in records.executions(limit=1 << 30) if job_of(record.pipeline) is None]
     finally:
         records.close()
 

@@ -53,7 +53,15 @@ def read_request(operation: Any, body: bytes) -> dict[str, Any]:
     shape = operation.input_shape
     if shape is None:
         return {}
-    params = _from_wire(shape, document)
+    return check(shape, _from_wire(shape, document))
+
+
+def check(shape: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """`params` (as a handler takes them) checked against an input shape, in the two passes above.
+
+    Raises:
+        ValidationException: parameters the operation does not accept.
+    """
     from botocore.validate import ParamValidator
 
     report = ParamValidator().validate(params, shape)

@@ -1,4 +1,5 @@
-"""One execution started through the local API, run to its end in a process of its own (`python -m sagelab.awsapi.worker`).
+"""One execution started through the local API — a pipeline's, or a job's (CreateTrainingJob, ...) — run to its end in a
+process of its own (`python -m sagelab.awsapi.worker`).
 
 The server writes the request as JSON on stdin; the worker answers one JSON line on stdout as soon as
 the execution exists — `{"id": ..., "arn": ...}`, or `{"error": ..., "message": ...}` when the
@@ -59,6 +60,9 @@ def _run(request: dict[str, Any], listener: Any) -> None:
     backend = LocalBackend(settings)
     if request["action"] == "retry":
         backend.retry(request["execution"], listener=listener)
+        return
+    if request["action"] == "job":  # a Create*Job request: a one-step execution of its own
+        backend.run_job(request["type"], request["request"], listener=listener)
         return
     from sagelab.definition import parse
     from sagelab.definition.loader import Loaded

@@ -13,7 +13,7 @@ def api(
     profile: Profile = "local",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print a line per request.")] = False,
 ) -> None:
-    """Serve SageMaker's API (pipelines, executions, the model registry) and S3 on 127.0.0.1 over this project, until Ctrl-C."""
+    """Serve SageMaker's API (pipelines, jobs, the model registry, endpoints, the runtime, job logs) and S3 on 127.0.0.1, until Ctrl-C."""
     from sagelab.awsapi import ApiServer
     from sagelab.config import load_settings
 

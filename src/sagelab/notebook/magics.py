@@ -15,15 +15,20 @@ info, logs, cleanup) are line magics too: `%info`, `%send_to_spark -i frame -t d
 Where the Spark side is comes from the profile's `spark` setting, or `%%configure {"url": ...}`:
 this process (local Spark, Spark Connect) or a Livy server, each behind `sagelab.spark.backend`.
 Each Spark cell shows its progress as it runs.
+
+`%sagelab local [--port N]` points the kernel's boto3 and SageMaker SDK at `sagelab api` (as
+`eval "$(sagelab env)"` does for a shell, STS's account answer included), `%sagelab aws` back at
+AWS (`sagelab.notebook.local_api`).
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+import sys
 from typing import TYPE_CHECKING, Any
 
-from IPython.core.magic import Magics, cell_magic, line_cell_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
 from IPython.display import display
 
 from sagelab.errors import SagelabError
@@ -39,6 +44,7 @@ SAMPLE_FRACTION = 0.1  # and for -r
 def load(shell: Any) -> None:
     """Register the magics with an IPython shell (`%load_ext sagelab` calls this)."""
     shell.register_magics(SparkMagics(shell))
+    shell.register_magics(LocalApiMagics(shell))
 
 
 class UsageError(SagelabError):
@@ -247,6 +253,28 @@ class SparkMagics(Magics):
 
         print(message, file=sys.stderr)
         return None
+
+
+@magics_class
+class LocalApiMagics(Magics):
+    """`%sagelab local [--port N] [--profile NAME]`: this kernel's AWS clients on `sagelab api`; `%sagelab aws`: on AWS again."""
+
+    @line_magic
+    def sagelab(self, line: str) -> None:
+        """%sagelab local [--port N] [--profile NAME] | %sagelab aws: where boto3 and the SageMaker SDK send their calls."""
+        from sagelab.notebook.local_api import use_aws, use_local
+
+        command, _, rest = line.strip().partition(" ")
+        try:
+            if command == "local":
+                options = _options(rest, {"--port": int, "--profile": str})
+                print(use_local(options.get("--port"), options.get("--profile", "local")))
+            elif command == "aws" and not rest.strip():
+                print(use_aws())
+            else:
+                raise UsageError("usage: %sagelab local [--port N] [--profile NAME] | %sagelab aws")
+        except SagelabError as exc:
+            print(exc, file=sys.stderr)
 
 
 def _options(line: str, valued: dict[str, type], flags: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]

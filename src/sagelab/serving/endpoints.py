@@ -15,11 +15,13 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from typing import Any
 from sagelab.database import open_database
 from sagelab.errors import EndpointError, ModelError
 from sagelab.processes import alive
-from sagelab.serving.protocol import TARGET_CONTAINER_HEADER
+from sagelab.serving.protocol import CUSTOM_ATTRIBUTES_HEADER, TARGET_CONTAINER_HEADER
 from sagelab.serving.spawn import interpreter
 
 _SCHEMA = """
@@ -95,6 +97,7 @@ class Invocation:
     status: int
     content_type: str
     body: bytes
+    custom_attributes: str | None = None  # the model's X-Amzn-SageMaker-Custom-Attributes, when it sends one
 
 
 class Hosting:
@@ -129,6 +132,45 @@ class Hosting:
             f"{key}Arn": f"arn:aws:sagemaker:{self.region}:{self.account}:{resource}/{name.lower()}",
             "CreationTime": _iso(row[1]),
         }
+
+    # -- records of any kind: "model", "endpoint-config", and an endpoint's own ("endpoint") --
+
+    def add(self, kind: str, name: str, request: dict[str, Any]) -> bool:
+        """Record a resource that must be new; False when one of that kind and name exists already."""
+        try:
+            self._db.execute("INSERT INTO resources VALUES (?, ?, ?, ?)", (kind, name, json.dumps(request), time.time()))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def record(self, kind: str, name: str) -> tuple[dict[str, Any], float] | None:
+        """A resource's request as recorded, and when it was created."""
+        row = self._db.execute("SELECT request, created FROM resources WHERE kind = ? AND name = ?", (kind, name)).fetchone()
+        return (json.loads(row[0]), float(row[1])) if row else None
+
+    def records(self, kind: str) -> list[tuple[str, dict[str, Any], float]]:
+        """Every resource of a kind: name, request, creation time."""
+        rows = self._db.execute("SELECT name, request, created FROM resources WHERE kind = ?", (kind,)).fetchall()
+        return [(str(name), json.loads(request), float(created)) for name, request, created in rows]
+
+    def change(self, kind: str, name: str, changes: dict[str, Any],
+               only_if: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any] | None:  # fmt: skip
+        """Merge `changes` into a record (its creation time kept) in one transaction, if it exists and `only_if` agrees.
+
+        Returns the record as changed, or None when nothing changed.
+        """
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute("SELECT request FROM resources WHERE kind = ? AND name = ?", (kind, name)).fetchone()
+            if row is None or (only_if is not None and not only_if(json.loads(row[0]))):
+                return None
+            changed = {**json.loads(row[0]), **changes}
+            self._db.execute("UPDATE resources SET request = ? WHERE kind = ? AND name = ?", (json.dumps(changed), kind, name))
+        return changed
+
+    def remove(self, kind: str, name: str) -> bool:
+        """Forget a resource; False when there was none."""
+        return self._db.execute("DELETE FROM resources WHERE kind = ? AND name = ?", (kind, name)).rowcount > 0
 
     # -- endpoints -----------------------------------------------------------------------
 
@@ -206,11 +248,12 @@ class Hosting:
         (folder / "desired.json").unlink(missing_ok=True)
 
     def invoke(self, name: str, body: bytes, content_type: str, accept: str | None = None, timeout: float = 60.0,
-               target_container: str | None = None) -> Invocation:  # fmt: skip
+               target_container: str | None = None, custom_attributes: str | None = None) -> Invocation:  # fmt: skip
         """POST /invocations to the endpoint, as sagemaker-runtime InvokeEndpoint does.
 
         `target_container` is InvokeEndpoint's TargetContainerHostname: the container of a
-        Direct-mode pipeline model that answers.
+        Direct-mode pipeline model that answers; `custom_attributes` its CustomAttributes, passed
+        to the model as the X-Amzn-SageMaker-Custom-Attributes header.
         """
         info = self.endpoint(name)
         if info.status != "InService":
@@ -218,12 +261,15 @@ class Hosting:
         headers = {"Content-Type": content_type, **({"Accept": accept} if accept else {})}
         if target_container:
             headers[TARGET_CONTAINER_HEADER] = target_container
+        if custom_attributes is not None:
+            headers[CUSTOM_ATTRIBUTES_HEADER] = custom_attributes
         request = urllib.request.Request(f"{info.url}/invocations", data=body, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                return Invocation(response.status, response.headers.get("Content-Type", ""), response.read())
+                return Invocation(response.status, response.headers.get("Content-Type", ""), response.read(),
+                                  response.headers.get(CUSTOM_ATTRIBUTES_HEADER))  # fmt: skip
         except urllib.error.HTTPError as exc:
-            return Invocation(exc.code, exc.headers.get("Content-Type", ""), exc.read())
+            return Invocation(exc.code, exc.headers.get("Content-Type", ""), exc.read(), exc.headers.get(CUSTOM_ATTRIBUTES_HEADER))
         except OSError as exc:
             raise EndpointError(f"endpoint {name} at {info.url} did not answer: {exc}") from None
 

@@ -30,6 +30,8 @@ MICRO_BATCHING_ENV = "SAGELAB_MICRO_BATCHING"
 PYTHON_ENV = "SAGELAB_SERVING_PYTHON"
 # InvokeEndpoint's TargetContainerHostname: which container of a Direct-mode pipeline model answers.
 TARGET_CONTAINER_HEADER = "x-amzn-sagemaker-target-container-hostname"
+# InvokeEndpoint's CustomAttributes, to the model and back.
+CUSTOM_ATTRIBUTES_HEADER = "x-amzn-sagemaker-custom-attributes"
 
 DEFAULT_PROGRAM = "inference.py"
 DEFAULT_PORT = 8080

@@ -10,15 +10,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sagelab.engines.local.engine import LocalEngine, Selection, check
+    from sagelab.engines.local.engine import JOBS, LocalEngine, Selection, check, job_of, job_pipeline
     from sagelab.engines.local.records import ExecutionRecord, Records, StepRecord
     from sagelab.engines.local.runners import RUNNERS
     from sagelab.engines.local.scheduler import Execution, StepState
 
 _MODULES = {
+    "JOBS": "engine",
     "LocalEngine": "engine",
     "Selection": "engine",
     "check": "engine",
+    "job_of": "engine",
+    "job_pipeline": "engine",
     "ExecutionRecord": "records",
     "Records": "records",
     "StepRecord": "records",
@@ -26,7 +29,8 @@ _MODULES = {
     "Execution": "scheduler",
     "StepState": "scheduler",
 }
-__all__ = ["Execution", "ExecutionRecord", "LocalEngine", "RUNNERS", "Records", "Selection", "StepRecord", "StepState", "check"]
+__all__ = ["Execution", "ExecutionRecord", "JOBS", "LocalEngine", "RUNNERS", "Records", "Selection", "StepRecord", "StepState", "check", "job_of",
+           "job_pipeline"]
 
 
 def __getattr__(name: str) -> Any:

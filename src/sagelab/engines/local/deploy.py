@@ -279,3 +279,51 @@ def deploy_package(settings: Settings, reference: str, name: str, port: int = 0)
         return package, hosting.deploy(name, model, label=package.ref, environment=env, port=port)
     finally:
         hosting.close()
+
+
+def recorded_containers(settings: Settings, hosting: Hosting, model_name: str) -> tuple[list[dict[str, Any]], str]:
+    """The containers of a recorded model (PrimaryContainer, or Containers in order; registered versions expanded) and its mode.
+
+    Raises:
+        EndpointError: no such model, or one without containers or with another InferenceExecutionConfig mode.
+    """
+    model = hosting.describe("model", model_name)
+    containers = [model["PrimaryContainer"]] if model.get("PrimaryContainer") else list(model.get("Containers") or [])
+    if not containers:
+        raise EndpointError(f"model {model_name} has neither a PrimaryContainer nor Containers")
+    mode = str((model.get("InferenceExecutionConfig") or {}).get("Mode", "Serial"))
+    if mode not in ("Serial", "Direct"):
+        raise EndpointError(f"model {model_name}: InferenceExecutionConfig Mode must be Serial or Direct, got {mode!r}")
+    try:
+        return expand_packages(settings, [dict(c) for c in containers]), mode
+    except EndpointError as exc:
+        raise EndpointError(f"model {model_name}: {exc}") from None
+
+
+def deploy_config(settings: Settings, store: ObjectStore, name: str, config_name: str, log: StepLog | None = None) -> EndpointInfo:
+    """Start endpoint `name` serving the first production variant of a recorded endpoint config, or move it there without downtime.
+
+    The variant's model data is fetched from `store` and its environment built (both logged in the
+    endpoint's log, and in `log` too); the endpoint's model label is the variant's ModelName.
+
+    Raises:
+        EndpointError: the config or its model is missing or cannot be served, or the server did not start
+            (an endpoint being updated keeps serving its previous model).
+    """
+    hosting = Hosting(settings.state_dir, settings.region, settings.account)
+    try:
+        config = hosting.describe("endpoint-config", config_name)
+        variants = config.get("ProductionVariants") or []
+        if not variants or not variants[0].get("ModelName"):
+            raise EndpointError(f"endpoint config {config_name} has no production variant with a ModelName")
+        model_name = str(variants[0]["ModelName"])
+        containers, mode = recorded_containers(settings, hosting, model_name)
+        endpoint_log = EndpointLog(hosting.log_path(name), also=log)
+        local = with_environments(materialize_all(store, settings, containers, endpoint_log), endpoint_log, mode=settings.environment)
+        model, env = served_model(settings, local, mode)
+        info = hosting.deploy(name, model, label=model_name, environment=env)
+    finally:
+        hosting.close()
+    if info.failure_reason:  # the same model label as before: the new server failed and the old one still serves
+        raise EndpointError(f"endpoint {name} did not start {model_name}: {info.failure_reason}; see {hosting.log_path(name)}")
+    return info

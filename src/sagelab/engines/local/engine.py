@@ -3,7 +3,8 @@
 Besides `start`, it offers what SageMaker offers around executions: `retry` (as
 RetryPipelineExecution: the failed, stopped or interrupted part runs again under the same
 execution id) and selective execution (`select`: run some steps, reuse the rest from a
-reference execution, as SelectiveExecutionConfig does).
+reference execution, as SelectiveExecutionConfig does). `run_job` runs one Create*Job request
+(a job outside any pipeline) as a one-step execution of its own.
 """
 
 from __future__ import annotations
@@ -28,6 +29,25 @@ from sagelab.store import LocalStore, ObjectStore
 from sagelab.store.base import sha256_of
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# The jobs `run_job` runs: step type → the Create*Job request's member naming the job, and the resource of the job's ARN.
+JOBS = {
+    "Processing": ("ProcessingJobName", "processing-job"),
+    "Training": ("TrainingJobName", "training-job"),
+    "Transform": ("TransformJobName", "transform-job"),
+    "Tuning": ("HyperParameterTuningJobName", "hyper-parameter-tuning-job"),
+}
+
+
+def job_pipeline(step_type: str, name: str) -> str:
+    """The pipeline name of job `name`'s one-step execution, `training-job/<name>`: no pipeline's name has a slash."""
+    return f"{JOBS[step_type][1]}/{name}"
+
+
+def job_of(pipeline: str) -> tuple[str, str] | None:
+    """(step type, job name) when `pipeline` is the name of a job's one-step execution (`job_pipeline`), else None."""
+    resource, slash, name = pipeline.partition("/")
+    found = next((step_type for step_type, (_, kind) in JOBS.items() if kind == resource), None)
+    return (found, name) if found and slash and name else None
 
 
 def check(definition: PipelineDefinition, source: str = "the definition") -> None:
@@ -66,13 +86,15 @@ class LocalEngine:
         *,
         cache: str = "sagemaker",
         select: Selection | None = None,
+        job_names: Mapping[str, str] | None = None,
     ) -> Execution:
         """Run the definition to the end and return the finished execution.
 
         `artifacts` are the local code and data the definition's S3 URIs stand for; each is
         uploaded unless the store has it already (their keys are named by content).
         `cache` is "sagemaker" (honour CacheConfig), "content" (every job step, keyed by its
-        code and data too) or "off".
+        code and data too) or "off". `job_names` names a step's job (step → name) instead of
+        the pipeline service's `pipelines-<execution>-<step>-<random>`.
         """
         check(definition, f"pipeline {pipeline}")
         typed = definition.typed_parameters(parameters or {})
@@ -81,7 +103,7 @@ class LocalEngine:
         if select is not None:
             self._select(definition, pipeline, steps, select)
         execution_id = new_id()
-        execution = Execution(execution_id, pipeline, self._arn(pipeline, execution_id), steps, time.time())
+        execution = Execution(execution_id, pipeline, self._arn(pipeline, execution_id), steps, time.time(), job_names=dict(job_names or {}))
         self.records.create_execution(
             ExecutionRecord(execution.id, pipeline, "Executing", definition.raw, typed, execution.started, None, None, digests)
         )
@@ -91,9 +113,28 @@ class LocalEngine:
         self._run(definition, execution, typed, listener, cache)
         return execution
 
+    def run_job(self, step_type: str, request: Mapping[str, Any], listener: Listener | None = None) -> Execution:
+        """Run one CreateProcessingJob, CreateTrainingJob, CreateTransformJob or CreateHyperParameterTuningJob request
+        to its end: the job a pipeline step with these Arguments (the request without its job name) would run, by the
+        same runner, in a one-step execution of its own (pipeline `job_pipeline(...)`, its step named after the job),
+        so it is recorded, logged and stopped as any step. The job takes the request's name; nothing comes from the cache.
+
+        Raises:
+            DefinitionError: the request does not fit the API's request shape.
+        """
+        member, _ = JOBS[step_type]
+        name = str(request[member])
+        step = {"Name": name, "Type": step_type, "Arguments": {key: value for key, value in request.items() if key != member}}
+        definition = parse({"Version": "2020-12-01", "Metadata": {}, "Parameters": [], "Steps": [step]}, source=f"{step_type} job {name}")
+        return self.start(definition, job_pipeline(step_type, name), listener=listener, cache="off", job_names={name: name})
+
     def retry(self, execution_id: str, listener: Listener | None = None, cache: str = "sagemaker") -> Execution:
         """Run an execution's failed, stopped or interrupted steps again, and whatever they block."""
         record = self.records.execution(execution_id)
+        job = job_of(record.pipeline)
+        if job is not None:
+            raise ExecutionError(f"execution {record.id} ran the {job[0].lower()} job {job[1]}; a job is not retried (nor is it on SageMaker): "
+                                 "create another job")  # fmt: skip
         if record.status in ("Succeeded", "Executing"):
             raise ExecutionError(f"execution {record.id} is {record.status}; only a failed, stopped or interrupted one can be retried")
         definition = parse(record.definition, source=f"execution {record.id}")

@@ -10,7 +10,7 @@ throwaway credentials and the profile's region:
 - STS GetCallerIdentity answers with the profile's account and role, so the default bucket is
   `sagemaker-<region>-<account>` as in the local engine's ARNs. The SDK asks it at an explicit
   AWS endpoint that no variable redirects, so the answer comes from a botocore handler that
-  every botocore session made meanwhile registers (`_CallerIdentity`);
+  every botocore session made meanwhile registers (`sagelab.caller_identity`);
 - any other AWS call (`AWS_ENDPOINT_URL`: SageMaker, IAM, ...) gets an error naming the service
   and the operation, which the loader reports as the definition's failure;
 - HTTP(S)_PROXY points at the same stand-in, which refuses every tunnel: clients that read the
@@ -21,26 +21,22 @@ The environment is put back as it was afterwards.
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.util
 import json
 import logging
 import os
 import re
 import secrets
-import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
-if TYPE_CHECKING:
-    from importlib.machinery import ModuleSpec
+from sagelab.caller_identity import CallerIdentity, identity
 
+if TYPE_CHECKING:
     from sagelab.config import Settings
     from sagelab.store import LocalStore
 
@@ -59,7 +55,7 @@ def offline_aws(settings: Settings, store: LocalStore) -> Iterator[None]:
     """While it lasts, AWS clients made in this process reach the store as S3 and a local STS, and nothing else."""
     from sagelab.store.s3_server import S3Server
 
-    with S3Server(store) as s3, _StandIn(settings) as standin, _CallerIdentity(settings):
+    with S3Server(store) as s3, _StandIn(settings) as standin, CallerIdentity(settings.account, settings.role_arn):
         values = {
             "AWS_ENDPOINT_URL": standin.endpoint,
             "AWS_ENDPOINT_URL_S3": s3.endpoint,
@@ -89,70 +85,6 @@ def offline_aws(settings: Settings, store: LocalStore) -> Iterator[None]:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
-
-
-class _CallerIdentity(importlib.abc.MetaPathFinder):
-    """Answers STS GetCallerIdentity in botocore itself, whatever endpoint a client names, while it is active.
-
-    botocore registers `botocore.handlers.BUILTIN_HANDLERS` in every session it makes; the handler
-    joins that list now if botocore is loaded, else as soon as it is (this finder wraps the
-    loading of `botocore.handlers`, so a pipeline that never imports botocore never pays for it).
-    """
-
-    _MODULE = "botocore.handlers"
-    _EVENT = "before-call.sts.GetCallerIdentity"
-
-    def __init__(self, settings: Settings) -> None:
-        self.account, self.role = settings.account, settings.role_arn
-        self.active = False
-
-    def __enter__(self) -> _CallerIdentity:
-        self.active = True
-        if self._MODULE in sys.modules:
-            self._register(sys.modules[self._MODULE])
-        else:
-            sys.meta_path.insert(0, self)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.active = False  # sessions made meanwhile keep the handler; it answers nothing from now on
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
-        handlers = getattr(sys.modules.get(self._MODULE), "BUILTIN_HANDLERS", None)
-        if handlers is not None and (self._EVENT, self._answer) in handlers:
-            handlers.remove((self._EVENT, self._answer))
-
-    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> ModuleSpec | None:
-        if fullname != self._MODULE:
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
-        if spec is not None and spec.loader is not None:
-            execute = spec.loader.exec_module
-
-            def exec_module(module: ModuleType) -> None:
-                execute(module)
-                self._register(module)
-
-            spec.loader.exec_module = exec_module  # type: ignore[method-assign]
-        return spec
-
-    def _register(self, handlers: ModuleType) -> None:
-        handlers.BUILTIN_HANDLERS.append((self._EVENT, self._answer))
-
-    def _answer(self, **kwargs: Any) -> tuple[Any, dict[str, Any]] | None:
-        """botocore's short-circuit: an (HTTP response, parsed response) pair in place of the call."""
-        if not self.active:
-            return None
-        from botocore.awsrequest import AWSResponse
-
-        parsed = {**_identity(self.account, self.role), "ResponseMetadata": {"HTTPStatusCode": 200, "RequestId": "sagelab"}}
-        return AWSResponse("https://sts.amazonaws.com/", 200, {}, None), parsed
-
-
-def _identity(account: str, role: str) -> dict[str, str]:
-    """GetCallerIdentity's answer for the profile: its account, as the role it names (both answers STS gets here)."""
-    return {"UserId": "AROASAGELABLOCAL:sagelab", "Account": account, "Arn": f"arn:aws:sts::{account}:assumed-role/{role.rsplit('/', 1)[-1]}/sagelab"}
 
 
 class _StandIn:
@@ -216,8 +148,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(403, f"sagelab builds this pipeline definition offline: no connection to {self.path}".encode(), "text/plain")
 
     def _caller_identity(self) -> None:
-        """For clients of sessions made before the offline window began (they lack `_CallerIdentity`'s handler)."""
-        fields = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in _identity(self.account, self.role).items())
+        """For clients of sessions made before the offline window began (they lack `CallerIdentity`'s handler)."""
+        fields = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in identity(self.account, self.role).items())
         xml = ('<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>'
                f"{fields}</GetCallerIdentityResult><ResponseMetadata><RequestId>sagelab</RequestId></ResponseMetadata></GetCallerIdentityResponse>")  # fmt: skip
         self._send(200, xml.encode(), "text/xml")

@@ -221,16 +221,18 @@ class Records:
              step.log_path, json.dumps(step.outputs), step.note, step.attempts),
         )  # fmt: skip
 
+    def job_steps(self, step_type: str) -> list[tuple[str, StepRecord]]:
+        """(execution id, step) of every step of `step_type` that was given a job name, in every execution, oldest first."""
+        rows = self._db.execute(
+            f"SELECT execution_id, {_STEP_COLUMNS} FROM steps WHERE type = ? AND job_name IS NOT NULL ORDER BY started, rowid", (step_type,)
+        ).fetchall()
+        return [(row[0], _step(row[1:])) for row in rows]
+
     def steps(self, execution_id: str) -> list[StepRecord]:
         rows = self._db.execute(
             f"SELECT {_STEP_COLUMNS} FROM steps WHERE execution_id = ? ORDER BY started IS NULL, started, rowid", (execution_id,)
         ).fetchall()
-        return [
-            StepRecord(name=row[0], type=row[1], status=row[2], job_name=row[3], started=row[4], ended=row[5],
-                       properties=json.loads(row[6]) if row[6] else None, failure_reason=row[7], log_path=row[8],
-                       outputs=json.loads(row[9] or "[]"), note=row[10], attempts=row[11] or 0)  # fmt: skip
-            for row in rows
-        ]
+        return [_step(row) for row in rows]
 
     # -- the step cache --------------------------------------------------------------------
 
@@ -253,6 +255,12 @@ class Records:
             "SELECT key, created FROM cache WHERE pipeline = ? AND step = ? ORDER BY created DESC", (pipeline, step)
         ).fetchall()
         return [(row[0], row[1]) for row in rows]
+
+
+def _step(row: tuple[Any, ...]) -> StepRecord:
+    return StepRecord(name=row[0], type=row[1], status=row[2], job_name=row[3], started=row[4], ended=row[5],
+                      properties=json.loads(row[6]) if row[6] else None, failure_reason=row[7], log_path=row[8],
+                      outputs=json.loads(row[9] or "[]"), note=row[10], attempts=row[11] or 0)  # fmt: skip
 
 
 def _execution(row: tuple[Any, ...]) -> ExecutionRecord:

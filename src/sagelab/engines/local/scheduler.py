@@ -86,6 +86,7 @@ class Execution:
     status: str = "Executing"
     ended: float | None = None
     failure_reason: str | None = None
+    job_names: dict[str, str] = field(default_factory=dict)  # step → the name its (first) job takes: a CreateXJob's own
 
 
 Listener = Callable[[Execution, "StepState | None"], None]
@@ -216,7 +217,9 @@ class Scheduler:
 
     def _launch(self, step: Step, pool: ThreadPoolExecutor) -> None:
         state = self.execution.steps[step.name]
-        state.job_name = f"pipelines-{self.execution.id}-{step.name[:29]}-{new_id(10)}"
+        # A job name is never reused: a retried step's job gets a name of its own, as on SageMaker.
+        fixed = None if state.attempts else self.execution.job_names.get(step.name)
+        state.job_name = fixed or f"pipelines-{self.execution.id}-{step.name[:29]}-{new_id(10)}"
         state.log_path = str(self.log_dir / f"{step.name}.log")
         state.started = state.started if state.attempts else time.time()
         state.attempts += 1

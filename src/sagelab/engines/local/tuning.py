@@ -225,7 +225,14 @@ def _no_success(jobs: list[TrainingJob], definitions: list[Definition]) -> str:
 
 
 def tuning_job_name(job: Job) -> str:
-    """At most 32 characters, SageMaker's limit: execution id and step name, then the step job's random suffix."""
-    execution = job.execution_arn.rsplit("/", 1)[-1]
-    prefix = re.sub(r"[^A-Za-z0-9]+", "-", f"{execution}-{job.step.name}").strip("-")[:21].strip("-")
-    return f"{prefix}-{job.job_name[-10:]}" if prefix else job.job_name[-10:]
+    """The tuning job's name: a CreateHyperParameterTuningJob's own, or a pipeline step's made from its execution and job names."""
+    return tuning_name(job.execution_arn.rsplit("/", 1)[-1], job.step.name, job.job_name)
+
+
+def tuning_name(execution_id: str, step: str, job_name: str) -> str:
+    """At most 32 characters, SageMaker's limit. A name that fits is a CreateHyperParameterTuningJob's, kept; a pipeline
+    step's job name (`pipelines-...`, longer) becomes execution id and step name, then the step job's random suffix."""
+    if len(job_name) <= 32:
+        return job_name
+    prefix = re.sub(r"[^A-Za-z0-9]+", "-", f"{execution_id}-{step}").strip("-")[:21].strip("-")
+    return f"{prefix}-{job_name[-10:]}" if prefix else job_name[-10:]

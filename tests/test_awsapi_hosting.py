@@ -1,0 +1,369 @@
+"""`sagelab api`'s hosting and sagemaker-runtime: models, endpoint configs and endpoints through boto3, InvokeEndpoint, and
+`%sagelab local` in a kernel driving the SageMaker SDK's `deploy()` and `predict()`.
+
+Endpoints are real servers on 127.0.0.1 (the ones `sagelab deploy` starts). The `hosted` fixture checks every answer
+against botocore's output shape of its operation (SageMaker's and sagemaker-runtime's), and when the test ends deletes
+every endpoint it left and checks that no endpoint process outlived it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pytest
+from botocore.exceptions import ClientError, WaiterError
+from sklearn.linear_model import LinearRegression
+
+from conftest import sagelab, surviving_processes
+from sagelab.awsapi import ApiServer
+from sagelab.awsapi.auth import credentials
+from sagelab.awsapi.operations import served
+from sagelab.config import load_settings
+from test_awsapi import ROLE, ROOT, Api, check_conformance
+
+IMAGE = "local/sklearn-serving:1"  # not a SageMaker image: the server serves model.joblib with scikit-learn's default handlers
+ACCOUNT = "000000000000"
+ARN = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"
+ROWS = [[1.0, 2.0], [3.0, 4.0]]
+
+
+def archive(path: Path, model: Any) -> Path:
+    """A model.tar.gz holding model.joblib (or, given bytes, a model.joblib no one can load)."""
+    buffer = io.BytesIO()
+    if isinstance(model, bytes):
+        buffer.write(model)
+    else:
+        joblib.dump(model, buffer)
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("model.joblib")
+        info.size = len(buffer.getvalue())
+        tar.addfile(info, io.BytesIO(buffer.getvalue()))
+    return path
+
+
+def linear(weights: tuple[float, float]) -> LinearRegression:
+    """A model that answers weights · row exactly."""
+    features = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 3.0]])
+    return LinearRegression().fit(features, features @ np.array(weights))
+
+
+@pytest.fixture
+def hosted(project: Path) -> Iterator[Api]:
+    """The local API over a fresh project; afterwards no endpoint is left running and every answer fits its output shape."""
+    from sagelab.api.local_hosting import LocalHosting, wait_for_deployments
+
+    settings = load_settings(project)
+    found = Api("", settings, credentials(settings.state_dir))
+    server = ApiServer(settings, 0, observers=(lambda *answer: found.responses.append(answer),))
+    found.endpoint = server.start()
+    try:
+        yield found
+    finally:
+        server.stop()
+        assert wait_for_deployments(timeout=180)
+        for state in LocalHosting(settings).endpoints():
+            LocalHosting(settings).delete_endpoint(state.name)
+    assert surviving_processes(settings.state_dir) == []
+    check_conformance(found.responses)
+
+
+def upload(api: Api, path: Path, key: str) -> str:
+    api.client("s3").upload_file(str(path), "models", key)
+    return f"s3://models/{key}"
+
+
+def model_and_config(api: Api, name: str, data: str, variant: str = "AllTraffic") -> None:
+    sm = api.client()
+    sm.create_model(ModelName=name, PrimaryContainer={"Image": IMAGE, "ModelDataUrl": data}, ExecutionRoleArn=ROLE)
+    sm.create_endpoint_config(EndpointConfigName=f"{name}-config", ProductionVariants=[
+        {"VariantName": variant, "ModelName": name, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])  # fmt: skip
+
+
+def in_service(sm: Any, name: str) -> dict[str, Any]:
+    """DescribeEndpoint once boto3's `endpoint_in_service` waiter (as the SDK waits) has seen it InService."""
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 180})
+    return sm.describe_endpoint(EndpointName=name)  # type: ignore[no-any-return]
+
+
+def predictions(runtime: Any, name: str, body: bytes, content_type: str, **extra: str) -> tuple[list[float], dict[str, Any]]:
+    answer = runtime.invoke_endpoint(EndpointName=name, Body=body, ContentType=content_type, Accept="application/json", **extra)
+    return json.loads(answer["Body"].read()), answer
+
+
+def cli_endpoints(api: Api) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in json.loads(sagelab("endpoints", "--json", cwd=api.settings.root).stdout)}
+
+
+def port_open(url: str) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", int(url.rsplit(":", 1)[1]))) == 0
+
+
+def test_create_invoke_update_and_delete_an_endpoint_with_boto3(hosted: Api, tmp_path: Path) -> None:
+    sm, runtime = hosted.client(), hosted.client("sagemaker-runtime")
+    model_and_config(hosted, "adder", upload(hosted, archive(tmp_path / "a.tar.gz", linear((1, 2))), "adder/model.tar.gz"))
+    described_model = sm.describe_model(ModelName="adder")
+    assert described_model["ModelArn"] == f"{ARN}:model/adder" and described_model["PrimaryContainer"]["Image"] == IMAGE
+    assert sm.describe_endpoint_config(EndpointConfigName="adder-config")["ProductionVariants"][0]["ModelName"] == "adder"
+
+    assert sm.create_endpoint(EndpointName="adder", EndpointConfigName="adder-config")["EndpointArn"] == f"{ARN}:endpoint/adder"
+    assert sm.describe_endpoint(EndpointName="adder")["EndpointStatus"] == "Creating"  # answered before the endpoint serves
+    described = in_service(sm, "adder")
+    assert described["EndpointConfigName"] == "adder-config" and described["CreationTime"] <= described["LastModifiedTime"]
+    (variant,) = described["ProductionVariants"]
+    assert variant["VariantName"] == "AllTraffic" and variant["DeployedImages"][0]["SpecifiedImage"] == IMAGE
+    assert variant["CurrentInstanceCount"] == 1 and "FailureReason" not in described
+
+    # sagemaker-runtime, CSV and JSON in; the endpoint's own server answers
+    values, answer = predictions(runtime, "adder", b"1,2\n3,4", "text/csv")
+    assert np.allclose(values, [5.0, 11.0]) and answer["ContentType"] == "application/json"
+    assert answer["InvokedProductionVariant"] == "AllTraffic"
+    values, _ = predictions(runtime, "adder", json.dumps(ROWS[:1]).encode(), "application/json", TargetVariant="AllTraffic",
+                            CustomAttributes="trace=1")  # fmt: skip
+    assert np.allclose(values, [5.0])
+    as_csv = runtime.invoke_endpoint(EndpointName="adder", Body=b"1,2", ContentType="text/csv", Accept="text/csv")
+    assert as_csv["ContentType"].startswith("text/csv") and np.isclose(float(as_csv["Body"].read().decode().strip()), 5.0)
+    with pytest.raises(ClientError) as model_error:  # the model refuses what it cannot read: ModelError, with the model's own answer
+        runtime.invoke_endpoint(EndpointName="adder", Body=b"not,numbers", ContentType="text/csv")
+    error = model_error.value.response
+    assert error["Error"]["Code"] == "ModelError" and error["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert 400 <= error["OriginalStatusCode"] < 500 and error["OriginalMessage"]
+    assert error["Error"]["Message"].startswith(f"Received client error ({error['OriginalStatusCode']}) from primary with message \"")
+    assert error["LogStreamArn"] == f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/sagemaker/Endpoints/adder"
+    with pytest.raises(ClientError) as no_variant:
+        runtime.invoke_endpoint(EndpointName="adder", Body=b"1,2", ContentType="text/csv", TargetVariant="Canary")
+    assert no_variant.value.response["Error"]["Code"] == "ValidationError" and "Canary" in str(no_variant.value)
+
+    # the CLI sees the endpoint, and reaches it as `sagelab invoke` always has
+    listed = cli_endpoints(hosted)["adder"]
+    assert (listed["status"], listed["model"], listed["endpoint_config"]) == ("InService", "adder", "adder-config")
+    invoked = sagelab("invoke", "adder", "--body", "3,4", "--content-type", "text/csv", cwd=hosted.settings.root).stdout
+    assert np.allclose(json.loads(invoked), [11.0])
+
+    # an update: another model, the same port; the endpoint is Updating, then InService on the new config
+    model_and_config(hosted, "doubler", upload(hosted, archive(tmp_path / "d.tar.gz", linear((2, 0))), "doubler/model.tar.gz"), "Doubler")
+    assert sm.update_endpoint(EndpointName="adder", EndpointConfigName="doubler-config")["EndpointArn"] == f"{ARN}:endpoint/adder"
+    assert sm.describe_endpoint(EndpointName="adder")["EndpointStatus"] == "Updating"
+    with pytest.raises(ClientError) as busy:
+        sm.update_endpoint(EndpointName="adder", EndpointConfigName="adder-config")
+    assert busy.value.response["Error"]["Message"] == f'Cannot update in-progress endpoint "{ARN}:endpoint/adder".'
+    assert in_service(sm, "adder")["EndpointConfigName"] == "doubler-config"
+    assert np.allclose(predictions(runtime, "adder", b"1,2", "text/csv")[0], [2.0])
+    assert cli_endpoints(hosted)["adder"]["url"] == listed["url"]
+
+    # deleting the config and the model in use is allowed, as on SageMaker: the endpoint keeps serving
+    sm.delete_endpoint_config(EndpointConfigName="doubler-config")
+    sm.delete_model(ModelName="doubler")
+    values, answer = predictions(runtime, "adder", b"3,4", "text/csv", TargetVariant="Doubler")
+    assert np.allclose(values, [6.0]) and answer["InvokedProductionVariant"] == "Doubler"
+    assert sm.describe_endpoint(EndpointName="adder")["ProductionVariants"][0]["VariantName"] == "Doubler"
+    sm.delete_endpoint(EndpointName="adder")
+    with pytest.raises(ClientError) as gone:
+        sm.describe_endpoint(EndpointName="adder")
+    assert gone.value.response["Error"] == {"Code": "ValidationException", "Message": f'Could not find endpoint "{ARN}:endpoint/adder".'}
+    assert "adder" not in cli_endpoints(hosted) and not port_open(listed["url"])
+    assert [m["ModelName"] for m in sm.list_models()["Models"]] == ["adder"]  # an endpoint's deletion leaves its model
+
+
+def test_hosting_errors_are_sagemakers(hosted: Api, tmp_path: Path) -> None:
+    sm, runtime = hosted.client(), hosted.client("sagemaker-runtime")
+    data = upload(hosted, archive(tmp_path / "a.tar.gz", linear((1, 2))), "adder/model.tar.gz")
+    model_and_config(hosted, "adder", data)
+
+    def refused(call: Any, **request: Any) -> dict[str, str]:
+        with pytest.raises(ClientError) as caught:
+            call(**request)
+        return caught.value.response["Error"]  # type: ignore[no-any-return]
+
+    assert refused(sm.describe_endpoint, EndpointName="nowhere") == {"Code": "ValidationException",
+                                                                    "Message": f'Could not find endpoint "{ARN}:endpoint/nowhere".'}  # fmt: skip
+    assert refused(sm.describe_model, ModelName="nowhere")["Message"] == f'Could not find model "{ARN}:model/nowhere".'
+    assert refused(sm.delete_model, ModelName="nowhere")["Message"] == f'Could not find model "{ARN}:model/nowhere".'
+    assert refused(sm.describe_endpoint_config, EndpointConfigName="nowhere")["Message"] == (
+        f'Could not find endpoint configuration "{ARN}:endpoint-config/nowhere".')  # fmt: skip
+    assert refused(sm.delete_endpoint, EndpointName="nowhere")["Message"] == f'Could not find endpoint "{ARN}:endpoint/nowhere".'
+    assert refused(sm.create_model, ModelName="adder", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": data})["Message"] == (
+        f'Cannot create already existing model "{ARN}:model/adder".')  # fmt: skip
+    assert refused(sm.create_model, ModelName="lost", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://models/lost.tar.gz"})[
+        "Message"] == "Could not find model data at s3://models/lost.tar.gz."  # fmt: skip
+    variants = [{"VariantName": "AllTraffic", "ModelName": "adder", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}]
+    assert refused(sm.create_endpoint_config, EndpointConfigName="adder-config", ProductionVariants=variants)["Message"] == (
+        f'Cannot create already existing endpoint configuration "{ARN}:endpoint-config/adder-config".')  # fmt: skip
+    assert refused(sm.create_endpoint_config, EndpointConfigName="other", ProductionVariants=[{**variants[0], "ModelName": "nowhere"}])[
+        "Message"] == f'Could not find model "{ARN}:model/nowhere".'  # fmt: skip
+    assert refused(sm.create_endpoint, EndpointName="e", EndpointConfigName="nowhere")["Message"] == (
+        f'Could not find endpoint configuration "{ARN}:endpoint-config/nowhere".')  # fmt: skip
+    sm.create_endpoint_config(EndpointConfigName="two", ProductionVariants=[variants[0], {**variants[0], "VariantName": "Canary"}])
+    assert "a local endpoint serves one" in refused(sm.create_endpoint, EndpointName="e", EndpointConfigName="two")["Message"]
+    assert refused(runtime.invoke_endpoint, EndpointName="nowhere", Body=b"1,2", ContentType="text/csv") == {
+        "Code": "ValidationError", "Message": f"Endpoint nowhere of account {ACCOUNT} not found."}  # fmt: skip
+
+    # a model its server cannot load: the endpoint is Creating, then Failed with the reason; deleting waits for the end
+    sm.create_model(ModelName="broken", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": upload(hosted, archive(
+        tmp_path / "b.tar.gz", b"not a joblib file"), "broken/model.tar.gz")})  # fmt: skip
+    sm.create_endpoint_config(EndpointConfigName="broken-config", ProductionVariants=[{**variants[0], "ModelName": "broken"}])
+    sm.create_endpoint(EndpointName="broken", EndpointConfigName="broken-config")
+    assert refused(sm.create_endpoint, EndpointName="broken", EndpointConfigName="adder-config")["Message"] == (
+        f'Cannot create already existing endpoint "{ARN}:endpoint/broken".')  # fmt: skip
+    assert refused(sm.delete_endpoint, EndpointName="broken")["Message"].startswith(f'Cannot delete in-progress endpoint "{ARN}:endpoint/broken"')
+    assert "is Creating" in refused(runtime.invoke_endpoint, EndpointName="broken", Body=b"1,2", ContentType="text/csv")["Message"]
+    with pytest.raises(WaiterError):  # the waiter's failure state, as for a failed SageMaker endpoint
+        in_service(sm, "broken")
+    failed = sm.describe_endpoint(EndpointName="broken")
+    assert failed["EndpointStatus"] == "Failed" and "did not start broken" in failed["FailureReason"] and "ProductionVariants" not in failed
+    assert refused(sm.update_endpoint, EndpointName="broken", EndpointConfigName="adder-config")["Code"] == "ValidationException"
+    assert cli_endpoints(hosted)["broken"]["status"] == "Failed"
+    sm.delete_endpoint(EndpointName="broken")
+    assert sm.list_endpoints()["Endpoints"] == []
+
+
+def test_lists_filter_sort_and_page(hosted: Api, tmp_path: Path) -> None:
+    sm = hosted.client()
+    data = upload(hosted, archive(tmp_path / "a.tar.gz", linear((1, 2))), "adder/model.tar.gz")
+    for name in ("alpha", "beta", "gamma"):
+        model_and_config(hosted, name, data)
+    first = sm.list_models(MaxResults=2, SortBy="Name", SortOrder="Ascending")
+    assert [m["ModelName"] for m in first["Models"]] == ["alpha", "beta"] and first["NextToken"]
+    assert [m["ModelName"] for m in sm.list_models(MaxResults=2, SortBy="Name", SortOrder="Ascending", NextToken=first["NextToken"])["Models"]] == ["gamma"]
+    assert [m["ModelName"] for m in sm.list_models()["Models"]] == ["gamma", "beta", "alpha"]  # newest first
+    pages = sm.get_paginator("list_endpoint_configs").paginate(PaginationConfig={"PageSize": 1})
+    assert sorted(c["EndpointConfigName"] for page in pages for c in page["EndpointConfigs"]) == ["alpha-config", "beta-config", "gamma-config"]
+    assert [c["EndpointConfigName"] for c in sm.list_endpoint_configs(NameContains="mma")["EndpointConfigs"]] == ["gamma-config"]
+    for name in ("alpha", "beta"):
+        sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+    assert {e["EndpointName"] for e in sm.list_endpoints(StatusEquals="Creating")["Endpoints"]} == {"alpha", "beta"}
+    for name in ("alpha", "beta"):
+        in_service(sm, name)
+    endpoints = sm.list_endpoints(SortBy="Name", SortOrder="Ascending")["Endpoints"]
+    assert [(e["EndpointName"], e["EndpointStatus"]) for e in endpoints] == [("alpha", "InService"), ("beta", "InService")]
+    assert [e["EndpointName"] for e in sm.list_endpoints(NameContains="et")["Endpoints"]] == ["beta"]
+
+
+def test_endpoints_made_by_sagelab_deploy_are_served_too(hosted: Api, tmp_path: Path) -> None:
+    """The other way round: a registered version deployed from the CLI is described, listed, invoked and deleted through the API."""
+    sm, runtime = hosted.client(), hosted.client("sagemaker-runtime")
+    data = upload(hosted, archive(tmp_path / "a.tar.gz", linear((1, 2))), "adder/model.tar.gz")
+    sm.create_model_package_group(ModelPackageGroupName="adders")
+    spec = {"Containers": [{"Image": IMAGE, "ModelDataUrl": data}], "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["application/json"]}
+    sm.create_model_package(ModelPackageGroupName="adders", InferenceSpecification=spec, ModelApprovalStatus="Approved")
+    deployed = sagelab("deploy", "adders", "--name", "from-the-cli", cwd=hosted.settings.root).stdout
+    assert "serves adders/1" in deployed
+    described = sm.describe_endpoint(EndpointName="from-the-cli")
+    assert described["EndpointStatus"] == "InService" and "EndpointConfigName" not in described
+    assert described["ProductionVariants"][0]["VariantName"] == "AllTraffic"
+    assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == ["from-the-cli"]
+    values, answer = predictions(runtime, "from-the-cli", b"1,2", "text/csv")
+    assert np.allclose(values, [5.0]) and answer["InvokedProductionVariant"] == "AllTraffic"
+    # a model made from the registered version (ModelPackageName) serves it too
+    package = f"{ARN}:model-package/adders/1"
+    sm.create_model(ModelName="packaged", Containers=[{"ModelPackageName": package}], ExecutionRoleArn=ROLE)
+    sm.create_endpoint_config(EndpointConfigName="packaged", ProductionVariants=[{"VariantName": "Blue", "ModelName": "packaged",
+                                                                                   "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])  # fmt: skip
+    sm.update_endpoint(EndpointName="from-the-cli", EndpointConfigName="packaged")
+    assert in_service(sm, "from-the-cli")["EndpointConfigName"] == "packaged"
+    assert predictions(runtime, "from-the-cli", b"3,4", "text/csv")[1]["InvokedProductionVariant"] == "Blue"
+    sm.delete_endpoint(EndpointName="from-the-cli")
+    assert cli_endpoints(hosted) == {}
+
+
+def test_every_hosting_operation_is_answered(hosted: Api, tmp_path: Path) -> None:
+    """The rest of the family once each (the fixture checks every answer against its output shape)."""
+    sm = hosted.client()
+    data = upload(hosted, archive(tmp_path / "a.tar.gz", linear((1, 2))), "adder/model.tar.gz")
+    model_and_config(hosted, "adder", data)
+    sm.create_endpoint(EndpointName="adder", EndpointConfigName="adder-config", Tags=[{"Key": "team", "Value": "ml"}])
+    in_service(sm, "adder")
+    sm.update_endpoint(EndpointName="adder", EndpointConfigName="adder-config", RetainAllVariantProperties=True)
+    in_service(sm, "adder")
+    hosted.client("sagemaker-runtime").invoke_endpoint(EndpointName="adder", Body=b"1,2", ContentType="text/csv")
+    sm.describe_model(ModelName="adder")
+    sm.describe_endpoint_config(EndpointConfigName="adder-config")
+    sm.list_models(NameContains="add")
+    sm.list_endpoint_configs()
+    sm.list_endpoints(SortBy="Status")
+    sm.delete_endpoint(EndpointName="adder")
+    sm.delete_endpoint_config(EndpointConfigName="adder-config")
+    sm.delete_model(ModelName="adder")
+    family = {name for name, handler in served("sagemaker").items() if handler.__module__ == "sagelab.awsapi.hosting"}
+    answered = {name for _, name, status, _ in hosted.responses if status == 200}
+    assert family <= answered, sorted(family - answered)
+    assert ("sagemaker-runtime", "InvokeEndpoint", 200) in {answer[:3] for answer in hosted.responses}
+
+
+KERNEL = r'''
+"""A notebook's kernel: IPython runs each cell as Jupyter would; the SageMaker SDK deploys and predicts through the local API."""
+import json, os, sys
+from IPython.core.interactiveshell import InteractiveShell
+
+port, image, role = sys.argv[1:4]
+shell = InteractiveShell.instance()
+
+
+def cell(source):
+    result = shell.run_cell(source)
+    if not result.success:
+        raise SystemExit(f"the cell {source!r} failed: {result.error_before_exec or result.error_in_exec!r}")
+
+
+cell("%load_ext sagelab")
+cell(f"%sagelab local --port {port}")
+cell(f"""
+import boto3, sagemaker
+from sagemaker.deserializers import JSONDeserializer
+from sagemaker.model import Model
+from sagemaker.predictor import Predictor
+from sagemaker.serializers import CSVSerializer
+
+session = sagemaker.Session()
+bucket = session.default_bucket()  # STS's account, answered in the kernel; the bucket made in the local store
+account = boto3.client("sts").get_caller_identity()["Account"]
+data = session.upload_data("model.tar.gz", bucket=bucket, key_prefix="sdk/adder")
+model = Model(image_uri={image!r}, model_data=data, role={role!r}, sagemaker_session=session, predictor_cls=Predictor, name="sdk-adder")
+predictor = model.deploy(initial_instance_count=1, instance_type="ml.m5.large", endpoint_name="sdk-adder", serializer=CSVSerializer(),
+                         deserializer=JSONDeserializer(), wait=False)
+described = session.wait_for_endpoint("sdk-adder", poll=1)  # what deploy() waits with (it polls every 30 s)
+prediction = predictor.predict([[1, 2], [3, 4]])
+predictor.delete_endpoint()
+model.delete_model()
+""")
+cell("%sagelab aws")
+print(json.dumps({"bucket": shell.user_ns["bucket"], "account": shell.user_ns["account"], "prediction": shell.user_ns["prediction"],
+                  "status": shell.user_ns["described"]["EndpointStatus"], "endpoint_url": os.environ.get("AWS_ENDPOINT_URL")}))
+'''
+
+
+def test_sagelab_local_in_a_kernel_lets_the_sdk_deploy_and_predict(hosted: Api, tmp_path: Path) -> None:
+    python = ROOT / ".cache" / "sdk-venv" / "bin" / "python"
+    if not python.is_file():
+        pytest.fail(f"{python} is missing: scripts/test installs the SageMaker SDK there (tests/fixtures/sdk/requirements.txt)", pytrace=False)
+    root = hosted.settings.root
+    archive(root / "model.tar.gz", linear((1, 2)))
+    (root / "kernel.py").write_text(KERNEL)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_"))}, "HOME": str(root),
+           "AWS_CONFIG_FILE": str(root / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(root / "none"),
+           "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"}  # no AWS: nothing but the local API answers  # fmt: skip
+    port = hosted.endpoint.rsplit(":", 1)[1]
+    run = subprocess.run([str(python), "kernel.py", port, IMAGE, ROLE], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"now reach sagelab's local API at http://127.0.0.1:{port}" in run.stdout
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["bucket"] == f"sagemaker-us-east-1-{ACCOUNT}" and result["account"] == ACCOUNT
+    assert result["status"] == "InService" and np.allclose(result["prediction"], [5.0, 11.0])
+    assert result["endpoint_url"] is None  # %sagelab aws put the kernel's environment back
+    operations = [name for _, name, status, _ in hosted.responses if status == 200]
+    for name in ("CreateModel", "CreateEndpointConfig", "CreateEndpoint", "DescribeEndpoint", "InvokeEndpoint", "DeleteEndpoint",
+                 "DeleteEndpointConfig", "DeleteModel"):  # fmt: skip
+        assert name in operations, name
+    assert cli_endpoints(hosted) == {}
+    assert (hosted.settings.store / f"sagemaker-us-east-1-{ACCOUNT}" / "sdk" / "adder" / "model.tar.gz").is_file()  # the SDK's upload
