@@ -3,6 +3,7 @@
 `serve()` runs in the foreground until Ctrl-C or SIGTERM (uvicorn's signal handling), noting its port
 in `.sagelab/api.json` for `sagelab env`; `start()`/`stop()` run it in a background thread (tests,
 notebooks). Stopping the server stops the executions it started (they end Stopped, retryable).
+Given a socket already listening (a run's steps' API, `for_steps.py`), it serves there and notes nothing.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class ApiServer:
         >>> server.stop()  # doctest: +SKIP
     """
 
-    def __init__(self, settings: Settings, port: int = DEFAULT_PORT, *, observers: tuple[Observer, ...] = ()) -> None:
+    def __init__(self, settings: Settings, port: int = DEFAULT_PORT, *, observers: tuple[Observer, ...] = (),
+                 listening: socket.socket | None = None) -> None:
         """Raises ConfigError for a profile that does not run locally on the project's own store."""
         if settings.engine != "local":
             raise ConfigError(f"profile {settings.profile} runs on SageMaker; the local API serves this machine's runs: use the local profile "
@@ -47,6 +49,7 @@ class ApiServer:
         self.port = port
         self.observers = observers
         self.app: ApiApp | None = None
+        self._given = listening
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -74,15 +77,7 @@ class ApiServer:
         from sagelab.store import LocalStore
 
         service_model("sagemaker")  # loaded now, so the first request does not wait for it
-        listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            listening.bind(("127.0.0.1", self.port))
-        except OSError as exc:
-            listening.close()
-            raise ConfigError(f"cannot listen on 127.0.0.1:{self.port}: {exc.strerror}; is `sagelab api` running already? "
-                              "Choose another port with --port") from None  # fmt: skip
-        self._socket = listening
+        self._socket = self._given or _listen(self.port)
         creds = credentials(self.settings.state_dir)
         context = Context(self.settings, State(self.settings.state_dir), Runs(self.settings))
         s3 = S3Bridge(LocalStore(self.settings.store), (creds.access_key, creds.secret_key))
@@ -112,7 +107,8 @@ class ApiServer:
         server = self._prepare()
         assert self._socket is not None
         note = self.settings.state_dir / PORT_FILE
-        _write(note, {"port": self._socket.getsockname()[1], "pid": os.getpid()})
+        if self._given is None:
+            _write(note, {"port": self._socket.getsockname()[1], "pid": os.getpid()})
         try:
             if ready is not None:
                 ready(self.endpoint)
@@ -140,6 +136,18 @@ class ApiServer:
         listening, self._socket = self._socket, None
         if listening is not None:
             listening.close()
+
+
+def _listen(port: int) -> socket.socket:
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind(("127.0.0.1", port))
+    except OSError as exc:
+        listening.close()
+        raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; is `sagelab api` running already? "
+                          "Choose another port with --port") from None  # fmt: skip
+    return listening
 
 
 def _write(path: Any, document: dict[str, Any]) -> None:

@@ -102,7 +102,7 @@ class _StandIn:
     def __enter__(self) -> _StandIn:
         settings = self.settings
 
-        class Handler(_Handler):
+        class Handler(Refusals):
             account, role = settings.account, settings.role_arn
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -117,10 +117,18 @@ class _StandIn:
             self._server.server_close()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class Refusals(BaseHTTPRequestHandler):
+    """Answers STS GetCallerIdentity with `account` and `role`, and every other AWS call with `refusal`'s error."""
+
     account = ""
     role = ""
+    code = "UnavailableOffline"
     protocol_version = "HTTP/1.1"
+
+    def refusal(self, service: str, action: str) -> str:
+        return (f"{service} {action} is not available while sagelab builds a pipeline definition for a local run "
+                "(only S3, on the project's store, and STS GetCallerIdentity are): build the definition without it, "
+                "or run the pipeline on SageMaker with --profile")  # fmt: skip
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -132,13 +140,11 @@ class _Handler(BaseHTTPRequestHandler):
         action = target.rsplit(".", 1)[-1] if target else (parse_qs(body.decode("utf-8", "replace")).get("Action") or [self.command + " " + self.path])[0]
         if service == "sts" and action == "GetCallerIdentity":
             return self._caller_identity()
-        message = (f"{service} {action} is not available while sagelab builds a pipeline definition for a local run "
-                   "(only S3, on the project's store, and STS GetCallerIdentity are): build the definition without it, "
-                   "or run the pipeline on SageMaker with --profile")  # fmt: skip
+        message = self.refusal(service, action)
         if target or "json" in self.headers.get("Content-Type", ""):
-            self._send(400, json.dumps({"__type": "UnavailableOffline", "message": message}).encode(), "application/x-amz-json-1.1")
+            self._send(400, json.dumps({"__type": self.code, "message": message}).encode(), "application/x-amz-json-1.1")
         else:
-            error = f"<ErrorResponse><Error><Type>Sender</Type><Code>UnavailableOffline</Code><Message>{escape(message)}</Message></Error></ErrorResponse>"
+            error = f"<ErrorResponse><Error><Type>Sender</Type><Code>{self.code}</Code><Message>{escape(message)}</Message></Error></ErrorResponse>"
             self._send(400, error.encode(), "text/xml")
 
     do_GET = do_PUT = do_DELETE = do_HEAD = do_POST

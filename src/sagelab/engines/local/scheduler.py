@@ -9,7 +9,6 @@ happens on the calling thread; step processes are waited for on a thread pool.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import string
 import threading
@@ -35,7 +34,9 @@ from sagelab.engines.local.job import Job, StepFailed, StepResult
 from sagelab.engines.local.records import Records, StepRecord
 from sagelab.engines.local.runners import INLINE, RUNNERS
 from sagelab.engines.local.scope import ExecutionScope
+from sagelab.engines.local.step_api import StepApi
 from sagelab.errors import SagelabError
+from sagelab.local_aws import credentials
 from sagelab.store import LocalStore, ObjectInfo, ObjectStore
 from sagelab.store.s3_server import S3Server
 
@@ -155,13 +156,16 @@ class Scheduler:
             self.records.add_written(self.execution.id, uris)
 
     def _step_environment(self, stack: ExitStack) -> dict[str, str]:
-        """How steps reach the store: the local store served on loopback with throwaway keys,
-        or the real S3 store with the user's own credentials (a hybrid run)."""
+        """How steps reach the store and SageMaker: the local store served on loopback and the project's
+        local API (step_api.py), with the project's throwaway keys; or the real S3 store with the user's
+        own credentials (a hybrid run)."""
         region = {"AWS_DEFAULT_REGION": self.settings.region, "AWS_REGION": self.settings.region}
         if isinstance(self.store, LocalStore):
-            access_key, secret = f"SGL{secrets.token_hex(8).upper()}", secrets.token_urlsafe(30)  # this run's: the endpoint serves no one else
-            server = stack.enter_context(S3Server(self.store, (access_key, secret)))
-            return {"AWS_ENDPOINT_URL_S3": server.endpoint, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret, **region}
+            keys = credentials(self.settings.state_dir)
+            server = stack.enter_context(S3Server(self.store, (keys.access_key, keys.secret_key)))
+            api = stack.enter_context(StepApi(self.settings))
+            return {"AWS_ENDPOINT_URL": api.endpoint, "AWS_ENDPOINT_URL_S3": server.endpoint,
+                    "AWS_ACCESS_KEY_ID": keys.access_key, "AWS_SECRET_ACCESS_KEY": keys.secret_key, **region}  # fmt: skip
         env = {**region, sandbox.KEEP_CREDENTIALS: "1"}
         endpoint = getattr(self.store, "endpoint_url", None)
         if endpoint:
