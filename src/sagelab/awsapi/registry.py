@@ -109,28 +109,13 @@ def delete_model_package_group(context: Context, request: dict[str, Any]) -> dic
     registry = _registry(context)
     try:
         group = _group(context, registry, request["ModelPackageGroupName"])
+        name = group["ModelPackageGroupName"]
+        if group["Versions"] or not registry.delete_group(name):
+            raise ConflictException(f"Model Package Group {name} has model package versions; delete them first "
+                                    "(sagelab's local API does not serve DeleteModelPackage yet)")  # fmt: skip
     finally:
         registry.close()
-    name = group["ModelPackageGroupName"]
-    if group["Versions"]:
-        raise ConflictException(f"Model Package Group {name} has {group['Versions']} model package version(s); delete them first "
-                                "(sagelab's local API does not serve DeleteModelPackage yet)")  # fmt: skip
-    _delete_empty_group(context.settings.state_dir / "registry.db", name)
     return {}
-
-
-def _delete_empty_group(path: Path, name: str) -> None:
-    """Remove a group that has no versions, in one statement (a version registered meanwhile keeps it).
-
-    `Registry` has no delete yet; this belongs there as `Registry.delete_group`.
-    """
-    from sagelab.database import open_database
-
-    db = open_database(path, "")
-    try:
-        db.execute("DELETE FROM groups WHERE name = ? AND NOT EXISTS (SELECT 1 FROM packages WHERE group_name = ?)", (name, name))
-    finally:
-        db.close()
 
 
 @operation("CreateModelPackage")

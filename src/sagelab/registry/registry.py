@@ -119,6 +119,12 @@ class Registry:
             raise RegistryError(f"{name!r} is not a valid model package group name: use up to 63 letters, digits and hyphens")
         self._db.execute("INSERT OR IGNORE INTO groups VALUES (?, ?, ?)", (name, description, time.time()))
 
+    def delete_group(self, name: str) -> bool:
+        """Delete a group that has no versions, in one statement (a version registered meanwhile keeps it); False if it had some."""
+        self._check_group(name)
+        deleted = self._db.execute("DELETE FROM groups WHERE name = ? AND NOT EXISTS (SELECT 1 FROM packages WHERE group_name = ?)", (name, name))
+        return deleted.rowcount == 1
+
     def groups(self) -> list[dict[str, Any]]:
         """Every group with its number of versions and its latest approved version."""
         rows = self._db.execute(
