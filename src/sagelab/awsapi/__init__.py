@@ -10,8 +10,7 @@ variables `sagelab env` prints (`AWS_ENDPOINT_URL`, a region, and throwaway cred
 Modules: `app` (routing by service), `auth` (the credentials and SigV4), `shapes` (botocore's
 service model as the contract), `operations` (the handler registry), one module per resource family
 (`pipelines`, `executions`, `registry`, `jobs` over `job_records`, `hosting`, and CloudWatch Logs' `logs`),
-`runtime` (sagemaker-runtime's InvokeEndpoint, answered by the endpoint's server), `runs` and
-`worker` (executions, and jobs, in worker processes), `s3`
+`runtime` (sagemaker-runtime's InvokeEndpoint, answered by the endpoint's server), `s3`
 (the store's S3 handler on the same port), `state` (what only the API keeps), `server`, `env`.
 docs/local-api.md says what is served and what is not yet.
 """

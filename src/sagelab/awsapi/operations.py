@@ -26,7 +26,7 @@ from sagelab.awsapi.errors import ValidationException
 
 if TYPE_CHECKING:
     from sagelab.api.backends import LocalBackend
-    from sagelab.awsapi.runs import Runs
+    from sagelab.api.runs import Runs
     from sagelab.awsapi.state import State
     from sagelab.config import Settings
 

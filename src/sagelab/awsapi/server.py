@@ -70,7 +70,7 @@ class ApiServer:
         from sagelab.awsapi.app import ApiApp
         from sagelab.awsapi.auth import credentials
         from sagelab.awsapi.operations import Context
-        from sagelab.awsapi.runs import Runs
+        from sagelab.api.runs import Runs
         from sagelab.awsapi.s3 import S3Bridge
         from sagelab.awsapi.shapes import service_model
         from sagelab.awsapi.state import State

@@ -1,4 +1,4 @@
-"""The executions this server started, each in a worker process (`sagelab.awsapi.worker`), and how to stop them."""
+"""Executions a server started — `sagelab api`'s, `sagelab ui`'s — each in a worker process (`sagelab.api.worker`), and how to stop them."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from sagelab.awsapi.errors import ValidationException
 from sagelab.config import Settings
+from sagelab.errors import ExecutionError
 
 ANNOUNCE_TIMEOUT = 300.0  # seconds a worker may take to start its first step (gc can hold the project lock that long)
 
@@ -36,7 +36,7 @@ class Runs:
         """Start a worker for `request` (see worker.py) and return its execution's id once the execution exists.
 
         Raises:
-            ValidationException: the worker refused the definition, the parameters or the retry.
+            ExecutionError: the worker refused the definition, the parameters or the retry (its message says why).
         """
         log = self.settings.state_dir / "api-workers.log"  # a worker's stderr: only sagelab's own tracebacks go there
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -44,7 +44,7 @@ class Runs:
         with open(log, "ab") as stderr:
             # A session of its own: Ctrl-C in the server's terminal reaches the server, which stops each worker once (SIGTERM);
             # a worker interrupted twice could not finish stopping its jobs and recording the execution as Stopped.
-            process = subprocess.Popen([sys.executable, "-m", "sagelab.awsapi.worker"], stdin=subprocess.PIPE,  # noqa: S603
+            process = subprocess.Popen([sys.executable, "-m", "sagelab.api.worker"], stdin=subprocess.PIPE,  # noqa: S603
                                        stdout=subprocess.PIPE, stderr=stderr, cwd=self.settings.root, start_new_session=True)  # fmt: skip
         assert process.stdin is not None and process.stdout is not None
         process.stdin.write(json.dumps(request).encode())
@@ -61,7 +61,7 @@ class Runs:
         worker = _Worker(process)
         threading.Thread(target=self._reap, args=(worker,), name="sagelab-api-reaper", daemon=True).start()
         if "error" in answer:
-            raise ValidationException(str(answer["message"]))
+            raise ExecutionError(str(answer["message"]))
         with self._lock:
             self._workers[str(answer["id"])] = worker
         return str(answer["id"])

@@ -1,11 +1,11 @@
-"""One execution started through the local API — a pipeline's, or a job's (CreateTrainingJob, ...) — run to its end in a
-process of its own (`python -m sagelab.awsapi.worker`).
+"""One execution started through a server — the local API's (a pipeline's, or a job's: CreateTrainingJob, ...) or
+the UI's — run to its end in a process of its own (`python -m sagelab.api.worker`).
 
 The server writes the request as JSON on stdin; the worker answers one JSON line on stdout as soon as
 the execution exists — `{"id": ..., "arn": ...}`, or `{"error": ..., "message": ...}` when the
 definition or the parameters are refused — and then runs the execution through the Python API's
 `LocalBackend`, recording it where `sagelab executions` reads. A process of its own, rather than a
-thread of the server, so that StopPipelineExecution stops it the way Ctrl-C stops `sagelab run`
+thread of the server, so that a stop (StopPipelineExecution, the UI's button) stops it the way Ctrl-C stops `sagelab run`
 (SIGTERM: running jobs are terminated, the execution ends Stopped and can be retried).
 """
 
