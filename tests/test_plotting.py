@@ -252,6 +252,9 @@ def spark() -> Iterator[Any]:
         pytest.skip("no Java here (sagelab doctor says how to install it)")
     from pyspark.sql import SparkSession
 
+    # The JVM this starts serves every later Spark session of the test run: started as sagelab starts it, with its UI on
+    # loopback (tests/test_spark.py checks where the UI listens).
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     session = (SparkSession.builder.master("local[2]").config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
                .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.shuffle.partitions", "4").getOrCreate())  # fmt: skip

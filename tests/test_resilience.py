@@ -263,6 +263,10 @@ def test_sigkill_at_any_point_then_retry_completes_identically(project: Path, po
     env = {**os.environ}
     if point.startswith("timer-"):
         run = subprocess.Popen([SAGELAB, "run", "chain.json"], cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # The timer starts once the execution exists: on a loaded machine the command alone can take longer than 0.3 s to start.
+        deadline = time.monotonic() + 60
+        while LocalEngine(load_settings(project)).records.executions()[0].id == clean_id and time.monotonic() < deadline:
+            time.sleep(0.01)
         time.sleep(float(point.split("-")[1]))
         run.send_signal(signal.SIGKILL)
         run.wait(timeout=30)

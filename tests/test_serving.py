@@ -515,13 +515,16 @@ def test_bad_requests_get_4xx_with_a_message(serve: Any, sklearn_model: Path) ->
     for (body, content_type, accept), status, message in cases:
         got, _, payload = server.invoke(body, content_type, accept)
         assert got == status and message in payload.decode(), (status, payload)
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    try:  # a chunked body has no Content-Length: it is refused as soon as it passes the limit
-        connection.request("POST", "/invocations", body=iter([b"1," * 4000] * 5), headers={"Content-Type": "text/csv"}, encode_chunked=True)
-        response = connection.getresponse()
-        assert response.status == 413 and b"SAGEMAKER_MAX_PAYLOAD_IN_MB" in response.read()
-    finally:
-        connection.close()
+    # A chunked body has no Content-Length: it is refused as soon as it passes the limit, before it ends. The client sends two
+    # 8 KB chunks (past the 10 KB limit) and no last chunk, and reads the answer (sending on could meet the closed connection).
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as raw:
+        chunk = b"1," * 4000
+        raw.sendall(b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + (b"%x\r\n%s\r\n" % (len(chunk), chunk)) * 2)  # fmt: skip
+        answer = b""
+        while b"SAGEMAKER_MAX_PAYLOAD_IN_MB" not in answer and (received := raw.recv(65536)):
+            answer += received
+    assert answer.startswith(b"HTTP/1.1 413") and b"SAGEMAKER_MAX_PAYLOAD_IN_MB" in answer, answer[:300]
     assert server.invoke(json.dumps(ROWS), "application/json")[0] == 200  # still serving
 
 

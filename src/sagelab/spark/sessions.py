@@ -131,7 +131,7 @@ class SparkSessions:
                                "(`%load_ext sagelab`), and there is no SparkSession in this process")
         if self._session is None:
             self._session = self._start_local() if self.local else self._start_connect()
-            where = f"Spark UI: {self._session.sparkContext.uiWebUrl}" if self.local else "Spark Connect"
+            where = f"Spark UI: {self._session.sparkContext.uiWebUrl or _UI_OFF}" if self.local else "Spark Connect"
             print(f"started Spark {self._session.version} ({self.target}); {where}", flush=True)
         return self._session
 
@@ -196,7 +196,8 @@ class SparkSessions:
             "spark.driver.host": "127.0.0.1",
             "spark.driver.bindAddress": "127.0.0.1",
             # Said outright: a JVM that an earlier session in this process started keeps that session's settings as defaults.
-            "spark.ui.enabled": "true",
+            # Off when that JVM lacks SPARK_LOCAL_IP (a bare pyspark session came first): its UI would listen on every interface.
+            "spark.ui.enabled": "true" if _jvm_on_loopback() else "false",
             "spark.ui.showConsoleProgress": "false",  # the cell shows progress (progress.watch)
             "spark.sql.warehouse.dir": str(self.folder / "warehouse"),
             "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={log4j.as_uri()} -Dderby.system.home={self.folder}",
@@ -232,3 +233,17 @@ class SparkSessions:
             hint = " (the token comes from SPARK_CONNECT_AUTHENTICATE_TOKEN)" if "authentication" in reason.lower() else ""
             raise SagelabError(f"Spark Connect at {self.target} refused the session or did not answer: {reason}{hint}") from None
         return session
+
+
+_UI_OFF = ("off: this process's Java was started by an earlier Spark session without SPARK_LOCAL_IP=127.0.0.1, and its UI "
+           "would listen on every interface; restart the kernel to have it")
+
+
+def _jvm_on_loopback() -> bool:
+    """Whether the JVM local Spark runs in keeps its UI on loopback: a JVM not started yet will (SPARK_LOCAL_IP is set first)."""
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return True
+    return gateway.jvm.java.lang.System.getenv("SPARK_LOCAL_IP") in ("127.0.0.1", "localhost")
