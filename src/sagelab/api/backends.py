@@ -41,7 +41,9 @@ class Backend(Protocol):
 
     def execution(self, reference: str) -> Execution: ...
 
-    def executions(self, pipeline: str | None = None, limit: int = 20, detail: bool = True) -> list[Execution]: ...
+    def executions(self, pipeline: str | None = None, limit: int = 20, detail: bool = True, offset: int = 0) -> list[Execution]: ...
+
+    def pipelines(self) -> list[dict[str, Any]]: ...
 
     def log_lines(self, execution: Execution, step: str) -> Iterator[str]: ...
 
@@ -143,10 +145,15 @@ class LocalBackend(_StoreReads):
         records = self.records()
         return self._execution(records, records.execution(reference.rsplit("/", 1)[-1] if reference.startswith("arn:") else reference))
 
-    def executions(self, pipeline: str | None = None, limit: int = 20, detail: bool = True) -> list[Execution]:
-        """The newest executions; `detail` is for SageMaker's sake (here everything is at hand)."""
+    def executions(self, pipeline: str | None = None, limit: int = 20, detail: bool = True, offset: int = 0) -> list[Execution]:
+        """The newest executions, `offset` of them skipped; `detail` is for SageMaker's sake (here everything is at hand)."""
         records = self.records()
-        return [self._execution(records, record) for record in records.executions(limit, pipeline)]
+        return [self._execution(records, record) for record in records.executions(limit, pipeline, offset)]
+
+    def pipelines(self) -> list[dict[str, Any]]:
+        """Each pipeline that ran here: its name, number of executions, and its newest execution's start and status."""
+        return [{"name": name, "executions": count, "last_started": timestamp(started), "last_status": status}
+                for name, count, started, status in self.records().pipelines()]  # fmt: skip
 
     def _execution(self, records: Records, record: ExecutionRecord) -> Execution:
         steps = {
@@ -310,14 +317,25 @@ class SageMakerBackend(_StoreReads):
 
         return describe
 
-    def executions(self, pipeline: str | None = None, limit: int = 20, detail: bool = True) -> list[Execution]:
-        """The newest executions; without `detail`, from ListPipelineExecutions alone (no steps nor parameters: one call a page)."""
-        summaries = self.engine.executions(pipeline, limit)
+    def executions(self, pipeline: str | None = None, limit: int = 20, detail: bool = True, offset: int = 0) -> list[Execution]:
+        """The newest executions, `offset` of them skipped; without `detail`, from ListPipelineExecutions alone (no steps nor
+        parameters: one call a page)."""
+        summaries = self.engine.executions(pipeline, limit + offset)[offset:]
         if detail:
             return [self.execution(summary["PipelineExecutionArn"]) for summary in summaries]
         return [Execution(str(s["PipelineExecutionArn"]).rsplit("/", 1)[-1], str(s.get("PipelineName", "")), str(s.get("PipelineExecutionStatus", "")),
                           timestamp(_seconds(s.get("StartTime"))), None, s.get("PipelineExecutionFailureReason") or None, {}, {},
                           str(s["PipelineExecutionArn"]), {}, self) for s in summaries]  # fmt: skip
+
+    def pipelines(self) -> list[dict[str, Any]]:
+        """Each pipeline of the account and region with its newest execution's start and status (the number of executions
+        is not asked: it would take a call per page of them)."""
+        found = []
+        for name in self.engine.pipeline_names():
+            newest = self.engine.executions(name, 1)
+            found.append({"name": name, "executions": None, "last_started": timestamp(_seconds(newest[0].get("StartTime"))) if newest else None,
+                          "last_status": str(newest[0].get("PipelineExecutionStatus", "")) if newest else "NotStarted"})  # fmt: skip
+        return found
 
     def start(self, loaded: Loaded, parameters: Mapping[str, Any], *, cache: str | None = None, listener: Listener | None = None,
               select: Selection | None = None, hooks: RunHooks | None = None) -> Execution:  # fmt: skip

@@ -118,7 +118,7 @@ class Execution:
                 document = json.loads(self.read_bytes(uri))
             except (ValueError, ExecutionError):
                 continue  # a missing or unreadable report adds no metrics
-            for path, value in _numbers(document):
+            for path, value in numbers(document):
                 found[f"{step_name}.{file_name}.{path}"] = value
         return found
 
@@ -220,14 +220,14 @@ def outputs_of(step_type: str, properties: dict[str, Any]) -> dict[str, str]:
     return {}
 
 
-def _numbers(document: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
+def numbers(document: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
     """(dotted path, value) of every number in a JSON document (booleans are not numbers)."""
     if isinstance(document, dict):
         for key, value in document.items():
-            yield from _numbers(value, f"{prefix}.{key}" if prefix else str(key))
+            yield from numbers(value, f"{prefix}.{key}" if prefix else str(key))
     elif isinstance(document, list):
         for index, value in enumerate(document):
-            yield from _numbers(value, f"{prefix}[{index}]")
+            yield from numbers(value, f"{prefix}[{index}]")
     elif isinstance(document, (int, float)) and not isinstance(document, bool):
         yield prefix, float(document)
 

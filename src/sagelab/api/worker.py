@@ -73,7 +73,8 @@ def _run(request: dict[str, Any], listener: Any) -> None:
     if request.get("select"):
         from sagelab.engines.local import Selection
 
-        select = Selection(tuple(request["select"]["steps"]), reference=request["select"]["reference"])
+        chosen = request["select"]
+        select = Selection(tuple(chosen.get("steps", ())), chosen.get("from_step"), chosen.get("reference"))
     backend.start(loaded, request.get("parameters") or {}, listener=listener, select=select)
 
 

@@ -147,6 +147,7 @@ def _listen(port: int) -> socket.socket:
         listening.close()
         raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; is `sagelab api` running already? "
                           "Choose another port with --port") from None  # fmt: skip
+    listening.listen(2048)  # connections wait in the backlog from now on: the address `ready` prints answers at once
     return listening
 
 

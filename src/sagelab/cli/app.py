@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 from sagelab.cli.endpoints import deploy, endpoints_app, invoke, serve
 from sagelab.cli.envs import envs_app
 from sagelab.cli.local_api import api, env
+from sagelab.cli.ui import ui
 from sagelab.cli.machine import doctor, setup
 from sagelab.cli.models import models_app
 from sagelab.cli.project import docs_app, init
@@ -365,6 +366,7 @@ app.add_typer(envs_app, name="envs")
 
 app.command()(api)
 app.command()(env)
+app.command()(ui)
 app.command()(init)
 app.command()(doctor)
 app.command()(setup)

@@ -120,7 +120,7 @@ def _box(box: Box, status: str | None, second: str) -> str:
     fill, colour, _ = STATUS_STYLES.get(status or "", ("#ffffff", "#5f6368", ""))
     tooltip = f"{box.name} ({box.type}{', ' + status if status else ''})" + (f": {box.description}" if box.description else "")
     return (
-        f'<g><title>{escape(tooltip)}</title>'
+        f'<g data-step="{escape(box.name)}"><title>{escape(tooltip)}</title>'
         f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{box.width:.1f}" height="{box.height:.1f}" rx="8" '
         f'fill="{fill}" stroke="#dadce0" stroke-width="1.2"/>'
         f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="6" height="{box.height:.1f}" rx="3" fill="{stripe}"/>'

@@ -158,14 +158,24 @@ class Records:
             )
         return interrupted
 
-    def executions(self, limit: int = 20, pipeline: str | None = None) -> list[ExecutionRecord]:
+    def executions(self, limit: int = 20, pipeline: str | None = None, offset: int = 0) -> list[ExecutionRecord]:
+        """The newest executions (of `pipeline`), `offset` of them skipped."""
         query = f"SELECT {_EXECUTION_COLUMNS} FROM executions"
         args: tuple[Any, ...] = ()
         if pipeline:
             query += " WHERE pipeline = ?"
             args = (pipeline,)
-        rows = self._db.execute(query + " ORDER BY started DESC LIMIT ?", (*args, limit)).fetchall()
+        rows = self._db.execute(query + " ORDER BY started DESC LIMIT ? OFFSET ?", (*args, limit, offset)).fetchall()
         return [_execution(row) for row in rows]
+
+    def pipelines(self) -> list[tuple[str, int, float, str]]:
+        """(pipeline, executions, newest start, newest status) for every pipeline that ran, newest first."""
+        rows = self._db.execute(
+            "SELECT e.pipeline, counted.n, e.started, e.status FROM executions e JOIN "
+            "(SELECT pipeline, COUNT(*) AS n, MAX(started) AS newest FROM executions GROUP BY pipeline) counted "
+            "ON e.pipeline = counted.pipeline AND e.started = counted.newest ORDER BY e.started DESC"
+        ).fetchall()
+        return [(str(r[0]), int(r[1]), float(r[2]), str(r[3])) for r in rows]
 
     def execution(self, execution_id: str) -> ExecutionRecord:
         """The execution whose id is or starts with `execution_id` ("latest" names the newest)."""

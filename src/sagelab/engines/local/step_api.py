@@ -21,10 +21,12 @@ import socket
 import subprocess
 import sys
 import threading
-from http.server import ThreadingHTTPServer
+from typing import TYPE_CHECKING
 
 from sagelab.config import Settings
-from sagelab.engines.local.offline_aws import Refusals
+
+if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
 
 LOG = "api-steps.log"  # in .sagelab/: the steps' API's requests, one line each, and its own errors
 NEEDS = ("uvicorn", "botocore")
@@ -88,6 +90,10 @@ class StepApi:
 
 
 def _refusals(listening: socket.socket, settings: Settings, missing: list[str]) -> ThreadingHTTPServer:
+    from http.server import ThreadingHTTPServer
+
+    from sagelab.engines.local.offline_aws import Refusals
+
     class Handler(Refusals):
         account, role = settings.account, settings.role_arn
         code = "UnavailableLocally"

@@ -153,11 +153,7 @@ class SageMakerEngine:
         """The newest executions (PipelineExecutionSummary dicts, plus PipelineName) of one pipeline or all."""
         if limit < 1:
             return []
-        if name:
-            names = [name]
-        else:
-            names = [p["PipelineName"] for page in self.clients.pages("sagemaker", "ListPipelines", "pipelines")
-                     for p in page.get("PipelineSummaries", [])]  # fmt: skip
+        names = [name] if name else self.pipeline_names()
         found: list[dict[str, Any]] = []
         for pipeline in names:
             pages = self.clients.pages("sagemaker", "ListPipelineExecutions", f"pipeline {pipeline}", PipelineName=pipeline,
@@ -167,6 +163,10 @@ class SageMakerEngine:
                 found.extend({**summary, "PipelineName": pipeline} for summary in page.get("PipelineExecutionSummaries", []))
         found.sort(key=lambda summary: _timestamp(summary.get("StartTime")), reverse=True)
         return found[:limit]
+
+    def pipeline_names(self) -> list[str]:
+        """The names of the account's pipelines in the profile's region."""
+        return [p["PipelineName"] for page in self.clients.pages("sagemaker", "ListPipelines", "pipelines") for p in page.get("PipelineSummaries", [])]
 
     def find_execution(self, reference: str, pipeline: str | None = None) -> str:
         """The ARN of `reference`: an ARN, an execution id, or "latest" (of `pipeline`, or of all)."""
