@@ -66,7 +66,9 @@ def sagelab_project(folder: Path, executions: int) -> str:
     steps = records.steps(real.id)
     for number in range(executions - 1):
         copy = f"c{number:011d}"
-        real.id, real.parameters, real.started = copy, {"N": number}, real.started - 60 * (number + 1)
+        took = (real.ended or real.started) - real.started
+        real.id, real.parameters, real.started = copy, {"N": number}, real.started - 60
+        real.ended = real.started + took
         records.create_execution(real)
         for saved in steps:
             records.save_step(copy, saved)
@@ -129,7 +131,7 @@ def main() -> None:
         port = 5000 + (int(time.time()) % 1000)
         peer, _ = start([str(mlflow / "mlflow"), "server", "--backend-store-uri", store, "--host", "127.0.0.1", "--port", str(port),
                          "--workers", "1"], folder / "mlflow", r"(Uvicorn running|Listening at|Started server)")  # fmt: skip
-        peer_url = f"http://127.0.0.1:{port}/#/experiments/{experiment}"
+        peer_url = f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs"  # the runs table (the experiment's page opens on an overview)
         results: dict[str, list[tuple[float, float]]] = {"sagelab": [], "mlflow": []}
         try:
             with sync_playwright() as playwright:
