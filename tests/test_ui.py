@@ -175,6 +175,7 @@ def test_a_run_started_from_the_page_goes_live_and_its_step_log_streams(ui: tupl
     expect(page.locator("#execution-status")).to_have_text("Succeeded", timeout=60_000)  # the page followed the run, no reload
     expect(page.locator('#steps tr[data-step="Report"] .status')).to_have_text("Succeeded")
     expect(page.locator('#graph g[data-step="Report"]')).to_contain_text("Succeeded")
+    expect(page.get_by_role("region", name="Outputs")).to_contain_text(f"s3://ui-bucket/{started}/out", timeout=30_000)  # shown once it ended
     shot(page, "execution-succeeded")
     assert _api(url, f"/api/executions/{started}")["parameters"] == {"N": 5, "Sleep": 4.0}
 

@@ -121,7 +121,10 @@ function follow(graph) {
     document.getElementById("stop-form")?.toggleAttribute("hidden", execution.finished);
     document.getElementById("retry-form")?.toggleAttribute("hidden", !["Failed", "Stopped"].includes(execution.status));
   });
-  source.addEventListener("end", () => source.close());
+  source.addEventListener("end", () => {
+    source.close();
+    window.location.reload(); // it ended while shown: its outputs are known now
+  });
 }
 
 // A step's page: its log as it grows.
