@@ -339,9 +339,13 @@ def test_errors_come_back_as_the_client_errors_aws_gives(api: Api) -> None:
     with pytest.raises(ClientError) as s3_refused:
         api.client("s3", aws_access_key_id="AKIAIOSFODNN7EXAMPLE").list_buckets()
     assert s3_refused.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+    assert api.client("sts").get_caller_identity()["Account"] == "000000000000"  # the project's account, as `aws sts` asks it
     with pytest.raises(ClientError) as sts:
-        api.client("sts").get_caller_identity()
-    assert sts.value.response["Error"]["Code"] == "UnknownOperationException" and "sts GetCallerIdentity" in str(sts.value)
+        api.client("sts", aws_access_key_id="AKIAIOSFODNN7EXAMPLE").get_caller_identity()
+    assert sts.value.response["Error"]["Code"] == "InvalidClientTokenId"
+    with pytest.raises(ClientError) as assume:
+        api.client("sts").assume_role(RoleArn=ROLE, RoleSessionName="session")
+    assert assume.value.response["Error"]["Code"] == "UnknownOperationException" and "sts AssumeRole" in str(assume.value)
     with pytest.raises(ClientError) as logs:
         api.client("logs").get_log_events(logGroupName="/aws/sagemaker/ProcessingJobs", logStreamName="x")
     assert logs.value.response["Error"] == {"Code": "ResourceNotFoundException", "Message": "The specified log group does not exist."}  # no job yet

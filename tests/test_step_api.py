@@ -29,7 +29,8 @@ arn = sm.create_model_package(ModelPackageGroupName='from-a-step', ModelApproval
     InferenceSpecification={'Containers': [{'Image': 'local/python:3', 'ModelDataUrl': 's3://test-bucket/model.tar.gz'}],
                             'SupportedContentTypes': ['text/csv'], 'SupportedResponseMIMETypes': ['text/csv']})['ModelPackageArn']
 os.makedirs('/opt/ml/processing/output/out', exist_ok=True)
-json.dump({'name': name, 'status': own['ProcessingJobStatus'], 'package': arn, 'endpoint': os.environ['AWS_ENDPOINT_URL']},
+json.dump({'name': name, 'status': own['ProcessingJobStatus'], 'package': arn, 'endpoint': os.environ['AWS_ENDPOINT_URL'],
+           'account': boto3.client('sts').get_caller_identity()['Account']},
           open('/opt/ml/processing/output/out/seen.json', 'w'))
 """
 
@@ -42,7 +43,7 @@ def test_a_step_reads_its_own_job_and_registers_a_model_package(project: Path) -
     seen = json.loads((project / ".sagelab/s3/test-bucket/Register/out/seen.json").read_text())
     assert seen["status"] == "InProgress"
     assert seen["endpoint"].startswith("http://127.0.0.1:")
-    assert seen["package"].endswith(":model-package/from-a-step/1")
+    assert seen["package"].endswith(":model-package/from-a-step/1") and seen["account"] == "000000000000"
     listed = sagelab("models", "list", "from-a-step", cwd=project)
     assert "PendingManualApproval" in listed.stdout
     log = (project / ".sagelab" / LOG).read_text()

@@ -29,6 +29,15 @@ def identity(account: str, role: str) -> dict[str, str]:
     return {"UserId": "AROASAGELABLOCAL:sagelab", "Account": account, "Arn": f"arn:aws:sts::{account}:assumed-role/{role.rsplit('/', 1)[-1]}/sagelab"}
 
 
+def identity_xml(account: str, role: str) -> str:
+    """GetCallerIdentity's answer as STS's query protocol sends it, for the servers that answer STS (the local API, the offline stand-in)."""
+    from xml.sax.saxutils import escape
+
+    fields = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in identity(account, role).items())
+    return ('<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>'
+            f"{fields}</GetCallerIdentityResult><ResponseMetadata><RequestId>sagelab</RequestId></ResponseMetadata></GetCallerIdentityResponse>")  # fmt: skip
+
+
 class CallerIdentity(importlib.abc.MetaPathFinder):
     """Answers STS GetCallerIdentity in botocore itself, whatever endpoint a client names, while it is active.
 

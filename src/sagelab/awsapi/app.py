@@ -68,6 +68,8 @@ class ApiApp:
             await self.s3(scope, receive, send)
         elif service == "sagemaker" and _RUNTIME.match(scope["path"]):
             await self._runtime(scope, headers, receive, send)
+        elif service == "sts":
+            await self._sts(scope, headers, receive, send)
         else:
             await self._other(scope, headers, service, receive, send)
 
@@ -131,18 +133,45 @@ class ApiApp:
         for observer in self.observers:
             observer(runtime.SERVICE, reply.operation, reply.status, reply.document)
 
-    async def _other(self, scope: Scope, headers: Headers, service: str | None, receive: Receive, send: Send) -> None:
-        """A request for a service the API does not serve, answered in its protocol's error shape."""
+    async def _sts(self, scope: Scope, headers: Headers, receive: Receive, send: Send) -> None:
+        """STS GetCallerIdentity: the project's account and role (`aws sts get-caller-identity`, boto3's sts client); other STS
+        actions are not served."""
+        from sagelab.caller_identity import identity_xml
+
         body = await _body(receive)
+        settings = self.context.settings
+        try:
+            authenticate(self.credentials, region=settings.region, service="sts", method=scope["method"],
+                         path=(scope.get("raw_path") or b"/").decode("latin-1"), query=scope.get("query_string", b"").decode("latin-1"),
+                         headers=headers, body=body)  # fmt: skip
+        except ApiError as exc:  # STS's own word for a key it does not know
+            unknown_key = exc.code == "UnrecognizedClientException"
+            await _send_xml_error(send, 403 if unknown_key else exc.status, "InvalidClientTokenId" if unknown_key else exc.code, exc.message)
+            return
+        if ("Action", "GetCallerIdentity") not in _form(body):
+            await self._other(scope, headers, "sts", receive, send, body)
+            return
+        await _send(send, 200, identity_xml(settings.account, settings.role_arn).encode(), b"text/xml")
+        for observer in self.observers:
+            observer("sts", "GetCallerIdentity", 200, {})
+
+    async def _other(self, scope: Scope, headers: Headers, service: str | None, receive: Receive, send: Send, body: bytes | None = None) -> None:
+        """A request for a service the API does not serve, answered in its protocol's error shape."""
+        body = await _body(receive) if body is None else body
         action = next((value for name, value in _form(body) if name == "Action"), None)
         what = f"{service} {action}" if action else f"{service} ({scope['method']} {scope['path']})"
-        message = f"sagelab's local API does not serve {what}: it serves SageMaker's control plane, CloudWatch Logs and S3"
+        message = f"sagelab's local API does not serve {what}: it serves SageMaker's control plane, CloudWatch Logs, S3 and STS GetCallerIdentity"
         if action is not None:  # the query protocol (STS, IAM, ...) answers in XML
-            xml = (f"<ErrorResponse><Error><Type>Sender</Type><Code>UnknownOperationException</Code><Message>{escape(message)}</Message>"
-                   f"</Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>").encode()  # fmt: skip
-            await _send(send, 400, xml, b"text/xml")
+            await _send_xml_error(send, 400, "UnknownOperationException", message)
         else:
             await _send_json(send, 400, UnknownOperation(message).body())
+
+
+async def _send_xml_error(send: Send, status: int, code: str, message: str) -> None:
+    """An error as the query protocol (STS, IAM, ...) sends it."""
+    xml = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+           f"</Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>").encode()  # fmt: skip
+    await _send(send, status, xml, b"text/xml")
 
 
 def _signed_service(headers: Headers, query: str) -> str | None:

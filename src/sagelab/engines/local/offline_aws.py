@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
-from sagelab.caller_identity import CallerIdentity, identity
+from sagelab.caller_identity import CallerIdentity, identity_xml
 
 if TYPE_CHECKING:
     from sagelab.config import Settings
@@ -155,10 +155,7 @@ class Refusals(BaseHTTPRequestHandler):
 
     def _caller_identity(self) -> None:
         """For clients of sessions made before the offline window began (they lack `CallerIdentity`'s handler)."""
-        fields = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in identity(self.account, self.role).items())
-        xml = ('<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>'
-               f"{fields}</GetCallerIdentityResult><ResponseMetadata><RequestId>sagelab</RequestId></ResponseMetadata></GetCallerIdentityResponse>")  # fmt: skip
-        self._send(200, xml.encode(), "text/xml")
+        self._send(200, identity_xml(self.account, self.role).encode(), "text/xml")
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
