@@ -5,7 +5,7 @@ Usage: python benchmarks/bench_ui.py [--executions 1000] [--loads 15]
 sagelab: one real `sagelab run` of a two-step pipeline, copied into 1,000 execution records (steps and all)
 in a fresh project; `sagelab ui --port 0` serves it. MLflow: the latest mlflow in its own virtualenv
 (benchmarks/.venvs/mlflow, shared with bench_serving.py), 1,000 runs with a parameter and a metric each in
-a SQLite store, served by `mlflow server` (its UI, as its users open it) on 127.0.0.1.
+a SQLite store, served by `mlflow server` with its default workers (its UI, as its users open it) on 127.0.0.1.
 
 Debian's headless Chromium (Playwright) opens each list page `--loads` times in a fresh browser context
 (no cache), alternating between the two, and reports from the browser's own clock:
@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -87,10 +88,27 @@ def start(command: list[str], cwd: Path, pattern: str, env: dict[str, str] | Non
         if not line:
             break
         found = re.search(pattern, line)
-        if found:
+        if found:  # keep reading what it prints (MLflow logs every request): a full pipe would stall the server
+            threading.Thread(target=process.stdout.read, daemon=True).start()
             return process, found.group(1)
     process.kill()
     raise SystemExit(f"{command[0]} did not start: {process.stdout.read()[-2000:]}")
+
+
+def ready(url: str) -> None:
+    """Wait until `url` answers 200 (a server with several workers says it runs before they all listen)."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - 127.0.0.1
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within 120 s")
 
 
 def measure(browser: object, url: str, wanted: str) -> tuple[float, float]:
@@ -98,7 +116,11 @@ def measure(browser: object, url: str, wanted: str) -> tuple[float, float]:
     context = browser.new_context(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
     page = context.new_page()
     page.goto(url, wait_until="commit")
-    page.wait_for_function("text => document.body && document.body.innerText.includes(text)", arg=wanted, polling="raf", timeout=60_000)
+    try:
+        page.wait_for_function("text => document.body && document.body.innerText.includes(text)", arg=wanted, polling="raf", timeout=60_000)
+    except Exception:
+        page.screenshot(path=str(HERE / ".data" / "bench_ui-timeout.png"))
+        raise SystemExit(f"{url} did not show {wanted!r} within 60 s; the page: benchmarks/.data/bench_ui-timeout.png") from None
     content = page.evaluate("performance.now()")
     page.wait_for_function("performance.getEntriesByName('first-contentful-paint').length > 0", timeout=60_000)
     paint = page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime")
@@ -129,8 +151,9 @@ def main() -> None:
                                     check=True).stdout.strip().splitlines()[-1]  # fmt: skip
         ui, ui_url = start([SAGELAB, "ui", "--port", "0", "--no-browser"], folder / "sagelab", r"at (http://127\.0\.0\.1:\d+)")
         port = 5000 + (int(time.time()) % 1000)
-        peer, _ = start([str(mlflow / "mlflow"), "server", "--backend-store-uri", store, "--host", "127.0.0.1", "--port", str(port),
-                         "--workers", "1"], folder / "mlflow", r"(Uvicorn running|Listening at|Started server)")  # fmt: skip
+        peer, _ = start([str(mlflow / "mlflow"), "server", "--backend-store-uri", store, "--host", "127.0.0.1", "--port", str(port)],
+                        folder / "mlflow", r"(Uvicorn running|Listening at|Started server)")  # fmt: skip
+        ready(f"http://127.0.0.1:{port}/health")
         peer_url = f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs"  # the runs table (the experiment's page opens on an overview)
         results: dict[str, list[tuple[float, float]]] = {"sagelab": [], "mlflow": []}
         try:
