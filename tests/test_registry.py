@@ -83,6 +83,8 @@ def test_clear_errors(registry: Registry) -> None:
     registry.register(package_request())
     with pytest.raises(RegistryError, match="churn/9 is not registered; versions of churn: 1"):
         registry.get("churn", 9)
+    with pytest.raises(RegistryError, match="churn/100000000000000000000 is not registered"):  # past SQLite's integers
+        registry.get("churn", 10**20)
     with pytest.raises(RegistryError, match="no model package group 'nope'; groups: churn"):
         registry.list("nope")
     with pytest.raises(RegistryError, match="must be a number"):

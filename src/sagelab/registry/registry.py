@@ -168,7 +168,8 @@ class Registry:
         return self._package(row) if row is not None else None
 
     def get(self, group: str, version: int) -> ModelPackage:
-        row = self._db.execute("SELECT * FROM packages WHERE group_name = ? AND version = ?", (group, version)).fetchone()
+        in_range = 1 <= version < 2**63  # SQLite's integers: a larger number names no version (and cannot be bound)
+        row = self._db.execute("SELECT * FROM packages WHERE group_name = ? AND version = ?", (group, version)).fetchone() if in_range else None
         if row is None:
             known = [p.version for p in self.list(group)]
             raise RegistryError(f"{group}/{version} is not registered; versions of {group}: {', '.join(map(str, known)) or 'none'}")
