@@ -20,11 +20,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sagelab.awsapi.app import request_line
     from sagelab.awsapi.env import DEFAULT_PORT, exports, unsets
     from sagelab.awsapi.server import ApiServer
 
-__all__ = ["ApiServer", "DEFAULT_PORT", "exports", "unsets"]
-_MODULES = {"ApiServer": "server", "DEFAULT_PORT": "env", "exports": "env", "unsets": "env"}
+__all__ = ["ApiServer", "DEFAULT_PORT", "exports", "request_line", "unsets"]
+_MODULES = {"ApiServer": "server", "DEFAULT_PORT": "env", "exports": "env", "request_line": "app", "unsets": "env"}
 
 
 def __getattr__(name: str) -> Any:

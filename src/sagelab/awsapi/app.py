@@ -46,6 +46,12 @@ _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _RUNTIME = re.compile(r"^/endpoints/[^/]+/(invocations|async-invocations|invocations-response-stream)$")
 
 
+def request_line(operation: str, status: int, body: dict[str, Any]) -> str:
+    """A served request as `sagelab api` prints it: the operation, its status, and an error's code and message."""
+    error = f"  {body.get('__type')}: {body.get('message')}" if status >= 300 else ""
+    return f"{operation} {status}{error}"
+
+
 class ApiApp:
     """SageMaker's control plane and S3 over the project's state, for boto3 and the SageMaker SDK."""
 

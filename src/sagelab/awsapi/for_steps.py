@@ -19,6 +19,7 @@ from typing import Any
 
 
 def main(argv: list[str]) -> int:
+    from sagelab.awsapi.app import request_line
     from sagelab.awsapi.server import ApiServer
     from sagelab.config import load_settings
     from sagelab.errors import SagelabError
@@ -29,8 +30,7 @@ def main(argv: list[str]) -> int:
     threading.Thread(target=_stop_when_orphaned, args=(parent,), name="sagelab-orphan-watch", daemon=True).start()
 
     def said(service: str, operation: str, status: int, body: dict[str, Any]) -> None:
-        error = f"  {body.get('__type')}: {body.get('message')}" if status >= 300 else ""
-        print(f"{time.strftime('%H:%M:%S')} {operation} {status}{error}", file=sys.stderr, flush=True)
+        print(f"{time.strftime('%H:%M:%S')} {request_line(operation, status, body)}", file=sys.stderr, flush=True)
 
     try:
         ApiServer(load_settings(Path(root), profile), observers=(said,), listening=listening).serve()

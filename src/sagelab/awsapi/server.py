@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sagelab.awsapi.env import DEFAULT_PORT, PORT_FILE
 from sagelab.config import Settings
 from sagelab.errors import ConfigError
+from sagelab.loopback import listen
 
 if TYPE_CHECKING:
     import uvicorn
@@ -77,7 +78,7 @@ class ApiServer:
         from sagelab.store import LocalStore
 
         service_model("sagemaker")  # loaded now, so the first request does not wait for it
-        self._socket = self._given or _listen(self.port)
+        self._socket = self._given or listen(self.port, "sagelab api")
         creds = credentials(self.settings.state_dir)
         context = Context(self.settings, State(self.settings.state_dir), Runs(self.settings))
         s3 = S3Bridge(LocalStore(self.settings.store), (creds.access_key, creds.secret_key))
@@ -136,19 +137,6 @@ class ApiServer:
         listening, self._socket = self._socket, None
         if listening is not None:
             listening.close()
-
-
-def _listen(port: int) -> socket.socket:
-    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listening.bind(("127.0.0.1", port))
-    except OSError as exc:
-        listening.close()
-        raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; is `sagelab api` running already? "
-                          "Choose another port with --port") from None  # fmt: skip
-    listening.listen(2048)  # connections wait in the backlog from now on: the address `ready` prints answers at once
-    return listening
 
 
 def _write(path: Any, document: dict[str, Any]) -> None:

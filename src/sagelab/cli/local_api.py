@@ -14,7 +14,7 @@ def api(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print a line per request.")] = False,
 ) -> None:
     """Serve SageMaker's API (pipelines, jobs, the model registry, endpoints, the runtime, job logs) and S3 on 127.0.0.1, until Ctrl-C."""
-    from sagelab.awsapi import ApiServer
+    from sagelab.awsapi import ApiServer, request_line
     from sagelab.config import load_settings
 
     settings = load_settings(profile=profile)
@@ -25,8 +25,7 @@ def api(
         print(f'point boto3, the AWS CLI and the SageMaker SDK at it:  eval "$(sagelab env{chosen})"', flush=True)
 
     def said(service: str, operation: str, status: int, body: dict[str, Any]) -> None:
-        error = f"  {body.get('__type')}: {body.get('message')}" if status >= 300 else ""
-        print(f"{operation} {status}{error}", flush=True)
+        print(request_line(operation, status, body), flush=True)
 
     ApiServer(settings, port, observers=() if quiet else (said,)).serve(ready)
 

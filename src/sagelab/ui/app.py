@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import webbrowser
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -17,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sagelab.api.backends import LocalBackend, backend_for
 from sagelab.api.runs import Runs
 from sagelab.config import Settings
-from sagelab.errors import ConfigError
+from sagelab.loopback import listen
 from sagelab.ui import json_api, pages
 
 
@@ -52,14 +51,7 @@ def serve(settings: Settings, port: int = 8766, *, open_browser: bool = True, re
     """Serve the UI on 127.0.0.1:`port` (0: any free port) until Ctrl-C; `ready` is told its URL first."""
     import uvicorn
 
-    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listening.bind(("127.0.0.1", port))
-    except OSError as exc:
-        listening.close()
-        raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; is `sagelab ui` running already? Choose another port with --port") from None
-    listening.listen(2048)  # connections wait in the backlog from now on, before uvicorn accepts them: the URL printed answers at once
+    listening = listen(port, "sagelab ui")
     url = f"http://127.0.0.1:{listening.getsockname()[1]}"
     config = uvicorn.Config(create_app(settings), lifespan="on", access_log=False, log_level="warning", server_header=False)
     server = uvicorn.Server(config)
