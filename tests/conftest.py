@@ -75,9 +75,9 @@ def write(path: Path, document: Any) -> Path:
     return path
 
 
-def sagelab(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the `sagelab` command (the real sandbox, whatever SAGELAB_SANDBOX the test run has)."""
-    env = {k: v for k, v in os.environ.items() if k != "SAGELAB_SANDBOX"}
+def sagelab(*args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the `sagelab` command (the real sandbox, whatever SAGELAB_SANDBOX the test run has), in `env` (default: this process's)."""
+    env = {k: v for k, v in (env or os.environ).items() if k != "SAGELAB_SANDBOX"}
     result = subprocess.run([SAGELAB, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300, check=False)
     if check:
         assert result.returncode == 0, result.stdout + result.stderr

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from sagelab.config import Settings
     from sagelab.store import ObjectStore
 
+from sagelab.cli.cost import cost, idle, instances_app
 from sagelab.cli.endpoints import deploy, endpoints_app, invoke, serve
 from sagelab.cli.envs import envs_app
 from sagelab.cli.local_api import api, env
@@ -80,6 +81,10 @@ def validate(pipeline: Pipeline, profile: Profile = "local") -> None:
     problems, notes = missing_imports(definition, artifacts, fetch)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
+    if settings.engine == "sagemaker":  # instance types SageMaker would refuse for the use or the region, before upsert
+        from sagelab.api.costs import unavailable_instances
+
+        problems += unavailable_instances(definition, {}, settings.region)
     if problems:
         raise DefinitionError(problems, pipeline)
     steps = sum(1 for _ in definition.all_steps())
@@ -125,7 +130,24 @@ def run(
         selection = Selection(tuple(s for s in (only or "").split(",") if s), from_step, reference)
     with run_view(settings) as listener:
         execution = backend.start(loaded, parameters, cache=cache, listener=listener, select=selection, hooks=_sagemaker_hooks(settings))
+    if settings.engine == "local" and execution.status == "Succeeded":
+        _print_estimate(settings, loaded.definition, execution.id)
     raise typer.Exit(_exit_code(execution.status))
+
+
+def _print_estimate(settings: "Settings", definition: Any, execution_id: str) -> None:
+    """The run summary's line on what the run would cost on SageMaker; a problem reading it never fails the run."""
+    from sagelab.api.backends import LocalBackend
+    from sagelab.api.costs import execution_cost
+    from sagelab.cli.cost import estimate_line
+    from sagelab.errors import SagelabError
+
+    try:
+        line = estimate_line(execution_cost(LocalBackend(settings).execution(execution_id), settings.region, local=True))
+    except SagelabError as exc:
+        line = f"On SageMaker: no estimate ({exc})"
+    if line:
+        print(line)
 
 
 def _sagemaker_hooks(settings: "Settings") -> "RunHooks":
@@ -265,6 +287,7 @@ def status(
     execution: Annotated[str, typer.Argument(help="An execution id, a unique prefix of one, or 'latest'.")],
     profile: Profile = "local",
     as_json: JsonOutput = False,
+    with_cost: Annotated[bool, typer.Option("--cost", help="Also what each step cost on SageMaker (a local execution: would have cost).")] = False,
 ) -> None:
     """Show an execution's steps: status, start, duration and failure reason."""
     from sagelab.api.backends import backend_for
@@ -272,12 +295,17 @@ def status(
     from sagelab.cli.tables import environment_lines, steps_table
     from sagelab.config import load_settings
 
-    found = backend_for(load_settings(profile=profile)).execution(execution)
+    settings = load_settings(profile=profile)
+    found = backend_for(settings).execution(execution)
     if as_json:
         return print_json(found.to_dict())
     steps_table(found).print()
     for line in environment_lines(found.steps.values()):
         print(line)
+    if with_cost:
+        from sagelab.cli.cost import cost_lines
+
+        cost_lines(settings, found)
 
 
 
@@ -358,6 +386,9 @@ def graph(
         print(f"{'  ' * depth(step.name) + step.name:<{width}}  {step.type:<10}{after}{where}")
 
 
+app.add_typer(instances_app, name="instances")
+app.command()(cost)
+app.command()(idle)
 app.command()(serve)
 app.command()(deploy)
 app.command()(invoke)

@@ -55,16 +55,17 @@ class AwsClients:
                 self._session = boto3.Session(profile_name=self.settings.aws_profile, region_name=self.settings.region)
         return self._session
 
-    def client(self, service: str) -> Any:
-        """The boto3 client for `service`, built once."""
-        if service not in self._clients:
+    def client(self, service: str, region: str | None = None) -> Any:
+        """The boto3 client for `service` (in `region`, default the profile's: the Price List API is served in three), built once."""
+        key = f"{service}@{region}" if region else service
+        if key not in self._clients:
             from botocore.config import Config
 
             config = Config(retries={"mode": "standard"}, user_agent_extra="sagelab")
             url = self.endpoint_url or (self.settings.s3_endpoint_url if service == "s3" else None)
             with self.translating(service, "Session", service):
-                self._clients[service] = self.session.client(service, region_name=self.settings.region, endpoint_url=url, config=config)
-        return self._clients[service]
+                self._clients[key] = self.session.client(service, region_name=region or self.settings.region, endpoint_url=url, config=config)
+        return self._clients[key]
 
     def call(self, service: str, operation: str, resource: str | None = None, **params: Any) -> dict[str, Any]:
         """Call `operation` (CreatePipeline, ...) with `params`; an AWS failure raises `AwsError`."""
