@@ -217,6 +217,31 @@ def test_an_estimate_multiplies_instances_hours_and_prices_as_by_hand() -> None:
     assert elsewhere_region.usd == 0 and len(elsewhere_region.unpriced) == 4  # no prices there: unknown, never zero dollars claimed
 
 
+def test_a_sagemaker_executions_cost_counts_billable_time_and_each_tuning_training() -> None:
+    """`status --cost` on SageMaker: a Training step's BillableTimeInSeconds, a Tuning step's trainings one by one, others their span."""
+    from sagelab.api.costs import execution_cost
+    from sagelab.api.model import Execution, Step
+
+    catalog = priced_catalog()
+    t0 = datetime(2026, 12, 7, 9, 0, tzinfo=timezone.utc)
+    trainings = [{"TrainingJobName": f"t{i}", "TrainingJobArn": f"arn:t{i}", "CreationTime": t0, "TrainingJobStatus": "Completed",
+                  "TrainingStartTime": t0, "TrainingEndTime": t0 + timedelta(minutes=6 * (i + 1)), "TunedHyperParameters": {}} for i in range(3)]  # fmt: skip
+    steps = {
+        "Prep": Step("Prep", "Processing", "Succeeded", t0, t0 + timedelta(minutes=12), _properties={}),
+        "Train": Step("Train", "Training", "Succeeded", t0, t0 + timedelta(minutes=40), _properties={"BillableTimeInSeconds": 1800}),
+        "Tune": Step("Tune", "Tuning", "Succeeded", t0, t0 + timedelta(minutes=30), _properties={"TrainingJobSummaries": trainings}),
+        "Score": Step("Score", "Transform", "NotStarted", _properties={}),
+    }
+    execution = Execution("abc", "demo", "Failed", t0, t0 + timedelta(hours=1), None, {"PrepType": "ml.m5.xlarge"}, steps, "arn:x", _pipeline())
+    found = execution_cost(execution, REGION, local=False, catalog=catalog)
+    by_step = {row.step.name: row for row in found.rows}
+    assert set(by_step) == {"Prep", "Train", "Tune"}  # Score never ran
+    assert by_step["Prep"].usd == pytest.approx(2 * 0.25 * 12 / 60) and by_step["Prep"].basis == "the step's duration"
+    assert by_step["Train"].usd == pytest.approx(1.5 * 0.5) and by_step["Train"].basis == "billable time SageMaker reported"
+    assert by_step["Tune"].usd == pytest.approx(0.2 * (6 + 12 + 18) / 60)  # three trainings of 6, 12 and 18 minutes, one instance each
+    assert by_step["Tune"].basis == "its 3 trainings, 2160 s in all"
+
+
 def test_types_unavailable_for_the_use_or_the_region_are_named() -> None:
     catalog = priced_catalog()
     steps, _ = billed_steps(parse(_pipeline()), {"PrepType": "ml.m6i.large"})
