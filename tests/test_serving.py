@@ -453,7 +453,8 @@ def test_ping_execution_parameters_and_unknown_paths(serve: Any, sklearn_model: 
     server = serve(sklearn_model, env={"SAGEMAKER_MAX_PAYLOAD_IN_MB": "2"})
     assert server.request("GET", "/ping")[0] == 200
     status, _, body = server.request("GET", "/execution-parameters")
-    assert (status, json.loads(body)) == (200, {"MaxConcurrentTransforms": 1, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 2})
+    workers = os.cpu_count()  # SAGEMAKER_MODEL_SERVER_WORKERS's default, as in the images
+    assert (status, json.loads(body)) == (200, {"MaxConcurrentTransforms": workers, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 2})
     assert server.request("GET", "/nope")[0] == 404
     assert server.request("GET", "/invocations")[0] == 405
 

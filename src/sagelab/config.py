@@ -15,6 +15,7 @@
     spark = "local[*]"           # notebooks' Spark: local[N] on this machine, "sc://host:port" (Spark Connect) or
                                  # "livy+http://host:8998" (Livy, EMR on EC2)
     spark_conf = { "spark.driver.memory" = "4g" }   # Spark properties of that session
+    endpoint_log_mb = 10         # a local endpoint's log is rotated past this size (it keeps at most twice it)
 
     [tool.sagelab.profiles.local]   # a profile overrides any of the keys above
     concurrency = 2
@@ -67,6 +68,11 @@ class Settings:
     spark: str = "local[*]"  # where notebooks' Spark runs: local[N] (pyspark here), sc://host:port (Spark Connect), livy+http(s)://host:port
     spark_conf: tuple[tuple[str, str], ...] = ()  # Spark properties for that session, e.g. spark.driver.memory
     profile: str = "local"
+    endpoint_log_mb: int = 10  # a local endpoint's log rotates past this many MB
+
+    @property
+    def endpoint_log_bytes(self) -> int:
+        return self.endpoint_log_mb * 1024 * 1024
 
     @property
     def state_dir(self) -> Path:
@@ -114,7 +120,7 @@ def _checked(values: dict[str, Any], root: Path) -> dict[str, Any]:
     checked: dict[str, Any] = {}
     where = "pyproject.toml [tool.sagelab]"
     for key, value in values.items():
-        if key in ("concurrency", "instance_count", "volume_size_gb"):
+        if key in ("concurrency", "instance_count", "volume_size_gb", "endpoint_log_mb"):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{where} {key} must be a whole number of at least 1; got {value!r}")
             checked[key] = value

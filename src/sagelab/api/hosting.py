@@ -27,6 +27,8 @@ class Endpoint:
     created: str | None = None  # a SageMaker endpoint's CreationTime
     endpoint_config: str | None = None
     instances: list[str] = field(default_factory=list)  # SageMaker: "2 × ml.m5.large" per production variant
+    restarts: int = 0  # a local endpoint's: times its server died and was started again
+    last_restart: str | None = None  # when and why, the last time
 
     @property
     def uptime(self) -> float | None:
@@ -54,7 +56,7 @@ class Endpoints(Protocol):
     def list(self) -> list[Endpoint]: ...
 
     def deploy(self, model: str, name: str, *, port: int = 0, instance_type: str = "ml.m5.large",
-               progress: Callable[[str], None] | None = None) -> Deployed: ...  # fmt: skip
+               progress: Callable[[str], None] | None = None, capture: float | None = None) -> Deployed: ...  # fmt: skip
 
     def invoke(self, name: str, body: bytes, content_type: str, accept: str | None = None,
                target_container: str | None = None) -> Invocation: ...  # fmt: skip
@@ -83,15 +85,17 @@ class LocalEndpoints:
         for state in LocalHosting(self.settings).endpoints():  # reading creates no file
             server = state.server
             listed.append(Endpoint(state.name, state.status, server.model if server else None, server.url if server and server.port else None,
-                                   server.started if server else None, endpoint_config=state.config))  # fmt: skip
+                                   server.started if server else None, endpoint_config=state.config,
+                                   restarts=server.restarts if server else 0, last_restart=server.last_restart if server else None))  # fmt: skip
         return listed
 
     def deploy(self, model: str, name: str, *, port: int = 0, instance_type: str = "ml.m5.large",
-               progress: Callable[[str], None] | None = None) -> Deployed:  # fmt: skip
-        """Start the endpoint for a registered version, or move it to that version without downtime (`instance_type` is SageMaker's)."""
+               progress: Callable[[str], None] | None = None, capture: float | None = None) -> Deployed:  # fmt: skip
+        """Start the endpoint for a registered version, or move it to that version without downtime (`instance_type` is SageMaker's);
+        `capture`: the percentage of requests captured (with their answers) under s3://BUCKET/datacapture."""
         from sagelab.engines.local.deploy import deploy_package
 
-        package, info = deploy_package(self.settings, model, name, port)
+        package, info = deploy_package(self.settings, model, name, port, capture=capture)
         return Deployed(info.name, package.ref, info.url, info.status)
 
     def invoke(self, name: str, body: bytes, content_type: str, accept: str | None = None,
@@ -121,9 +125,9 @@ class SageMakerEndpoints:
                 for e in self.endpoints.overview()]  # fmt: skip
 
     def deploy(self, model: str, name: str, *, port: int = 0, instance_type: str = "ml.m5.large",
-               progress: Callable[[str], None] | None = None) -> Deployed:  # fmt: skip
+               progress: Callable[[str], None] | None = None, capture: float | None = None) -> Deployed:  # fmt: skip
         """A model and an endpoint config of its own, then CreateEndpoint or UpdateEndpoint; waits for InService."""
-        deployment = self.endpoints.deploy(model, name, instance_type=instance_type, progress=progress)
+        deployment = self.endpoints.deploy(model, name, instance_type=instance_type, progress=progress, capture=capture)
         return Deployed(deployment.endpoint, deployment.model_package_arn, f"1 × {instance_type}", deployment.status)
 
     def invoke(self, name: str, body: bytes, content_type: str, accept: str | None = None,

@@ -303,7 +303,7 @@ class LocalHosting:
         return True
 
     def invoke(self, name: str, body: bytes, content_type: str, accept: str | None = None, *, target_container: str | None = None,
-               custom_attributes: str | None = None) -> Invocation:  # fmt: skip
+               custom_attributes: str | None = None, inference_id: str | None = None) -> Invocation:  # fmt: skip
         """POST the body to the endpoint's server, as InvokeEndpoint does (the model's answer, whatever its status).
 
         Raises:
@@ -311,6 +311,7 @@ class LocalHosting:
         """
         hosting = self._hosting()
         try:
-            return hosting.invoke(name, body, content_type, accept, target_container=target_container, custom_attributes=custom_attributes)
+            return hosting.invoke(name, body, content_type, accept, target_container=target_container, custom_attributes=custom_attributes,
+                                  inference_id=inference_id)  # fmt: skip
         finally:
             hosting.close()

@@ -101,7 +101,7 @@ def _invoke(context: Context, request: dict[str, Any]) -> Answer:
     try:
         invocation = hosting.invoke(name, request["Body"], request.get("ContentType", "application/octet-stream"), request.get("Accept"),
                                     target_container=request.get("TargetContainerHostname"),
-                                    custom_attributes=request.get("CustomAttributes"))  # fmt: skip
+                                    custom_attributes=request.get("CustomAttributes"), inference_id=request.get("InferenceId"))  # fmt: skip
     except EndpointError as exc:  # its server did not answer: never retried (a 5xx would be, four times over)
         return _model_error(context, name, f"Received server error from primary: {exc}. See {log} for more information.", {})
     if not 200 <= invocation.status < 300:

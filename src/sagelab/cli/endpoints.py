@@ -47,9 +47,12 @@ def deploy(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 for a new endpoint (default: a free one).")] = 0,
     profile: Annotated[str, typer.Option(help="A profile; one with engine = \"sagemaker\" deploys on SageMaker.")] = "local",
     instance: Annotated[str, typer.Option(help="On SageMaker: the endpoint's instance type.")] = "ml.m5.large",
+    capture: Annotated[Optional[float], typer.Option(help="Capture this percentage of requests and answers (DataCaptureConfig), "
+                                                          "under s3://BUCKET/datacapture/NAME/AllTraffic/.")] = None,
 ) -> None:
     """Start a named endpoint for a registered model, or move an endpoint to it without downtime."""
-    deployed = _endpoints(profile).deploy(model, name, port=port, instance_type=instance, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    deployed = _endpoints(profile).deploy(model, name, port=port, instance_type=instance, capture=capture,
+                                          progress=lambda line: print(line, file=sys.stderr, flush=True))  # fmt: skip
     print(f"endpoint {deployed.endpoint} serves {deployed.model} at {deployed.where} ({deployed.status})")
 
 
@@ -93,11 +96,13 @@ def endpoints(
     listed = _endpoints(profile).list()
     if as_json:
         return print_json([endpoint.to_dict() for endpoint in listed])
-    table = Table("Endpoint", "Status", "Model", "Serves at", "Up since")
+    table = Table("Endpoint", "Status", "Model", "Serves at", "Up since", "Restarts")
     for endpoint in listed:
         uptime = endpoint.uptime
         since = f"{uptime:.0f}s" if uptime is not None else (endpoint.created or "")
-        table.add_row(endpoint.name, endpoint.status, endpoint.model or endpoint.endpoint_config or "", endpoint.url or ", ".join(endpoint.instances), since)
+        restarts = f"{endpoint.restarts} (last {endpoint.last_restart})" if endpoint.restarts else ""
+        table.add_row(endpoint.name, endpoint.status, endpoint.model or endpoint.endpoint_config or "", endpoint.url or ", ".join(endpoint.instances),
+                      since, restarts)  # fmt: skip
     table.print()
 
 

@@ -6,7 +6,7 @@ MODEL is a model folder, a model.tar.gz, or a pipeline model's description (.jso
 sagelab.serving.pipeline_model).
 
 Defaults come from the SageMaker environment variables: SAGEMAKER_BIND_TO_PORT (8080),
-SAGEMAKER_MODEL_SERVER_WORKERS (1), SAGEMAKER_MODEL_SERVER_TIMEOUT, SAGEMAKER_MAX_PAYLOAD_IN_MB,
+SAGEMAKER_MODEL_SERVER_WORKERS (the CPU count), SAGEMAKER_MODEL_SERVER_TIMEOUT, SAGEMAKER_MAX_PAYLOAD_IN_MB,
 SAGEMAKER_PROGRAM, SAGEMAKER_SUBMIT_DIRECTORY, SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT.
 """
 
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--port", type=int, default=None, help="port (default SAGEMAKER_BIND_TO_PORT or 8080; 0: any free port)")
     where.add_argument("--fd", type=int, default=None, help="serve on this inherited, already-bound listening socket")
-    parser.add_argument("--workers", type=int, default=None, help="server processes (default SAGEMAKER_MODEL_SERVER_WORKERS or 1)")
+    parser.add_argument("--workers", type=int, default=None, help="server processes (default SAGEMAKER_MODEL_SERVER_WORKERS or the CPU count)")
     parser.add_argument("--ready-file", type=Path, default=None, help="file created once the model is loaded and connections are accepted")
     parser.add_argument("--framework", choices=FRAMEWORKS, default=None, help="default handlers to use (default: auto-detect)")
     parser.add_argument("--no-micro-batching", action="store_true", help="never share a predict call between concurrent requests")

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from sagelab.serving.batching import InferenceRunner
+from sagelab.serving.capture import INFERENCE_ID_HEADER, DataCapture
 from sagelab.serving.protocol import Reply
 
 Scope = MutableMapping[str, Any]
@@ -35,6 +36,7 @@ class ProtocolApp(ABC):
     def __init__(self, *, max_payload_bytes: int | None = 6 * 1024 * 1024) -> None:
         self.max_payload_bytes = max_payload_bytes
         self._content_types: dict[str, bytes] = {}
+        self.capture = DataCapture.from_env()  # the endpoint config's DataCaptureConfig, when it has one
 
     @abstractmethod
     def ready(self) -> bool:
@@ -102,7 +104,10 @@ class ProtocolApp(ABC):
             if not message.get("more_body", False):
                 break
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        await self._send(send, await self.answer(body, content_type, accept, headers))
+        reply = await self.answer(body, content_type, accept, headers)
+        await self._send(send, reply)
+        if self.capture is not None and reply.status < 400:  # answered requests are captured, as SageMaker's are
+            self.capture.record(body, content_type, reply.body, reply.content_type, headers.get(INFERENCE_ID_HEADER))
 
     async def _too_large(self, send: Send, size: int) -> None:
         limit_mb = (self.max_payload_bytes or 0) / (1024 * 1024)

@@ -29,6 +29,8 @@ from typing import Any
 from sagelab.database import open_database
 from sagelab.errors import EndpointError, ModelError
 from sagelab.processes import alive
+from sagelab.serving.capped_log import DEFAULT_MAX_BYTES, CappedLog, tail
+from sagelab.serving.capture import INFERENCE_ID_HEADER
 from sagelab.serving.protocol import CUSTOM_ATTRIBUTES_HEADER, TARGET_CONTAINER_HEADER
 from sagelab.serving.spawn import interpreter
 
@@ -73,6 +75,8 @@ class EndpointInfo:
     model: str
     started: float | None
     failure_reason: str | None = None
+    restarts: int = 0  # times its server died and was started again
+    last_restart: str | None = None  # why, the last time
 
     @property
     def url(self) -> str:
@@ -186,16 +190,19 @@ class Hosting:
         return self.folder / name
 
     def deploy(self, name: str, model: Path, label: str, environment: dict[str, str] | None = None,
-               port: int = 0, timeout: float = _READY_TIMEOUT) -> EndpointInfo:  # fmt: skip
+               port: int = 0, timeout: float = _READY_TIMEOUT, log_max_bytes: int = DEFAULT_MAX_BYTES) -> EndpointInfo:  # fmt: skip
         """Create the endpoint, or move it to another model without dropping a request.
 
         SAGELAB_SERVING_PYTHON in `environment` starts the server on that interpreter (an
-        environment with the model's requirements.txt, which the local engine builds).
+        environment with the model's requirements.txt, which the local engine builds). `timeout`
+        is how long the model may take to answer /ping (ContainerStartupHealthCheckTimeoutInSeconds);
+        the endpoint's log is rotated past `log_max_bytes`.
         """
         folder = self._folder(name)
         folder.mkdir(parents=True, exist_ok=True)
         generation = int(_read_json(folder / "desired.json").get("generation", 0)) + 1
-        desired = {"model": str(model), "label": label, "environment": environment or {}, "port": port, "generation": generation}
+        desired = {"model": str(model), "label": label, "environment": environment or {}, "port": port, "generation": generation,
+                   "startup_timeout": timeout, "log_max_bytes": log_max_bytes}  # fmt: skip
         _write_json(folder / "desired.json", desired)
         state = _read_json(folder / "state.json")
         if alive(state.get("pid")):
@@ -206,7 +213,7 @@ class Hosting:
                     [sys.executable, "-m", "sagelab.serving.endpoints", "--detach", str(folder)],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, check=True,
                 )  # fmt: skip
-        deadline = time.time() + timeout
+        deadline = time.time() + timeout + 10
         while time.time() < deadline:
             state = _read_json(folder / "state.json")
             if state.get("generation") == generation and state.get("status") in ("InService", "Failed"):
@@ -225,7 +232,8 @@ class Hosting:
             known = ", ".join(e.name for e in self.endpoints()) or "none"
             raise EndpointError(f"no endpoint {name!r}; endpoints: {known}")
         status = state.get("status", "Creating") if alive(state.get("pid")) else "OutOfService"
-        return EndpointInfo(name, status, state.get("port"), state.get("label", ""), state.get("started"), state.get("failure_reason"))
+        return EndpointInfo(name, status, state.get("port"), state.get("label", ""), state.get("started"), state.get("failure_reason"),
+                            int(state.get("restarts") or 0), state.get("last_restart"))  # fmt: skip
 
     def endpoints(self) -> list[EndpointInfo]:
         if not self.folder.is_dir():
@@ -248,21 +256,24 @@ class Hosting:
         (folder / "desired.json").unlink(missing_ok=True)
 
     def invoke(self, name: str, body: bytes, content_type: str, accept: str | None = None, timeout: float = 60.0,
-               target_container: str | None = None, custom_attributes: str | None = None) -> Invocation:  # fmt: skip
-        """POST /invocations to the endpoint, as sagemaker-runtime InvokeEndpoint does.
+               target_container: str | None = None, custom_attributes: str | None = None, inference_id: str | None = None) -> Invocation:  # fmt: skip
+        """POST /invocations to the endpoint, as sagemaker-runtime InvokeEndpoint does (`inference_id`: its InferenceId, which
+        data capture records).
 
         `target_container` is InvokeEndpoint's TargetContainerHostname: the container of a
         Direct-mode pipeline model that answers; `custom_attributes` its CustomAttributes, passed
         to the model as the X-Amzn-SageMaker-Custom-Attributes header.
         """
         info = self.endpoint(name)
-        if info.status != "InService":
+        if info.status not in ("InService", "Updating"):  # Updating: its server restarts; the request waits on the socket meanwhile
             raise EndpointError(f"endpoint {name} is {info.status}; deploy it again with `sagelab deploy`")
         headers = {"Content-Type": content_type, **({"Accept": accept} if accept else {})}
         if target_container:
             headers[TARGET_CONTAINER_HEADER] = target_container
         if custom_attributes is not None:
             headers[CUSTOM_ATTRIBUTES_HEADER] = custom_attributes
+        if inference_id:
+            headers[INFERENCE_ID_HEADER] = inference_id
         request = urllib.request.Request(f"{info.url}/invocations", data=body, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -278,17 +289,27 @@ class Hosting:
 
 
 class _Supervisor:
-    """Owns an endpoint's socket; runs one server on it, two for the moment of an update."""
+    """Owns an endpoint's socket; runs one server on it, two for the moment of an update.
+
+    A server that dies is started again, after 1 s, then 2, 4, ... up to a minute while it keeps dying
+    (the count resets once one has served for a minute): SageMaker replaces an unhealthy instance
+    the same way. Meanwhile the socket stays open, so clients' connections wait for the new server.
+    Every server's output goes through one capped log (`capped_log.py`).
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.reload = False
         self.stop = False
         self.server: subprocess.Popen[bytes] | None = None
-        self.state: dict[str, Any] = {"pid": os.getpid(), "started": time.time(), "status": "Creating"}
+        self.server_started = 0.0
+        self.failures_in_a_row = 0
+        self.restart_at: float | None = None
+        self.state: dict[str, Any] = {"pid": os.getpid(), "started": time.time(), "status": "Creating", "restarts": 0}
 
     def run(self) -> None:
         desired = _read_json(self.folder / "desired.json")
+        self.log = CappedLog(self.folder / "endpoint.log", int(desired.get("log_max_bytes") or DEFAULT_MAX_BYTES))
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", int(desired.get("port") or 0)))
@@ -306,13 +327,16 @@ class _Supervisor:
                 self.reload = False
                 self._switch(_read_json(self.folder / "desired.json"))
             elif self.server is not None and self.server.poll() is not None and not self.stop:
-                self._save(status="Failed", failure_reason=f"the inference server exited with code {self.server.returncode}")
-                self.server = None
+                self._died(self.server)
+            elif self.restart_at is not None and time.time() >= self.restart_at:
+                self.restart_at = None
+                self._switch(_read_json(self.folder / "desired.json"), restart=True)
             time.sleep(0.05)
         if self.server is not None:
             self._drain(self.server)
         listener.close()
         (self.folder / "state.json").unlink(missing_ok=True)
+        self.log.close()
 
     def _on_reload(self, *_: Any) -> None:
         self.reload = True
@@ -320,34 +344,63 @@ class _Supervisor:
     def _on_stop(self, *_: Any) -> None:
         self.stop = True
 
-    def _switch(self, desired: dict[str, Any]) -> None:
+    def _died(self, server: subprocess.Popen[bytes]) -> None:
+        """The serving server exited on its own: note why, and start another after a backoff."""
+        self.server = None
+        if time.time() - self.server_started >= 60:
+            self.failures_in_a_row = 0
+        self.failures_in_a_row += 1
+        delay = min(60.0, 2.0 ** (self.failures_in_a_row - 1))
+        reason = f"the inference server (pid {server.pid}) {_exit_reason(server.returncode)}"
+        self._line(f"{reason}; starting another in {delay:g} s")
+        self.restart_at = time.time() + delay
+        self._save(status="Updating", last_restart=f"{_iso(time.time())}: {reason}")
+
+    def _switch(self, desired: dict[str, Any], restart: bool = False) -> None:
         """Start a server for `desired`; once it is ready, drain the old one."""
         ready = self.folder / f"ready-{desired['generation']}"
         ready.unlink(missing_ok=True)
+        keep = "InService" if self.server is not None else "Failed"  # an update that fails leaves the old server serving
         try:
             python, env = interpreter({**os.environ, **{str(k): str(v) for k, v in desired.get("environment", {}).items()}})
         except ModelError as exc:
-            self._save(status="Failed" if self.server is None else "InService", failure_reason=str(exc), generation=desired["generation"])
+            self._save(status=keep, failure_reason=str(exc), generation=desired["generation"])
             return
         fd = self.socket.fileno()
-        with open(self.folder / "endpoint.log", "ab") as log:
-            server = subprocess.Popen(
-                [python, "-m", "sagelab.serving", desired["model"], "--fd", str(fd), "--ready-file", str(ready)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(fd,), env=env,
-            )  # fmt: skip
-        deadline = time.time() + _READY_TIMEOUT
+        server = subprocess.Popen(
+            [python, "-m", "sagelab.serving", desired["model"], "--fd", str(fd), "--ready-file", str(ready)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(fd,), env=env,
+        )  # fmt: skip
+        assert server.stdout is not None
+        self.log.start_copying(server.stdout)
+        timeout = float(desired.get("startup_timeout") or _READY_TIMEOUT)
+        deadline = time.time() + timeout
         while not ready.exists() and server.poll() is None and time.time() < deadline and not self.stop:
             time.sleep(0.02)
         if not ready.exists():
+            timed_out = server.poll() is None
             server.kill()
             server.wait()
-            reason = f"the server for {desired['label']} did not become ready (exit code {server.returncode})"
-            self._save(status="Failed" if self.server is None else "InService", failure_reason=reason, generation=desired["generation"])
+            if self.stop:
+                return
+            why = f"did not answer /ping within {timeout:g} s (ContainerStartupHealthCheckTimeoutInSeconds)" if timed_out else (
+                _exit_reason(server.returncode) + " before it was ready")  # fmt: skip
+            time.sleep(0.1)  # the server's last lines reach the log
+            reason = f"the server for {desired['label']} {why}; the log ends:\n{tail(self.log.path, 15)}"
+            if restart:  # still dying: try again later, as SageMaker keeps replacing an unhealthy instance
+                self._died(server)
+                self.state["failure_reason"] = reason
+                return
+            self._save(status=keep, failure_reason=reason, generation=desired["generation"])
             return
         ready.unlink(missing_ok=True)
         old, self.server = self.server, server
+        self.server_started = time.time()
         if old is not None:
             self._drain(old)
+        if restart:
+            self.state["restarts"] = int(self.state.get("restarts", 0)) + 1
+            self._line(f"restarted: the inference server (pid {server.pid}) serves again")
         self._save(status="InService", label=desired["label"], generation=desired["generation"], failure_reason=None, server_pid=server.pid)
 
     def _drain(self, server: subprocess.Popen[bytes]) -> None:
@@ -358,9 +411,21 @@ class _Supervisor:
             server.kill()
             server.wait()
 
+    def _line(self, message: str) -> None:
+        self.log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [sagelab] {message}\n".encode())
+
     def _save(self, **changes: Any) -> None:
         self.state.update(changes)
         _write_json(self.folder / "state.json", self.state)
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
 
 
 def main(argv: list[str]) -> None:

@@ -38,8 +38,10 @@ from sagelab.serving import protocol
 from sagelab.serving.archive import code_dir, resolve_model
 from sagelab.serving.defaults import defaults_for, detect_framework
 from sagelab.serving.protocol import InvocationError, Reply, ServingSettings
+from sagelab.serving.repeated_errors import RepeatedErrors
 
 logger = logging.getLogger("sagelab.serving")
+REPEATED_ERRORS = RepeatedErrors(logger)  # one per server process: its log shows each distinct model error once, then counts
 HANDLER_NAMES = ("model_fn", "input_fn", "predict_fn", "output_fn", "transform_fn",
                  "pre_model_fn", "model_warmup_fn", "execution_parameters_fn")  # fmt: skip
 
@@ -273,9 +275,9 @@ def error_reply(exc: BaseException) -> Reply:
     if isinstance(status, int) and 400 <= status <= 599:
         message = getattr(exc, "message", None) or str(exc)
         if status >= 500:
-            logger.error("the model answered %d", status, exc_info=exc)
+            REPEATED_ERRORS.report(f"the model answered {status}", exc)
         return Reply.error(status, str(message))
-    logger.error("the model raised %s while answering a request", type(exc).__name__, exc_info=exc)
+    REPEATED_ERRORS.report(f"the model raised {type(exc).__name__}", exc)
     return Reply.error(500, f"the model raised {type(exc).__name__}: {exc} (traceback in the server log)")
 
 

@@ -114,7 +114,8 @@ class ServingSettings:
         default_accept: the response type for a missing or `*/*` Accept; None means the
             framework's default (application/json; text/csv for the XGBoost defaults).
         max_payload_mb: the largest request body accepted (SAGEMAKER_MAX_PAYLOAD_IN_MB, default 6).
-        workers: server processes (SAGEMAKER_MODEL_SERVER_WORKERS, default 1 here).
+        workers: server processes (SAGEMAKER_MODEL_SERVER_WORKERS; from the environment, the CPU count by default, as
+            the images' model servers start one worker per CPU).
         timeout: seconds a request may take in the model before it is answered 504.
         port: SAGEMAKER_BIND_TO_PORT, default 8080.
         framework: which default handlers to use: auto, sklearn, xgboost or pytorch.
@@ -158,7 +159,7 @@ class ServingSettings:
             submit_directory=env.get(SUBMIT_DIRECTORY_ENV, "").strip() or None,
             default_accept=env.get(DEFAULT_ACCEPT_ENV, "").strip() or None,
             max_payload_mb=_number(env, MAX_PAYLOAD_ENV, DEFAULT_MAX_PAYLOAD_MB, minimum=0),
-            workers=int(_number(env, WORKERS_ENV, 1, minimum=1)),
+            workers=int(_number(env, WORKERS_ENV, os.cpu_count() or 1, minimum=1)),
             timeout=_number(env, TIMEOUT_ENV, DEFAULT_TIMEOUT, minimum=1),
             port=int(_number(env, PORT_ENV, DEFAULT_PORT, minimum=0)),
             framework=framework,

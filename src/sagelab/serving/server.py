@@ -166,6 +166,7 @@ def _stop_on_sigterm_while_loading() -> None:
 def _child(model_dir: Path, sock: socket.socket, settings: ServingSettings, workers: int, ready_fd: int) -> None:
     """The body of a forked worker; never returns."""
     code = 0
+    _exit_with_parent()
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -189,6 +190,19 @@ def _child(model_dir: Path, sock: socket.socket, settings: ServingSettings, work
         os._exit(code)
 
 
+def _exit_with_parent() -> None:
+    """End this worker when the server that forked it is gone (killed with SIGKILL, it could not stop its workers):
+    an orphan would go on answering on the endpoint's socket beside the server started in its place."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="sagelab-parent-watch", daemon=True).start()
+
+
 def _supervise(model_dir: Path, sock: socket.socket, settings: ServingSettings, workers: int,
                ready: Callable[[], None]) -> None:  # fmt: skip
     """Fork `workers` servers on `sock`; report ready when all accept; restart any that dies."""
@@ -206,6 +220,7 @@ def _supervise(model_dir: Path, sock: socket.socket, settings: ServingSettings, 
     def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
+        sock.close()  # this process's hold on the socket: once the workers close theirs, it stops listening
         for pid in list(children):
             try:
                 os.kill(pid, signal.SIGTERM)

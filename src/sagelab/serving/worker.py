@@ -18,7 +18,7 @@ import uvicorn
 
 from sagelab.serving.app import InferenceApp, ProtocolApp
 from sagelab.serving.batching import InferenceRunner
-from sagelab.serving.handlers import InferenceHandler
+from sagelab.serving.handlers import REPEATED_ERRORS, InferenceHandler
 from sagelab.serving.protocol import ServingSettings
 
 BACKLOG = 2048
@@ -73,6 +73,9 @@ def run_worker(model_dir: Path, sock: socket.socket, settings: ServingSettings, 
         run_app(app, sock, settings, on_start=runner.start, on_ready=on_ready)
     finally:
         runner.stop(timeout=settings.timeout)
+        REPEATED_ERRORS.flush()  # the repeats since the last summary, before the process ends
+        if app.capture is not None:
+            app.capture.flush()  # the records of the last second
 
 
 def run_app(app: ProtocolApp, sock: socket.socket, settings: ServingSettings, *,

@@ -36,6 +36,7 @@ from sagelab.errors import EndpointError, ExecutionError, RegistryError, StoreEr
 from sagelab.processes import remove_abandoned
 from sagelab.registry import ModelPackage, Registry
 from sagelab.serving.archive import requirements_folder
+from sagelab.serving.capture import capture_environment, quick_config
 from sagelab.serving.endpoints import EndpointInfo, Hosting
 from sagelab.serving.pipeline_model import ContainerModel, PipelineModel
 from sagelab.serving.protocol import FRAMEWORK_ENV, FRAMEWORKS, IMAGE_ENV, PYTHON_ENV
@@ -268,17 +269,38 @@ def package_model(settings: Settings, reference: str, log: StepLog | None = None
     return package, model, env
 
 
-def deploy_package(settings: Settings, reference: str, name: str, port: int = 0) -> tuple[ModelPackage, EndpointInfo]:
-    """Serve a registered version on a named local endpoint (created, or updated in place)."""
+def deploy_package(settings: Settings, reference: str, name: str, port: int = 0, capture: float | None = None) -> tuple[ModelPackage, EndpointInfo]:
+    """Serve a registered version on a named local endpoint (created, or updated in place); `capture`: the percentage of
+    requests captured, with their answers, under s3://BUCKET/datacapture/NAME/AllTraffic/."""
     package = _resolve(settings, reference)
     if package.status == "Rejected":
         raise EndpointError(f"{package.ref} is Rejected; approve it or deploy another version")
     hosting = Hosting(settings.state_dir, settings.region, settings.account)
     try:
         model, env = _serve_package(settings, package, EndpointLog(hosting.log_path(name)))
-        return package, hosting.deploy(name, model, label=package.ref, environment=env, port=port)
+        if capture is not None:
+            env = {**env, **data_capture(settings, LocalStore(settings.store), quick_config(capture, f"s3://{settings.default_bucket}/datacapture"), name)}
+        return package, hosting.deploy(name, model, label=package.ref, environment=env, port=port, log_max_bytes=settings.endpoint_log_bytes)
     finally:
         hosting.close()
+
+
+def data_capture(settings: Settings, store: ObjectStore, config: dict[str, Any] | None, endpoint: str, variant: str = "AllTraffic") -> dict[str, str]:
+    """The server environment for an endpoint config's DataCaptureConfig: records go to the local store's folder for its DestinationS3Uri."""
+    if not config or config.get("EnableCapture") is False:
+        return {}
+    if not isinstance(store, LocalStore):
+        raise EndpointError("DataCaptureConfig: a local endpoint captures into the project's local store; this run's store is S3 "
+                            "(run without --store s3 to capture)")  # fmt: skip
+    destination = str(config.get("DestinationS3Uri") or "")
+    if not destination.startswith("s3://"):
+        raise EndpointError(f"DataCaptureConfig DestinationS3Uri must be an s3:// URI; got {destination!r}")
+    return capture_environment(config, endpoint, variant, store.path_of(destination.rstrip("/") + "/"))
+
+
+def startup_timeout(variant: dict[str, Any]) -> float:
+    """How long a variant's model may take to answer /ping: its ContainerStartupHealthCheckTimeoutInSeconds, else 120 s here."""
+    return float(variant.get("ContainerStartupHealthCheckTimeoutInSeconds") or 120)
 
 
 def recorded_containers(settings: Settings, hosting: Hosting, model_name: str) -> tuple[list[dict[str, Any]], str]:
@@ -321,7 +343,9 @@ def deploy_config(settings: Settings, store: ObjectStore, name: str, config_name
         endpoint_log = EndpointLog(hosting.log_path(name), also=log)
         local = with_environments(materialize_all(store, settings, containers, endpoint_log), endpoint_log, mode=settings.environment)
         model, env = served_model(settings, local, mode)
-        info = hosting.deploy(name, model, label=model_name, environment=env)
+        env = {**env, **data_capture(settings, store, config.get("DataCaptureConfig"), name, str(variants[0].get("VariantName") or "AllTraffic"))}
+        info = hosting.deploy(name, model, label=model_name, environment=env, log_max_bytes=settings.endpoint_log_bytes,
+                              timeout=startup_timeout(variants[0]))
     finally:
         hosting.close()
     if info.failure_reason:  # the same model label as before: the new server failed and the old one still serves

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sagelab.engines.local.deploy import EndpointLog, expand_packages, materialize_all, served_model, with_environments
+from sagelab.engines.local.deploy import (EndpointLog, data_capture, expand_packages, materialize_all, served_model, startup_timeout,
+                                          with_environments)
 from sagelab.engines.local.job import Job, StepFailed, StepResult
 from sagelab.errors import EndpointError
 from sagelab.serving.endpoints import Hosting
@@ -62,7 +63,9 @@ class EndpointRunner:
             local = with_environments(materialize_all(job.store, job.settings, containers, job), EndpointLog(hosting.log_path(name), also=job),
                                       mode=job.settings.environment)
             model, env = served_model(job.settings, local, mode)
-            info = hosting.deploy(name, model, label=variants[0]["ModelName"], environment=env)
+            env = {**env, **data_capture(job.settings, job.store, config.get("DataCaptureConfig"), name, str(variants[0].get("VariantName") or "AllTraffic"))}
+            info = hosting.deploy(name, model, label=variants[0]["ModelName"], environment=env, timeout=startup_timeout(variants[0]),
+                                  log_max_bytes=job.settings.endpoint_log_bytes)  # fmt: skip
         except EndpointError as exc:
             raise StepFailed(str(exc)) from None
         finally:

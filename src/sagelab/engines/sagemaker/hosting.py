@@ -48,7 +48,7 @@ class Endpoints:
 
     def deploy(self, group_or_ref: str, name: str, instance_type: str = "ml.m5.large", instance_count: int = 1,
                wait: bool = True, progress: Progress | None = None, *, poll: float = 15.0,
-               timeout: float = 3600.0) -> Deployment:  # fmt: skip
+               timeout: float = 3600.0, capture: float | None = None) -> Deployment:  # fmt: skip
         """Serve a registered version on endpoint `name`: created, or updated in place when it exists.
 
         `group_or_ref` is `GROUP` (its latest Approved version), `GROUP/VERSION` or a version ARN.
@@ -73,8 +73,14 @@ class Endpoints:
         report(f"model {unique}: created from {package_arn}")
         variant = {"VariantName": "AllTraffic", "ModelName": unique, "InitialInstanceCount": instance_count,
                    "InstanceType": instance_type, "InitialVariantWeight": 1.0}  # fmt: skip
+        if capture is not None:
+            from sagelab.serving.capture import quick_config
+
+            extra_config = {**extra, "DataCaptureConfig": quick_config(capture, f"s3://{self.settings.default_bucket}/datacapture")}
+        else:
+            extra_config = extra
         self.clients.call("sagemaker", "CreateEndpointConfig", f"endpoint config {unique}", EndpointConfigName=unique,
-                          ProductionVariants=[variant], **extra)  # fmt: skip
+                          ProductionVariants=[variant], **extra_config)  # fmt: skip
         report(f"endpoint config {unique}: {instance_count} x {instance_type}")
         updated = self._exists(name)
         if updated:

@@ -1,0 +1,98 @@
+"""Local endpoints as in production: bounded logs, self-healing servers, startup health checks.
+
+Every endpoint here is real: the supervisor process, its inference servers (uvicorn workers) and
+HTTP on 127.0.0.1, started through `Hosting` as `sagelab deploy` starts them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from test_serving import model_with_code
+
+from sagelab.serving.capped_log import CappedLog, tail
+from sagelab.serving.endpoints import Hosting
+
+PICKY = """
+    def model_fn(model_dir):
+        return None
+
+    def transform_fn(model, input_data, content_type, accept):
+        numbers = [float(x) for x in input_data.split(",")]   # raises ValueError on anything else
+        return str(sum(numbers)), "text/csv"
+"""
+
+
+@pytest.fixture
+def hosting(tmp_path: Path) -> Iterator[Hosting]:
+    hosting = Hosting(tmp_path / ".sagelab")
+    yield hosting
+    for endpoint in hosting.endpoints():
+        hosting.delete(endpoint.name)
+    hosting.close()
+
+
+def test_a_flood_of_bad_requests_logs_each_error_once_then_counts(hosting: Hosting, tmp_path: Path) -> None:
+    model = model_with_code(tmp_path / "model", PICKY)
+    hosting.deploy("picky", model, "picky", environment={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"})
+    bad = [f"row {i},not a number {i}".encode() for i in range(600)]  # numbers differ: the same error all the same
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda body: hosting.invoke("picky", body, "text/csv"), bad))
+    assert all(a.status == 500 and b"ValueError: could not convert string to float" in a.body for a in answers)  # the client still hears why
+    assert hosting.invoke("picky", b"1,2", "text/csv").body == b"3.0"
+    hosting.delete("picky")  # the workers sum up their repeats as they stop
+    log = (hosting.folder / "picky" / "endpoint.log").read_text()
+    assert 1 <= log.count("Traceback") <= 2  # once per worker that met it
+    counted = sum(int(n.replace(",", "")) for n in re.findall(r"the model raised ValueError ([\d,]+) more times? in the last minute", log))
+    assert counted + log.count("Traceback") == 600
+    assert len(log) < 20_000
+
+
+def test_the_log_is_rotated_past_its_cap(tmp_path: Path) -> None:
+    log = CappedLog(tmp_path / "endpoint.log", max_bytes=4096)
+    for number in range(1000):
+        log.write(f"line {number:04d} {'x' * 40}\n".encode())
+    log.close()
+    current, older = (tmp_path / "endpoint.log").stat().st_size, (tmp_path / "endpoint.log.1").stat().st_size
+    assert current <= 4096 and older <= 4096 and not (tmp_path / "endpoint.log.2").exists()
+    assert tail(tmp_path / "endpoint.log", 2).splitlines()[-1].startswith("line 0999")
+
+
+def test_a_killed_server_is_replaced_and_the_restart_shown(hosting: Hosting, tmp_path: Path) -> None:
+    model = model_with_code(tmp_path / "model", PICKY)
+    info = hosting.deploy("healing", model, "healing", environment={"SAGEMAKER_MODEL_SERVER_WORKERS": "1"})
+    os.kill(json.loads((hosting.folder / "healing" / "state.json").read_text())["server_pid"], signal.SIGKILL)
+    killed = time.monotonic()
+    answered = hosting.invoke("healing", b"2,3", "text/csv", timeout=10)  # waits on the endpoint's socket for the new server
+    assert answered.body == b"5.0" and time.monotonic() - killed < 10
+    deadline = time.monotonic() + 10
+    while hosting.endpoint("healing").restarts == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    after = hosting.endpoint("healing")
+    assert after.status == "InService" and after.restarts == 1 and after.port == info.port
+    assert "was killed by SIGKILL" in (after.last_restart or "")
+
+
+def test_a_model_that_never_answers_ping_fails_the_deployment_with_its_log(hosting: Hosting, tmp_path: Path) -> None:
+    model = model_with_code(tmp_path / "model", """
+        import time
+
+        def model_fn(model_dir):
+            print("loading a very large model", flush=True)
+            time.sleep(60)
+
+        def transform_fn(model, input_data, content_type, accept):
+            return "", "text/csv"
+    """)  # fmt: skip
+    with pytest.raises(Exception, match=r"did not answer /ping within 2 s \(ContainerStartupHealthCheckTimeoutInSeconds\)") as failed:
+        hosting.deploy("slow", model, "slow", timeout=2)
+    assert "loading a very large model" in str(failed.value)
+    assert hosting.endpoint("slow").status == "Failed"
