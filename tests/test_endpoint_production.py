@@ -14,8 +14,10 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import sagelab
 from test_serving import model_with_code
 
 from sagelab.serving.capped_log import CappedLog, tail
@@ -96,3 +98,69 @@ def test_a_model_that_never_answers_ping_fails_the_deployment_with_its_log(hosti
         hosting.deploy("slow", model, "slow", timeout=2)
     assert "loading a very large model" in str(failed.value)
     assert hosting.endpoint("slow").status == "Failed"
+
+
+ROWS = """
+    def model_fn(model_dir):
+        return None
+
+    def transform_fn(model, input_data, content_type, accept):
+        return str(len(input_data.splitlines())), "text/csv"
+"""
+
+
+def _batch(rng: Any, shift: float) -> bytes:
+    return "\n".join(f"{rng.normal(shift, 1):.4f},{rng.normal(5 + shift, 1):.4f}" for _ in range(5)).encode()
+
+
+def test_captured_requests_follow_sagemakers_layout_and_a_monitoring_run_finds_drift(project: Path) -> None:
+    """Two real endpoints capture every request; `sagelab monitor run` checks each against a baseline of the training data's kind."""
+    import numpy as np
+
+    from sagelab.config import load_settings
+    from sagelab.containers.monitor.analyzer import analyze
+    from sagelab.serving.capture import capture_environment, quick_config
+    from sagelab.store import LocalStore
+
+    settings = load_settings()
+    store = LocalStore(settings.store)
+    rng = np.random.default_rng(7)
+    training = project / "training"
+    training.mkdir()
+    (training / "train.csv").write_text("\n".join(f"{rng.normal(0, 1):.4f},{rng.normal(5, 1):.4f}" for _ in range(2000)) + "\n")
+    analyze({"dataset_source": str(training), "output_path": str(store.path_of("s3://team/baseline/")), "dataset_format": '{"csv": {"header": false}}'})
+    model = model_with_code(project / "model", ROWS)
+    hosting = Hosting(settings.state_dir)
+    try:
+        for name, shift in (("steady", 0.0), ("drifted", 3.0)):
+            env = capture_environment(quick_config(100, "s3://team/datacapture"), name, "AllTraffic", store.path_of("s3://team/datacapture/"))
+            hosting.deploy(name, model, name, environment={**env, "SAGEMAKER_MODEL_SERVER_WORKERS": "2"})
+            for number in range(200):
+                answer = hosting.invoke(name, _batch(rng, shift), "text/csv", inference_id=f"{name}-{number}")
+                assert answer.body == b"5"
+        assert hosting.invoke("steady", b"not,a,row\n", "application/x-custom").status == 200  # captured as base64: not CSV data
+    finally:
+        for endpoint in ("steady", "drifted"):
+            hosting.delete(endpoint)  # the servers write what they gathered as they stop
+        hosting.close()
+    files = sorted(store.path_of("s3://team/datacapture/").rglob("*.jsonl"))
+    layout = re.compile(r"(steady|drifted)/AllTraffic/\d{4}/\d{2}/\d{2}/\d{2}/\d{2}-\d{2}-\d{3}-[0-9a-f-]{36}\.jsonl")
+    assert files and all(layout.fullmatch(str(f.relative_to(store.path_of("s3://team/datacapture/")))) for f in files)
+    records = [json.loads(line) for f in files for line in f.read_text().splitlines()]
+    assert len(records) == 401 and not list(store.path_of("s3://team/datacapture/").rglob(".*.partial"))
+    first = next(r for r in records if r["eventMetadata"].get("inferenceId") == "steady-0")
+    assert first["eventVersion"] == "0" and set(first["eventMetadata"]) == {"eventId", "inferenceTime", "inferenceId"}
+    assert first["captureData"]["endpointInput"]["encoding"] == "CSV" and first["captureData"]["endpointInput"]["mode"] == "INPUT"
+    assert first["captureData"]["endpointOutput"] == {"observedContentType": "text/csv", "mode": "OUTPUT", "data": "5", "encoding": "CSV"}
+    assert any(r["captureData"]["endpointInput"]["encoding"] == "BASE64" for r in records)
+
+    steady = sagelab("monitor", "run", "steady", "--baseline", "s3://team/baseline/", cwd=project)
+    assert "steady: 201 captured requests, 1000 rows (1 unreadable as CSV or JSON, left out)" in steady.stdout
+    assert "Completed: 0 violation(s)" in steady.stdout
+    drifted = sagelab("monitor", "run", "drifted", "--baseline", "s3://team/baseline/", cwd=project)
+    assert "CompletedWithViolations" in drifted.stdout and "baseline_drift_check" in drifted.stdout
+    report = drifted.stdout.rsplit("reports in ", 1)[1].strip()
+    assert re.fullmatch(r"s3://sagemaker-us-east-1-000000000000/monitoring/drifted/on-demand/\d{4}/\d{2}/\d{2}/\d{2}/", report)
+    assert {p.name for p in store.path_of(report).iterdir()} >= {"constraint_violations.json", "statistics.json"}
+    nothing = sagelab("monitor", "run", "nowhere", "--baseline", "s3://team/baseline/", cwd=project, check=False)
+    assert nothing.returncode == 1 and "Traceback" not in nothing.stderr

@@ -18,6 +18,7 @@ from sagelab.cli.local_api import api, env
 from sagelab.cli.ui import ui
 from sagelab.cli.machine import doctor, setup
 from sagelab.cli.models import models_app
+from sagelab.cli.monitor import monitor_app
 from sagelab.cli.project import docs_app, init
 from sagelab.cli.s3 import s3_app
 
@@ -393,6 +394,7 @@ app.command()(serve)
 app.command()(deploy)
 app.command()(invoke)
 app.add_typer(endpoints_app, name="endpoints")
+app.add_typer(monitor_app, name="monitor")
 app.add_typer(envs_app, name="envs")
 
 app.command()(api)

@@ -30,7 +30,7 @@ from sagelab.database import open_database
 from sagelab.errors import EndpointError, ModelError
 from sagelab.processes import alive
 from sagelab.serving.capped_log import DEFAULT_MAX_BYTES, CappedLog, tail
-from sagelab.serving.capture import INFERENCE_ID_HEADER
+from sagelab.serving.capture import CAPTURE_ENV, INFERENCE_ID_HEADER
 from sagelab.serving.protocol import CUSTOM_ATTRIBUTES_HEADER, TARGET_CONTAINER_HEADER
 from sagelab.serving.spawn import interpreter
 
@@ -204,6 +204,11 @@ class Hosting:
         desired = {"model": str(model), "label": label, "environment": environment or {}, "port": port, "generation": generation,
                    "startup_timeout": timeout, "log_max_bytes": log_max_bytes}  # fmt: skip
         _write_json(folder / "desired.json", desired)
+        capture = (environment or {}).get(CAPTURE_ENV)
+        if capture:  # kept after the endpoint is deleted: its captured data can still be monitored
+            _write_json(folder / "capture.json", {"folder": json.loads(capture)["folder"]})
+        else:
+            (folder / "capture.json").unlink(missing_ok=True)
         state = _read_json(folder / "state.json")
         if alive(state.get("pid")):
             os.kill(int(state["pid"]), signal.SIGHUP)
@@ -234,6 +239,11 @@ class Hosting:
         status = state.get("status", "Creating") if alive(state.get("pid")) else "OutOfService"
         return EndpointInfo(name, status, state.get("port"), state.get("label", ""), state.get("started"), state.get("failure_reason"),
                             int(state.get("restarts") or 0), state.get("last_restart"))  # fmt: skip
+
+    def capture_folder(self, name: str) -> Path | None:
+        """Where the endpoint's data capture writes (the folder its DestinationS3Uri maps to), or None when it captures nothing."""
+        folder = _read_json(self._folder(name) / "capture.json").get("folder")
+        return Path(folder) if folder else None
 
     def endpoints(self) -> list[EndpointInfo]:
         if not self.folder.is_dir():

@@ -1,0 +1,142 @@
+"""Model monitoring of a local endpoint: its captured requests checked against a baseline, as a SageMaker
+data-quality monitoring job checks them (`sagelab monitor run`).
+
+The endpoint's data capture (DataCaptureConfig, or `sagelab deploy --capture`) wrote JSON lines under
+its destination; their `endpointInput` records become the dataset, and Model Monitor's analyzer (the
+one the QualityCheck steps run, `sagelab.containers.monitor`) computes its statistics and checks them
+against the baseline's constraints and statistics: `constraint_violations.json` and `statistics.json`,
+written where a monitoring schedule's job writes them: `<output>/<endpoint>/<schedule>/yyyy/mm/dd/hh/`.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sagelab.errors import EndpointError
+
+if TYPE_CHECKING:
+    from sagelab.config import Settings
+
+
+@dataclass(frozen=True)
+class MonitoringRun:
+    endpoint: str
+    records: int  # captured requests read
+    rows: int  # data rows they held
+    violations: list[dict[str, str]]
+    output: str  # the S3 URI of the report folder
+    skipped: int = 0  # captured requests whose data could not be read as CSV or JSON
+
+    @property
+    def status(self) -> str:
+        """As a monitoring execution reports it."""
+        return "CompletedWithViolations" if self.violations else "Completed"
+
+
+def monitor_endpoint(settings: Settings, endpoint: str, baseline: str, output: str | None = None, schedule: str = "on-demand") -> MonitoringRun:
+    """Check what `endpoint` captured against `baseline` (a folder or S3 prefix with constraints.json, and statistics.json for drift).
+
+    Raises:
+        EndpointError: the endpoint captures nothing, nothing was captured yet, or the baseline is missing.
+    """
+    from sagelab.containers.monitor import BASELINE_CONSTRAINTS, BASELINE_STATISTICS, CONSTRAINTS, STATISTICS, VIOLATIONS, MonitorError
+    from sagelab.containers.monitor.analyzer import analyze
+    from sagelab.serving.capture import captured_files
+    from sagelab.serving.endpoints import Hosting
+    from sagelab.store import LocalStore
+
+    store = LocalStore(settings.store)
+    hosting = Hosting(settings.state_dir, settings.region, settings.account)
+    try:
+        folder = hosting.capture_folder(endpoint)
+    finally:
+        hosting.close()
+    if folder is None:
+        raise EndpointError(f"endpoint {endpoint} captures no data: deploy it with --capture 100, or give its endpoint config a DataCaptureConfig")
+    files = captured_files(folder, endpoint)
+    if not files:
+        raise EndpointError(f"endpoint {endpoint} has captured nothing yet under {folder / endpoint}: invoke it first")
+    baseline_folder = _local(store, baseline)
+    constraints_file = baseline_folder / CONSTRAINTS
+    if not constraints_file.is_file():
+        raise EndpointError(f"{baseline}: no {CONSTRAINTS} there; give the folder a QualityCheck step (or a baselining job) wrote")
+    constraints = json.loads(constraints_file.read_text(encoding="utf-8"))
+    names = [str(f.get("name")) for f in constraints.get("features", []) if isinstance(f, dict)]
+    rows, records, skipped = _captured_rows(files)
+    now = datetime.now(timezone.utc)
+    output = output or f"s3://{settings.default_bucket}/monitoring"
+    report_uri = f"{output.rstrip('/')}/{endpoint}/{schedule}/{now:%Y/%m/%d/%H}/"
+    with tempfile.TemporaryDirectory(prefix="sagelab-monitor-") as scratch:
+        dataset = Path(scratch) / "dataset"
+        dataset.mkdir()
+        header = names if rows and len(names) == max(len(r) for r in rows) else None
+        with open(dataset / "captured.csv", "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            if header:
+                writer.writerow(header)
+            writer.writerows(rows)
+        env = {"dataset_source": str(dataset), "output_path": str(store.path_of(report_uri)),
+               "dataset_format": json.dumps({"csv": {"header": header is not None}}), BASELINE_CONSTRAINTS: str(constraints_file)}  # fmt: skip
+        if (baseline_folder / STATISTICS).is_file():
+            env[BASELINE_STATISTICS] = str(baseline_folder / STATISTICS)
+        try:
+            analyze(env)
+        except MonitorError as exc:
+            raise EndpointError(f"monitoring {endpoint}: {exc}") from None
+    found = json.loads((store.path_of(report_uri) / VIOLATIONS).read_text(encoding="utf-8")).get("violations", [])
+    return MonitoringRun(endpoint, records, len(rows), found, report_uri, skipped)
+
+
+def _local(store: Any, where: str) -> Path:
+    path = store.path_of(where.rstrip("/") + "/") if where.startswith("s3://") else Path(where)
+    if not path.is_dir():
+        raise EndpointError(f"baseline {where}: no such folder (give the folder holding constraints.json and statistics.json)")
+    return Path(path)
+
+
+def _captured_rows(files: list[Path]) -> tuple[list[list[str]], int, int]:
+    """The data rows of every captured request (its CSV lines, or its JSON instances), how many requests, and how many were unreadable."""
+    rows: list[list[str]] = []
+    records = skipped = 0
+    for file in files:
+        for line in file.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            records += 1
+            found = _rows(json.loads(line).get("captureData", {}).get("endpointInput"))
+            if found is None:
+                skipped += 1
+            else:
+                rows.extend(found)
+    return rows, records, skipped
+
+
+def _rows(captured: dict[str, Any] | None) -> list[list[str]] | None:
+    if not captured:
+        return None
+    data, encoding = str(captured.get("data", "")), captured.get("encoding")
+    content_type = str(captured.get("observedContentType", "")).split(";")[0].strip().lower()
+    if encoding == "BASE64":
+        data = base64.b64decode(data).decode("utf-8", "replace")
+        encoding = "CSV" if content_type == "text/csv" else "JSON" if content_type.endswith("json") else None
+    if encoding == "CSV":
+        return [row for row in csv.reader(io.StringIO(data)) if row]
+    if encoding == "JSON":
+        try:
+            document = json.loads(data)
+        except ValueError:
+            return None
+        instances = document.get("instances", document.get("inputs")) if isinstance(document, dict) else document
+        if isinstance(instances, list) and instances and all(isinstance(i, list) for i in instances):
+            return [[str(v) for v in instance] for instance in instances]
+        if isinstance(instances, list) and instances and not any(isinstance(i, (list, dict)) for i in instances):
+            return [[str(v) for v in instances]]
+    return None
