@@ -72,7 +72,7 @@ def check_conformance(responses: list[tuple[str, str, int, dict[str, Any]]]) -> 
     """Every answer fits botocore's model: a success its operation's output shape, an error the AWS JSON error shape."""
     problems = []
     for service, name, status, body in responses:
-        if status == 200:
+        if status in (200, 202):  # 202: InvokeEndpointAsync's success
             shape = service_model(service).operation_model(name).output_shape
             problems += [f"{name}: {p}" for p in (output_problems(shape, body) if shape is not None else ([] if body == {} else ["not empty"]))]
         elif set(body) != {"__type", "message"} or not all(isinstance(v, str) and v for v in body.values()):

@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -204,8 +205,6 @@ def test_hosting_errors_are_sagemakers(hosted: Api, tmp_path: Path) -> None:
         "Message"] == f'Could not find model "{ARN}:model/nowhere".'  # fmt: skip
     assert refused(sm.create_endpoint, EndpointName="e", EndpointConfigName="nowhere")["Message"] == (
         f'Could not find endpoint configuration "{ARN}:endpoint-config/nowhere".')  # fmt: skip
-    sm.create_endpoint_config(EndpointConfigName="two", ProductionVariants=[variants[0], {**variants[0], "VariantName": "Canary"}])
-    assert "a local endpoint serves one" in refused(sm.create_endpoint, EndpointName="e", EndpointConfigName="two")["Message"]
     assert refused(runtime.invoke_endpoint, EndpointName="nowhere", Body=b"1,2", ContentType="text/csv") == {
         "Code": "ValidationError", "Message": f"Endpoint nowhere of account {ACCOUNT} not found."}  # fmt: skip
 
@@ -226,6 +225,66 @@ def test_hosting_errors_are_sagemakers(hosted: Api, tmp_path: Path) -> None:
     assert cli_endpoints(hosted)["broken"]["status"] == "Failed"
     sm.delete_endpoint(EndpointName="broken")
     assert sm.list_endpoints()["Endpoints"] == []
+
+
+def test_production_variants_split_traffic_by_weight_and_answer_a_target_variant(hosted: Api, tmp_path: Path) -> None:
+    """Two variants (an adder, weight 3, and a doubler, weight 1), each a server of its own; InvokeEndpoint draws one by weight,
+    names it in x-Amzn-Invoked-Production-Variant, and honours TargetVariant."""
+    sm, runtime = hosted.client(), hosted.client("sagemaker-runtime")
+    model_and_config(hosted, "adder", upload(hosted, archive(tmp_path / "a.tar.gz", linear((1, 2))), "adder/model.tar.gz"))
+    model_and_config(hosted, "doubler", upload(hosted, archive(tmp_path / "d.tar.gz", linear((2, 0))), "doubler/model.tar.gz"))
+    variants = [{"VariantName": "Main", "ModelName": "adder", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1, "InitialVariantWeight": 3.0},
+                {"VariantName": "Canary", "ModelName": "doubler", "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5},
+                 "InitialVariantWeight": 1.0}]  # fmt: skip
+    sm.create_endpoint_config(EndpointConfigName="split", ProductionVariants=variants)
+    sm.create_endpoint(EndpointName="split", EndpointConfigName="split")
+    described = in_service(sm, "split")["ProductionVariants"]
+    assert [(v["VariantName"], v["CurrentWeight"]) for v in described] == [("Main", 3.0), ("Canary", 1.0)]
+    assert described[1]["CurrentServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+    answered: dict[str, int] = {"Main": 0, "Canary": 0}
+    for _ in range(400):
+        values, answer = predictions(runtime, "split", b"1,1", "text/csv")
+        answered[answer["InvokedProductionVariant"]] += 1
+        assert np.allclose(values, [3.0] if answer["InvokedProductionVariant"] == "Main" else [2.0])  # each variant's own model answered
+    assert 0.65 < answered["Main"] / 400 < 0.85  # 0.75 expected; binomial sd 0.022
+    for _ in range(5):
+        values, answer = predictions(runtime, "split", b"1,1", "text/csv", TargetVariant="Canary")
+        assert answer["InvokedProductionVariant"] == "Canary" and np.allclose(values, [2.0])
+    sm.delete_endpoint(EndpointName="split")
+    assert not any((hosted.settings.state_dir / "endpoints" / "split" / "variants" / "Canary").glob("state.json"))
+
+
+def test_an_async_endpoint_reads_its_input_from_s3_and_writes_the_answer_where_it_said(hosted: Api, tmp_path: Path) -> None:
+    sm, runtime, s3 = hosted.client(), hosted.client("sagemaker-runtime"), hosted.client("s3")
+    data = upload(hosted, archive(tmp_path / "a.tar.gz", linear((1, 2))), "adder/model.tar.gz")
+    sm.create_model(ModelName="adder", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": data}, ExecutionRoleArn=ROLE)
+    sm.create_endpoint_config(EndpointConfigName="later", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": "adder", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
+        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": "s3://models/async-out", "S3FailurePath": "s3://models/async-failed"}})  # fmt: skip
+    sm.create_endpoint(EndpointName="later", EndpointConfigName="later")
+    in_service(sm, "later")
+    s3.put_object(Bucket="models", Key="async-in/request.csv", Body=b"3,4")
+    started = runtime.invoke_endpoint_async(EndpointName="later", InputLocation="s3://models/async-in/request.csv", ContentType="text/csv",
+                                            Accept="application/json", InferenceId="req-1")  # fmt: skip
+    assert started["ResponseMetadata"]["HTTPStatusCode"] == 202 and started["InferenceId"] == "req-1"
+    assert started["OutputLocation"] == "s3://models/async-out/req-1.out"
+    assert started["FailureLocation"] == "s3://models/async-failed/req-1-error.out"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            body = s3.get_object(Bucket="models", Key="async-out/req-1.out")["Body"].read()
+            break
+        except ClientError:
+            time.sleep(0.1)
+    assert np.allclose(json.loads(body), [11.0])
+    assert "Endpoint nowhere of account" in refused_async(runtime, "nowhere")
+    sm.delete_endpoint(EndpointName="later")
+
+
+def refused_async(runtime: Any, name: str) -> str:
+    with pytest.raises(ClientError) as caught:
+        runtime.invoke_endpoint_async(EndpointName=name, InputLocation="s3://models/x")
+    return str(caught.value)
 
 
 def test_lists_filter_sort_and_page(hosted: Api, tmp_path: Path) -> None:

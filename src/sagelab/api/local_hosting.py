@@ -58,11 +58,11 @@ class EndpointState:
     config: str | None = None
     failure_reason: str | None = None
     server: EndpointInfo | None = None
-    variant: dict[str, Any] | None = None  # the production variant it serves, as its config had it, and its containers' "Images"
+    variants: tuple[dict[str, Any], ...] = ()  # the production variants it serves, as its config had them, with their containers' "Images"
 
     @property
-    def variant_name(self) -> str:
-        return str((self.variant or {}).get("VariantName") or DEFAULT_VARIANT)
+    def variant_names(self) -> list[str]:
+        return [str(v.get("VariantName") or DEFAULT_VARIANT) for v in self.variants] or [DEFAULT_VARIANT]
 
     @property
     def serving(self) -> bool:
@@ -200,7 +200,8 @@ class LocalHosting:
         else:
             status = server.status
         modified = float(document.get("LastModifiedTime") or record.created)
-        return EndpointState(name, status, record.created, modified, document.get("EndpointConfigName"), failure, server, document.get("Variant"))
+        variants = document.get("Variants") or ([document["Variant"]] if document.get("Variant") else [])  # records before variants: one
+        return EndpointState(name, status, record.created, modified, document.get("EndpointConfigName"), failure, server, tuple(variants))
 
     def create_endpoint(self, name: str, config: str, tags: list[dict[str, str]] | None = None) -> bool:
         """Create the endpoint in the background (Creating at once); False when an endpoint of that name exists.
@@ -253,9 +254,9 @@ class LocalHosting:
 
         outcome: dict[str, Any]
         try:
-            variant = self._variant(config)  # read first: the config may be deleted while the endpoint starts
+            variants = self._variants(config)  # read first: the config may be deleted while the endpoint starts
             deploy_config(self.settings, LocalStore(self.settings.store), name, config)
-            outcome = {"EndpointConfigName": config, "Variant": variant, "FailureReason": None}
+            outcome = {"EndpointConfigName": config, "Variants": variants, "Variant": None, "FailureReason": None}
         except EndpointError as exc:
             outcome = {"FailureReason": str(exc)}
         except Exception as exc:  # noqa: BLE001 - a bug of ours: the endpoint fails with it, the traceback goes to stderr
@@ -271,16 +272,17 @@ class LocalHosting:
             with _ACTIVE_LOCK:
                 _ACTIVE.pop(token, None)
 
-    def _variant(self, config: str) -> dict[str, Any]:
-        """The config's first production variant (the one an endpoint serves), with the images of its model's containers."""
+    def _variants(self, config: str) -> list[dict[str, Any]]:
+        """The config's production variants, each with the images of its model's containers."""
         record = self.record("endpoint-config", config)
-        variant = dict(((record.request.get("ProductionVariants") if record else None) or [{}])[0])
-        model = self.record("model", str(variant["ModelName"])) if variant.get("ModelName") else None
-        if model is not None:
-            request = model.request
-            containers = [request["PrimaryContainer"]] if request.get("PrimaryContainer") else list(request.get("Containers") or [])
-            variant["Images"] = [str(c["Image"]) for c in containers if c.get("Image")]
-        return variant
+        variants = [dict(v) for v in ((record.request.get("ProductionVariants") if record else None) or [])]
+        for variant in variants:
+            model = self.record("model", str(variant["ModelName"])) if variant.get("ModelName") else None
+            if model is not None:
+                request = model.request
+                containers = [request["PrimaryContainer"]] if request.get("PrimaryContainer") else list(request.get("Containers") or [])
+                variant["Images"] = [str(c["Image"]) for c in containers if c.get("Image")]
+        return variants
 
     def delete_endpoint(self, name: str) -> bool:
         """Stop the endpoint's server and forget it; False if there is no such endpoint.
@@ -303,7 +305,7 @@ class LocalHosting:
         return True
 
     def invoke(self, name: str, body: bytes, content_type: str, accept: str | None = None, *, target_container: str | None = None,
-               custom_attributes: str | None = None, inference_id: str | None = None) -> Invocation:  # fmt: skip
+               custom_attributes: str | None = None, inference_id: str | None = None, target_variant: str | None = None) -> Invocation:  # fmt: skip
         """POST the body to the endpoint's server, as InvokeEndpoint does (the model's answer, whatever its status).
 
         Raises:
@@ -312,6 +314,6 @@ class LocalHosting:
         hosting = self._hosting()
         try:
             return hosting.invoke(name, body, content_type, accept, target_container=target_container, custom_attributes=custom_attributes,
-                                  inference_id=inference_id)  # fmt: skip
+                                  inference_id=inference_id, target_variant=target_variant)  # fmt: skip
         finally:
             hosting.close()

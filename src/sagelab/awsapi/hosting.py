@@ -8,8 +8,10 @@ EndpointConfig steps make are the same ones, and an endpoint is a real server on
 UpdateEndpoint answer at once; the endpoint is Creating (Updating), then InService, or Failed with a
 FailureReason, as the SDK's `deploy()` and boto3's `endpoint_in_service` waiter expect. Errors are
 ValidationExceptions worded as SageMaker words them. Where sagelab differs from SageMaker:
-- an endpoint serves one production variant: a config with more is refused by CreateEndpoint and
-  UpdateEndpoint; instance types and counts, weights, serverless, data capture, async inference,
+- each production variant is one server (its instance type and count are kept and described, not
+  acted on); InvokeEndpoint splits requests by InitialVariantWeight, or sends them to TargetVariant;
+  DataCaptureConfig captures requests and answers into the store (`sagelab.serving.capture`);
+  AsyncInferenceConfig serves InvokeEndpointAsync; ServerlessConfig variants are served as any other;
   shadow variants, KMS and VPC settings are kept and described but not acted on;
 - an endpoint's model is checked when the endpoint is created (SageMaker checks the image and
   model data then too), except ModelDataUrl, which CreateModel checks in the store;
@@ -154,11 +156,7 @@ def list_endpoint_configs(context: Context, request: dict[str, Any]) -> dict[str
 def _servable(context: Context, config_name: str) -> None:
     """Refuse, before anything starts, a config that does not exist or that one local endpoint cannot serve."""
     variants = _found(context, "endpoint-config", config_name).request.get("ProductionVariants") or []
-    if len(variants) > 1:
-        names = ", ".join(str(v.get("VariantName")) for v in variants)
-        raise ValidationException(f"endpoint configuration {config_name} has {len(variants)} production variants ({names}); a local "
-                                  "endpoint serves one: give it a configuration with one variant")  # fmt: skip
-    if not variants or not variants[0].get("ModelName"):
+    if not variants or not all(v.get("ModelName") for v in variants):
         raise ValidationException(f"endpoint configuration {config_name} names no model; sagelab serves models (not inference components)")
 
 
@@ -209,13 +207,19 @@ def describe_endpoint(context: Context, request: dict[str, Any]) -> dict[str, An
 
 
 def _variants(state: EndpointState) -> list[dict[str, Any]]:
-    """The variant the endpoint serves, as its config had it when it was deployed (without a config: one AllTraffic variant)."""
-    variant = state.variant or {}
-    count = int(variant.get("InitialInstanceCount") or 1)
-    weight = float(variant.get("InitialVariantWeight", 1.0))
-    images = [{"SpecifiedImage": image, "ResolutionTime": state.modified} for image in variant.get("Images", [])]
-    return [{"VariantName": state.variant_name, "DeployedImages": images or None, "CurrentWeight": weight, "DesiredWeight": weight,
-             "CurrentInstanceCount": count, "DesiredInstanceCount": count}]  # fmt: skip
+    """The variants the endpoint serves, as its config had them when it was deployed (without a config: one AllTraffic variant)."""
+    described = []
+    for variant, name in zip(state.variants or ({},), state.variant_names):
+        count = int(variant.get("InitialInstanceCount") or 1)
+        weight = float(variant.get("InitialVariantWeight", 1.0))
+        images = [{"SpecifiedImage": image, "ResolutionTime": state.modified} for image in variant.get("Images", [])]
+        summary: dict[str, Any] = {"VariantName": name, "DeployedImages": images or None, "CurrentWeight": weight, "DesiredWeight": weight}
+        if variant.get("ServerlessConfig"):
+            summary["CurrentServerlessConfig"] = summary["DesiredServerlessConfig"] = variant["ServerlessConfig"]
+        else:
+            summary.update({"CurrentInstanceCount": count, "DesiredInstanceCount": count})
+        described.append(summary)
+    return described
 
 
 @operation("DeleteEndpoint")

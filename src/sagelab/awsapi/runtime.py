@@ -11,21 +11,27 @@ sagemaker-runtime's (the code in x-amzn-ErrorType, `Message` and the modeled mem
 - ValidationError (400) for an endpoint that does not exist (`Endpoint x of account y not found.`), one that
   does not serve yet (Creating, Failed), a TargetVariant it does not have, and a request that does not fit the
   operation's input shape (a body over 6 MB too);
-- the control plane's authentication errors (`auth`). InvokeEndpointAsync and InvokeEndpointWithResponseStream
-  are not served: UnknownOperationException, naming them.
+- the control plane's authentication errors (`auth`). InvokeEndpointWithResponseStream is not served:
+  UnknownOperationException, naming it.
+
+InvokeEndpointAsync (POST /endpoints/{EndpointName}/async-invocations) answers 202 with the OutputLocation and
+FailureLocation headers at once, for an endpoint whose config has an AsyncInferenceConfig; the input is read
+from InputLocation in the project's store and the answer written where OutputLocation says.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import threading
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from sagelab.awsapi.auth import Credentials, Headers, authenticate
 from sagelab.awsapi.errors import ApiError, UnknownOperation, ValidationException
-from sagelab.errors import EndpointError
+from sagelab.errors import EndpointError, SagelabError
 
 if TYPE_CHECKING:
     from sagelab.awsapi.operations import Context
@@ -54,22 +60,25 @@ def answer(context: Context, credentials: Credentials, method: str, raw_path: st
     try:
         authenticate(credentials, region=context.settings.region, service="sagemaker", method=method, path=raw_path, query=query,
                      headers=headers, body=body)  # fmt: skip
-        if operation != "InvokeEndpoint":
-            raise UnknownOperation(f"sagelab's local API does not serve {operation} yet; of sagemaker-runtime it serves InvokeEndpoint")
+        if operation not in ("InvokeEndpoint", "InvokeEndpointAsync"):
+            raise UnknownOperation(f"sagelab's local API does not serve {operation} yet; of sagemaker-runtime it serves InvokeEndpoint "
+                                   "and InvokeEndpointAsync")  # fmt: skip
         if method != "POST":
-            raise ValidationException(f"InvokeEndpoint is POST /endpoints/{{EndpointName}}/invocations; got {method}")
+            raise ValidationException(f"{operation} is POST /endpoints/{{EndpointName}}/{kind}; got {method}")
+        if operation == "InvokeEndpointAsync":
+            return _invoke_async(context, _request(unquote(encoded), headers, body, operation))
         return _invoke(context, _request(unquote(encoded), headers, body))
     except ApiError as exc:
         code = "ValidationError" if exc.code == "ValidationException" else exc.code  # sagemaker-runtime's name for it
         return error_answer(operation, exc.status, code, exc.message)
 
 
-def _request(name: str, headers: Headers, body: bytes) -> dict[str, Any]:
-    """InvokeEndpoint's parameters from the path, the headers and the body, checked against its input shape."""
+def _request(name: str, headers: Headers, body: bytes, operation: str = "InvokeEndpoint") -> dict[str, Any]:
+    """The operation's parameters from the path, the headers and the body, checked against its input shape."""
     from sagelab.awsapi.shapes import check, service_model
 
-    shape = service_model(SERVICE).operation_model("InvokeEndpoint").input_shape
-    params: dict[str, Any] = {"EndpointName": name, "Body": body}
+    shape = service_model(SERVICE).operation_model(operation).input_shape
+    params: dict[str, Any] = {"EndpointName": name, **({"Body": body} if "Body" in shape.members else {})}
     for member, member_shape in shape.members.items():
         if member_shape.serialization.get("location") == "header" and headers.get(member_shape.serialization["name"]) is not None:
             params[member] = headers.get(member_shape.serialization["name"])
@@ -94,14 +103,16 @@ def _invoke(context: Context, request: dict[str, Any]) -> Answer:
                          ("SessionId", "stateful sessions")):  # fmt: skip
         if member in request:
             raise ValidationException(f"{member}: sagelab's local endpoints serve one model, without {what}")
-    variant = state.variant_name
-    if request.get("TargetVariant", variant) != variant:
-        raise ValidationException(f"Endpoint {name} of account {account} has no production variant {request['TargetVariant']!r}; it serves {variant}.")
+    target = request.get("TargetVariant")
+    if target is not None and target not in state.variant_names:
+        raise ValidationException(f"Endpoint {name} of account {account} has no production variant {target!r}; "
+                                  f"it serves {', '.join(state.variant_names)}.")  # fmt: skip
     log = context.settings.state_dir / "endpoints" / name / "endpoint.log"
     try:
         invocation = hosting.invoke(name, request["Body"], request.get("ContentType", "application/octet-stream"), request.get("Accept"),
                                     target_container=request.get("TargetContainerHostname"),
-                                    custom_attributes=request.get("CustomAttributes"), inference_id=request.get("InferenceId"))  # fmt: skip
+                                    custom_attributes=request.get("CustomAttributes"), inference_id=request.get("InferenceId"),
+                                    target_variant=target)  # fmt: skip
     except EndpointError as exc:  # its server did not answer: never retried (a 5xx would be, four times over)
         return _model_error(context, name, f"Received server error from primary: {exc}. See {log} for more information.", {})
     if not 200 <= invocation.status < 300:
@@ -110,12 +121,56 @@ def _invoke(context: Context, request: dict[str, Any]) -> Answer:
         message = f'Received {side} error ({invocation.status}) from primary with message "{text.rstrip()}". See {log} for more information.'
         return _model_error(context, name, message, {"OriginalStatusCode": invocation.status, "OriginalMessage": text})
     content_type = invocation.content_type or "application/octet-stream"
+    variant = invocation.variant or state.variant_names[0]
     headers = [(b"content-type", content_type.encode("latin-1")), (b"x-amzn-invoked-production-variant", variant.encode("latin-1"))]
     members = {"ContentType": content_type, "InvokedProductionVariant": variant}
     if invocation.custom_attributes is not None:
         headers.append((b"x-amzn-sagemaker-custom-attributes", invocation.custom_attributes.encode("latin-1")))
         members["CustomAttributes"] = invocation.custom_attributes
     return Answer("InvokeEndpoint", 200, invocation.body, headers, {**members, "Body": base64.b64encode(invocation.body).decode()})
+
+
+def _invoke_async(context: Context, request: dict[str, Any]) -> Answer:
+    """Answer 202 at once with where the output will be; a thread invokes the endpoint with the InputLocation object and writes
+    the answer to `<S3OutputPath>/<InferenceId>.out` (an error to `<S3FailurePath>/<InferenceId>-error.out`), as SageMaker does."""
+    from sagelab.api.local_hosting import LocalHosting
+    from sagelab.store import LocalStore
+
+    name, account = request["EndpointName"], context.settings.account
+    hosting = LocalHosting(context.settings)
+    state = hosting.endpoint(name)
+    if state is None:
+        raise ValidationException(f"Endpoint {name} of account {account} not found.")
+    config = hosting.record("endpoint-config", state.config) if state.config else None
+    output = ((config.request.get("AsyncInferenceConfig") or {}).get("OutputConfig") or {}) if config else {}
+    if not output.get("S3OutputPath"):
+        raise ValidationException(f"Endpoint {name} of account {account} is not an asynchronous endpoint: its endpoint config has no "
+                                  "AsyncInferenceConfig; call InvokeEndpoint")  # fmt: skip
+    store = LocalStore(context.settings.store)
+    location = request["InputLocation"]
+    try:
+        body = store.get_bytes(location)
+    except SagelabError:
+        raise ValidationException(f"InputLocation {location} cannot be read: no such object in the project's store") from None
+    inference_id = request.get("InferenceId") or str(uuid.uuid4())
+    extension = request.get("S3OutputPathExtension", "").strip("/")
+    base = "/".join(part for part in (str(output["S3OutputPath"]).rstrip("/"), extension) if part)
+    succeeded = f"{base}/{inference_id}.out"
+    failed = f"{str(output.get('S3FailurePath') or base).rstrip('/')}/{inference_id}-error.out"
+
+    def work() -> None:
+        try:
+            answer = hosting.invoke(name, body, request.get("ContentType", "application/octet-stream"), request.get("Accept"),
+                                    custom_attributes=request.get("CustomAttributes"), inference_id=inference_id)  # fmt: skip
+            store.put_bytes(succeeded if 200 <= answer.status < 300 else failed, answer.body)
+        except SagelabError as exc:
+            store.put_bytes(failed, f"{exc}\n".encode())
+
+    threading.Thread(target=work, name=f"sagelab-async-{inference_id}", daemon=True).start()
+    headers = [(b"content-type", b"application/json"), (b"x-amzn-sagemaker-outputlocation", succeeded.encode()),
+               (b"x-amzn-sagemaker-failurelocation", failed.encode())]  # fmt: skip
+    document = {"InferenceId": inference_id}
+    return Answer("InvokeEndpointAsync", 202, json.dumps(document).encode(), headers, {**document, "OutputLocation": succeeded, "FailureLocation": failed})
 
 
 def _model_error(context: Context, name: str, message: str, original: dict[str, Any]) -> Answer:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -102,6 +103,7 @@ class Invocation:
     content_type: str
     body: bytes
     custom_attributes: str | None = None  # the model's X-Amzn-SageMaker-Custom-Attributes, when it sends one
+    variant: str | None = None  # the production variant that answered (an endpoint with several)
 
 
 class Hosting:
@@ -189,16 +191,23 @@ class Hosting:
             raise EndpointError(f"{name!r} is not a valid endpoint name: use up to 63 letters, digits and hyphens")
         return self.folder / name
 
+    def _variant_folder(self, name: str, variant: str) -> Path:
+        if not variant or not all(c.isalnum() or c == "-" for c in variant) or len(variant) > 63:
+            raise EndpointError(f"{variant!r} is not a valid variant name: use up to 63 letters, digits and hyphens")
+        return self._folder(name) / "variants" / variant
+
     def deploy(self, name: str, model: Path, label: str, environment: dict[str, str] | None = None,
-               port: int = 0, timeout: float = _READY_TIMEOUT, log_max_bytes: int = DEFAULT_MAX_BYTES) -> EndpointInfo:  # fmt: skip
+               port: int = 0, timeout: float = _READY_TIMEOUT, log_max_bytes: int = DEFAULT_MAX_BYTES,
+               variant: str | None = None) -> EndpointInfo:  # fmt: skip
         """Create the endpoint, or move it to another model without dropping a request.
 
         SAGELAB_SERVING_PYTHON in `environment` starts the server on that interpreter (an
         environment with the model's requirements.txt, which the local engine builds). `timeout`
         is how long the model may take to answer /ping (ContainerStartupHealthCheckTimeoutInSeconds);
-        the endpoint's log is rotated past `log_max_bytes`.
+        the endpoint's log is rotated past `log_max_bytes`. `variant` names a production variant
+        beside the endpoint's first one: it gets a server of its own (`set_variants` weighs them).
         """
-        folder = self._folder(name)
+        folder = self._folder(name) if variant is None else self._variant_folder(name, variant)
         folder.mkdir(parents=True, exist_ok=True)
         generation = int(_read_json(folder / "desired.json").get("generation", 0)) + 1
         desired = {"model": str(model), "label": label, "environment": environment or {}, "port": port, "generation": generation,
@@ -224,14 +233,17 @@ class Hosting:
             if state.get("generation") == generation and state.get("status") in ("InService", "Failed"):
                 break
             time.sleep(0.05)
-        info = self.endpoint(name)
+        info = self._info(folder, name)
         if info.status != "InService" or info.model != label:
             reason = info.failure_reason or f"not ready after {timeout:.0f} s"
             raise EndpointError(f"endpoint {name} did not start {label}: {reason}; see {folder / 'endpoint.log'}")
         return info
 
     def endpoint(self, name: str) -> EndpointInfo:
-        folder = self.folder / name
+        """The endpoint's first (or only) production variant's server."""
+        return self._info(self.folder / name, name)
+
+    def _info(self, folder: Path, name: str) -> EndpointInfo:
         state = _read_json(folder / "state.json")
         if not state:
             known = ", ".join(e.name for e in self.endpoints()) or "none"
@@ -239,6 +251,25 @@ class Hosting:
         status = state.get("status", "Creating") if alive(state.get("pid")) else "OutOfService"
         return EndpointInfo(name, status, state.get("port"), state.get("label", ""), state.get("started"), state.get("failure_reason"),
                             int(state.get("restarts") or 0), state.get("last_restart"))  # fmt: skip
+
+    def set_variants(self, name: str, weights: list[tuple[str, float]]) -> None:
+        """The endpoint's production variants and their weights, the first served by the endpoint's own server; variants
+        deployed before and not named any more are stopped."""
+        folder = self._folder(name)
+        _write_json(folder / "variants.json", {"variants": [{"name": v, "weight": w} for v, w in weights]})
+        kept = {v for v, _ in weights[1:]}
+        for stale in sorted((folder / "variants").glob("*")) if (folder / "variants").is_dir() else []:
+            if stale.name not in kept:
+                _stop(stale)
+
+    def variants(self, name: str) -> list[tuple[str, float, EndpointInfo]]:
+        """Each production variant with its weight and server (one, unnamed, for an endpoint deployed without a config)."""
+        listed = _read_json(self._folder(name) / "variants.json").get("variants") or [{"name": "", "weight": 1.0}]
+        found = [(str(listed[0]["name"]), float(listed[0]["weight"]), self.endpoint(name))]
+        for extra in listed[1:]:
+            folder = self._variant_folder(name, str(extra["name"]))
+            found.append((str(extra["name"]), float(extra["weight"]), self._info(folder, name)))
+        return found
 
     def capture_folder(self, name: str) -> Path | None:
         """Where the endpoint's data capture writes (the folder its DestinationS3Uri maps to), or None when it captures nothing."""
@@ -251,30 +282,25 @@ class Hosting:
         return [self.endpoint(f.name) for f in sorted(self.folder.iterdir()) if (f / "state.json").is_file()]
 
     def delete(self, name: str, timeout: float = 30.0) -> None:
-        """Stop the endpoint (in-flight requests finish) and free its port."""
+        """Stop the endpoint and its variants' servers (in-flight requests finish) and free its port."""
         self.endpoint(name)  # refuses an unknown name
         folder = self.folder / name
-        pid = int(_read_json(folder / "state.json").get("pid") or 0)
-        if alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.time() + timeout
-            while alive(pid) and time.time() < deadline:
-                time.sleep(0.05)
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        (folder / "state.json").unlink(missing_ok=True)
-        (folder / "desired.json").unlink(missing_ok=True)
+        for variant in sorted((folder / "variants").glob("*")) if (folder / "variants").is_dir() else []:
+            _stop(variant, timeout)
+        _stop(folder, timeout)
+        (folder / "variants.json").unlink(missing_ok=True)
 
     def invoke(self, name: str, body: bytes, content_type: str, accept: str | None = None, timeout: float = 60.0,
-               target_container: str | None = None, custom_attributes: str | None = None, inference_id: str | None = None) -> Invocation:  # fmt: skip
+               target_container: str | None = None, custom_attributes: str | None = None, inference_id: str | None = None,
+               target_variant: str | None = None) -> Invocation:  # fmt: skip
         """POST /invocations to the endpoint, as sagemaker-runtime InvokeEndpoint does (`inference_id`: its InferenceId, which
-        data capture records).
+        data capture records). With several production variants, one is picked at random by weight, or `target_variant`.
 
         `target_container` is InvokeEndpoint's TargetContainerHostname: the container of a
         Direct-mode pipeline model that answers; `custom_attributes` its CustomAttributes, passed
         to the model as the X-Amzn-SageMaker-Custom-Attributes header.
         """
-        info = self.endpoint(name)
+        variant, info = self._pick(name, target_variant)
         if info.status not in ("InService", "Updating"):  # Updating: its server restarts; the request waits on the socket meanwhile
             raise EndpointError(f"endpoint {name} is {info.status}; deploy it again with `sagelab deploy`")
         headers = {"Content-Type": content_type, **({"Accept": accept} if accept else {})}
@@ -288,11 +314,39 @@ class Hosting:
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return Invocation(response.status, response.headers.get("Content-Type", ""), response.read(),
-                                  response.headers.get(CUSTOM_ATTRIBUTES_HEADER))  # fmt: skip
+                                  response.headers.get(CUSTOM_ATTRIBUTES_HEADER), variant)  # fmt: skip
         except urllib.error.HTTPError as exc:
-            return Invocation(exc.code, exc.headers.get("Content-Type", ""), exc.read(), exc.headers.get(CUSTOM_ATTRIBUTES_HEADER))
+            return Invocation(exc.code, exc.headers.get("Content-Type", ""), exc.read(), exc.headers.get(CUSTOM_ATTRIBUTES_HEADER), variant)
         except OSError as exc:
             raise EndpointError(f"endpoint {name} at {info.url} did not answer: {exc}") from None
+
+    def _pick(self, name: str, target: str | None) -> tuple[str | None, EndpointInfo]:
+        """The variant a request goes to: `target`, else one drawn by weight (SageMaker's traffic split)."""
+        variants = self.variants(name)
+        if target is not None:
+            for variant, _, info in variants:
+                if variant == target:
+                    return variant, info
+            raise EndpointError(f"endpoint {name} has no production variant {target!r}; it has {', '.join(v for v, _, _ in variants)}")
+        if len(variants) == 1:
+            return variants[0][0] or None, variants[0][2]
+        weights = [max(0.0, weight) for _, weight, _ in variants]
+        variant, _, info = random.choices(variants, weights=weights if sum(weights) > 0 else None)[0]
+        return variant, info
+
+
+def _stop(folder: Path, timeout: float = 30.0) -> None:
+    """Stop the supervisor serving from `folder` (SIGTERM, then SIGKILL after `timeout`) and forget its state."""
+    pid = int(_read_json(folder / "state.json").get("pid") or 0)
+    if alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.time() + timeout
+        while alive(pid) and time.time() < deadline:
+            time.sleep(0.05)
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    (folder / "state.json").unlink(missing_ok=True)
+    (folder / "desired.json").unlink(missing_ok=True)
 
 
 # -- the supervisor process ------------------------------------------------------------

@@ -323,31 +323,40 @@ def recorded_containers(settings: Settings, hosting: Hosting, model_name: str) -
 
 
 def deploy_config(settings: Settings, store: ObjectStore, name: str, config_name: str, log: StepLog | None = None) -> EndpointInfo:
-    """Start endpoint `name` serving the first production variant of a recorded endpoint config, or move it there without downtime.
+    """Start endpoint `name` serving a recorded endpoint config's production variants, or move it there without downtime.
 
-    The variant's model data is fetched from `store` and its environment built (both logged in the
-    endpoint's log, and in `log` too); the endpoint's model label is the variant's ModelName.
+    Each variant gets a server of its own (the first on the endpoint's own port); requests are split by
+    their InitialVariantWeight. A variant's model data is fetched from `store` and its environment built
+    (both logged in the endpoint's log, and in `log` too); the endpoint's model label is the first
+    variant's ModelName. A ServerlessConfig variant is served like any other; an AsyncInferenceConfig is
+    kept for InvokeEndpointAsync. A DataCaptureConfig captures each variant's traffic under its name.
 
     Raises:
-        EndpointError: the config or its model is missing or cannot be served, or the server did not start
+        EndpointError: the config or a model is missing or cannot be served, or a server did not start
             (an endpoint being updated keeps serving its previous model).
     """
     hosting = Hosting(settings.state_dir, settings.region, settings.account)
     try:
         config = hosting.describe("endpoint-config", config_name)
         variants = config.get("ProductionVariants") or []
-        if not variants or not variants[0].get("ModelName"):
-            raise EndpointError(f"endpoint config {config_name} has no production variant with a ModelName")
-        model_name = str(variants[0]["ModelName"])
-        containers, mode = recorded_containers(settings, hosting, model_name)
+        if not variants or not all(v.get("ModelName") for v in variants):
+            raise EndpointError(f"endpoint config {config_name} has a production variant without a ModelName (or none)")
         endpoint_log = EndpointLog(hosting.log_path(name), also=log)
-        local = with_environments(materialize_all(store, settings, containers, endpoint_log), endpoint_log, mode=settings.environment)
-        model, env = served_model(settings, local, mode)
-        env = {**env, **data_capture(settings, store, config.get("DataCaptureConfig"), name, str(variants[0].get("VariantName") or "AllTraffic"))}
-        info = hosting.deploy(name, model, label=model_name, environment=env, log_max_bytes=settings.endpoint_log_bytes,
-                              timeout=startup_timeout(variants[0]))
+        info = None
+        for index, variant in enumerate(variants):
+            model_name, variant_name = str(variant["ModelName"]), str(variant.get("VariantName") or "AllTraffic")
+            containers, mode = recorded_containers(settings, hosting, model_name)
+            local = with_environments(materialize_all(store, settings, containers, endpoint_log), endpoint_log, mode=settings.environment)
+            model, env = served_model(settings, local, mode)
+            env = {**env, **data_capture(settings, store, config.get("DataCaptureConfig"), name, variant_name)}
+            served = hosting.deploy(name, model, label=model_name, environment=env, log_max_bytes=settings.endpoint_log_bytes,
+                                    timeout=startup_timeout(variant), variant=variant_name if index else None)  # fmt: skip
+            info = info or served
+        hosting.set_variants(name, [(str(v.get("VariantName") or "AllTraffic"), float(v.get("InitialVariantWeight", 1.0))) for v in variants])
     finally:
         hosting.close()
+    assert info is not None
+    model_name = str(variants[0]["ModelName"])
     if info.failure_reason:  # the same model label as before: the new server failed and the old one still serves
         raise EndpointError(f"endpoint {name} did not start {model_name}: {info.failure_reason}; see {hosting.log_path(name)}")
     return info

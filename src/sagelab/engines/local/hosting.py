@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sagelab.engines.local.deploy import (EndpointLog, data_capture, expand_packages, materialize_all, served_model, startup_timeout,
-                                          with_environments)
+from sagelab.engines.local.deploy import deploy_config, expand_packages
 from sagelab.engines.local.job import Job, StepFailed, StepResult
 from sagelab.errors import EndpointError
 from sagelab.serving.endpoints import Hosting
@@ -49,28 +48,22 @@ def model_containers(job: Job, hosting: Hosting, model_name: str) -> tuple[list[
 
 
 class EndpointRunner:
-    """Starts (or updates, with no downtime) a local endpoint serving the config's first variant."""
+    """Starts (or updates, with no downtime) a local endpoint serving the config's production variants."""
 
     def run(self, job: Job) -> StepResult:
         name = str(job.arguments.get("EndpointName") or job.job_name)
-        hosting = hosting_for(job)
+        config_name = str(job.arguments.get("EndpointConfigName"))
         try:
-            config = hosting.describe("endpoint-config", str(job.arguments.get("EndpointConfigName")))
-            variants = config.get("ProductionVariants") or []
-            if not variants:
-                raise StepFailed(f"endpoint config {config['EndpointConfigName']} has no ProductionVariants")
-            containers, mode = model_containers(job, hosting, variants[0]["ModelName"])
-            local = with_environments(materialize_all(job.store, job.settings, containers, job), EndpointLog(hosting.log_path(name), also=job),
-                                      mode=job.settings.environment)
-            model, env = served_model(job.settings, local, mode)
-            env = {**env, **data_capture(job.settings, job.store, config.get("DataCaptureConfig"), name, str(variants[0].get("VariantName") or "AllTraffic"))}
-            info = hosting.deploy(name, model, label=variants[0]["ModelName"], environment=env, timeout=startup_timeout(variants[0]),
-                                  log_max_bytes=job.settings.endpoint_log_bytes)  # fmt: skip
+            info = deploy_config(job.settings, job.store, name, config_name, job)
+            hosting = hosting_for(job)
+            try:
+                variants = hosting.variants(name)
+            finally:
+                hosting.close()
         except EndpointError as exc:
             raise StepFailed(str(exc)) from None
-        finally:
-            hosting.close()
         job.log(f"endpoint {name} is InService at {info.url}")
         described = info.describe(job.settings.region, job.settings.account)
-        return StepResult({**described, "EndpointConfigName": config["EndpointConfigName"],
-                           "ProductionVariants": [{"VariantName": v.get("VariantName"), "CurrentWeight": 1.0} for v in variants]})  # fmt: skip
+        return StepResult({**described, "EndpointConfigName": config_name,
+                           "ProductionVariants": [{"VariantName": variant or "AllTraffic", "CurrentWeight": weight, "DesiredWeight": weight,
+                                                   "CurrentInstanceCount": 1} for variant, weight, _ in variants]})  # fmt: skip
