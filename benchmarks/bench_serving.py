@@ -1,9 +1,9 @@
 """Requests per second and latency of sagelab's inference server against `mlflow models serve`.
 
-Usage: .venv/bin/python benchmarks/bench_serving.py [--pipeline-model] [--duration 10] [--connections 16] [--threads 2]
+Usage: .venv/bin/python benchmarks/bench_serving.py [--pipeline-model | --asgi-peer] [--duration 10] [--connections 16] [--threads 2]
 
-Both servers serve the same scikit-learn LogisticRegression (iris) with their defaults (one
-worker process each) on 127.0.0.1, and get the same two rows in their own JSON format:
+Both servers serve the same scikit-learn LogisticRegression (iris) with one worker process each
+(MLflow's default; sagelab's is one per CPU, as SageMaker's images, so it is set to 1 here) on 127.0.0.1, and get the same two rows in their own JSON format:
 sagelab `[[...], [...]]` (application/json, SageMaker's protocol), MLflow both of its formats,
 `{"dataframe_split": ...}` and `{"inputs": ...}`; sagelab is compared with the faster of the two.
 Load comes from wrk (`-t2 -c16 -d10s --latency`, a fixed and bounded run), and single-request
@@ -14,6 +14,12 @@ made on first use) so its dependencies never touch sagelab's; delete that folder
 newer MLflow. wrk is Debian's package (installed with apt-get when missing and running as root).
 
 Targets: sagelab >= 3x MLflow's requests/s, and sagelab's p99 under MLflow's median.
+
+--asgi-peer measures how close the model server comes to its own HTTP stack's ceiling: sagelab
+serving the iris model with SAGEMAKER_MODEL_SERVER_WORKERS = the CPU count (its default) against a
+hello-world ASGI app (answers every request with two bytes, reading none of its body) on the same
+stack, `uvicorn --workers <CPU count> --http httptools --loop uvloop --no-access-log`, as uvicorn's
+users run it, under the same wrk load. Target: sagelab >= 0.6x the hello-world's requests/s.
 
 --pipeline-model measures what a pipeline model's processes cost instead: a scikit-learn
 preprocessing container (StandardScaler, its own inference.py) alone, the built-in XGBoost
@@ -324,7 +330,7 @@ def single_model(args: argparse.Namespace, mlflow: Path, root: Path) -> None:
     mlflow_model = save_mlflow_model(mlflow, "sklearn", sagelab_model / "model.joblib", root / "mlflow-model")
     env = {"MLFLOW_TRACKING_URI": str(root / "mlruns")}
     with Servers(root) as servers:
-        targets = [Target("sagelab", servers.sagelab("sagelab", sagelab_model, env), json.dumps(ROWS).encode()),
+        targets = [Target("sagelab", servers.sagelab("sagelab", sagelab_model, {**env, "SAGEMAKER_MODEL_SERVER_WORKERS": "1"}), json.dumps(ROWS).encode()),
                    *mlflow_targets(servers.mlflow(mlflow, mlflow_model, env), ROWS, COLUMNS)]  # fmt: skip
         results = measure(targets, args, root)
 
@@ -335,6 +341,46 @@ def single_model(args: argparse.Namespace, mlflow: Path, root: Path) -> None:
     print(f"sagelab p99 vs mlflow p50: {ours.p99_ms:6.2f} ms vs {peer.p50_ms:6.2f} ms  target p99 < mlflow p50   "
           f"{verdict(ours.p99_ms < peer.p50_ms)}")  # fmt: skip
     print(f"single request, median:    {ours.single_ms:6.2f} ms vs {peer.single_ms:6.2f} ms  ({peer.single_ms / ours.single_ms:.1f}x)")
+
+
+HELLO = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain"), (b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+"""
+
+
+def asgi_peer(args: argparse.Namespace, root: Path) -> None:
+    """sagelab with a worker per CPU against a hello-world ASGI app on uvicorn with as many workers."""
+    import joblib
+    import uvicorn
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    workers = str(os.cpu_count() or 1)
+    X, y = load_iris(return_X_y=True)
+    model = root / "sagelab-model"
+    model.mkdir()
+    joblib.dump(LogisticRegression(max_iter=1000).fit(X, y), model / "model.joblib")
+    (root / "hello.py").write_text(HELLO)
+    with Servers(root) as servers:
+        hello = servers.start("hello", [sys.executable, "-m", "uvicorn", "hello:app", "--app-dir", str(root), "--workers", workers, "--http",
+                                        "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning", "--host", "127.0.0.1",
+                                        "--port"], dict(os.environ))  # fmt: skip
+        ours = servers.sagelab("sagelab", model, {})  # SAGEMAKER_MODEL_SERVER_WORKERS: its default, the CPU count
+        results = measure([Target(f"sagelab ({workers} workers)", ours, json.dumps(ROWS).encode()),
+                           Target(f"hello-world ({workers} workers)", hello, json.dumps(ROWS).encode())], args, root)  # fmt: skip
+    print(f"sagelab 0.1.0 vs a hello-world ASGI app, both on uvicorn {uvicorn.__version__} with httptools and uvloop; "
+          f"{os.cpu_count()} CPUs; Python {platform.python_version()}")  # fmt: skip
+    print(f"load: wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency")
+    print()
+    print(f"{'server':<28}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'single ms':>11}{'MB':>7}  answer")
+    for r in results:
+        print(f"{r.label:<28}{r.rps:>10.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}{r.single_ms:>11.2f}{r.rss_mb:>7.0f}  {r.answer[:40]}")
+    ratio = results[0].rps / results[1].rps
+    print(f"\nsagelab/hello-world requests/s: {ratio:5.2f}x    target >= 0.60x    {verdict(ratio >= 0.6)}")
 
 
 def pipeline_model(args: argparse.Namespace, mlflow: Path, root: Path) -> None:
@@ -390,13 +436,16 @@ def pipeline_model(args: argparse.Namespace, mlflow: Path, root: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pipeline-model", action="store_true", help="measure a pipeline model's processes instead (see above)")
+    parser.add_argument("--asgi-peer", action="store_true", help="sagelab with a worker per CPU against a hello-world ASGI app (see above)")
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per server (wrk -d)")
     parser.add_argument("--connections", type=int, default=16, help="open connections (wrk -c)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (wrk -t)")
     args = parser.parse_args()
-    mlflow = mlflow_bin()
     with tempfile.TemporaryDirectory(prefix="sagelab-bench-serving-") as tmp:
-        (pipeline_model if args.pipeline_model else single_model)(args, mlflow, Path(tmp))
+        if args.asgi_peer:
+            asgi_peer(args, Path(tmp))
+        else:
+            (pipeline_model if args.pipeline_model else single_model)(args, mlflow_bin(), Path(tmp))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from sagelab.store import ObjectStore
 
 from sagelab.cli.cost import cost, idle, instances_app
+from sagelab.cli.params import parse_params
 from sagelab.cli.endpoints import deploy, endpoints_app, invoke, serve
 from sagelab.cli.envs import envs_app
 from sagelab.cli.local_api import api, env
@@ -123,7 +124,7 @@ def run(
         if env not in ("image", "host"):
             raise ConfigError(f"--env must be image (each step on its image's packages) or host (on sagelab's own); got {env!r}")
         settings = replace(settings, environment=env)
-    parameters = _parse_params(param or [])
+    parameters = parse_params(param or [])
     backend = backend_for(settings, None if settings.engine == "sagemaker" else _store(settings, store or ("s3" if settings.s3_endpoint_url else "local")))
     loaded = load_pipeline(pipeline, settings, name=name, store=backend.store if settings.engine == "local" else None)
     selection = None
@@ -204,18 +205,6 @@ def retry(
     with run_view(settings) as listener:
         finished = backend_for(settings).retry(execution, cache=cache, listener=listener)
     raise typer.Exit(_exit_code(finished.status))
-
-
-def _parse_params(values: list[str]) -> dict[str, str]:
-    from sagelab.errors import ParameterError
-
-    parameters = {}
-    for value in values:
-        key, equals, text = value.partition("=")
-        if not equals or not key:
-            raise ParameterError(f"--param {value!r} must look like Name=Value")
-        parameters[key] = text
-    return parameters
 
 
 @app.command()

@@ -139,14 +139,14 @@ def cost(
     """What one run of a pipeline would cost on SageMaker: per step instance type × count × expected duration × price, and the total."""
     from sagelab.api.costs import pipeline_estimate, unavailable_instances
     from sagelab.api.loading import load_pipeline
-    from sagelab.cli.app import _parse_params
+    from sagelab.cli.params import parse_params
     from sagelab.config import load_settings
     from sagelab.cost.catalog import load_catalog
     from sagelab.errors import DefinitionError
 
     settings = load_settings(profile=profile)
     loaded = load_pipeline(pipeline, settings, name=name)
-    parameters = _parse_params(param or [])
+    parameters = parse_params(param or [])
     catalog = load_catalog()
     problems = unavailable_instances(loaded.definition, parameters, settings.region, catalog)
     if problems:
