@@ -446,3 +446,15 @@ def _serving(files: dict[str, Any]) -> Any:
             server.server_close()
 
     return serve()
+
+
+def test_a_sagemaker_run_refuses_an_unavailable_type_before_upserting(moto: str, project: Path) -> None:
+    """moto's SageMaker would take the pipeline; the run stops first, naming the step, and nothing is uploaded or upserted."""
+    priced_catalog()
+    write(project / "pipeline.json", definition(_pipeline()["Steps"][0], parameters=[{"Name": "PrepType", "Type": "String", "DefaultValue": "ml.m6i.large"}]))
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + '\n[tool.sagelab.profiles.aws]\nengine = "sagemaker"\nregion = "us-east-1"\n'
+                         'role = "arn:aws:iam::123456789012:role/r"\nbucket = "team-bucket"\n')  # fmt: skip
+    ran = sagelab("run", "pipeline.json", "--profile", "aws", cwd=project, env={**os.environ, "AWS_ENDPOINT_URL": moto}, check=False)
+    assert ran.returncode == 1 and "step Prep: ml.m6i.large is not offered for processing in us-east-1" in ran.stderr
+    assert "Traceback" not in ran.stderr and aws(moto, "sagemaker").list_pipelines()["PipelineSummaries"] == []

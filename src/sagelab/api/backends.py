@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sagelab.api.model import Execution, Step, timestamp
 from sagelab.config import STATE_DIR, Settings
-from sagelab.errors import ConfigError, ExecutionError
+from sagelab.errors import ConfigError, DefinitionError, ExecutionError
 
 if TYPE_CHECKING:
     from sagelab.api.hosting import Endpoints
@@ -350,6 +350,11 @@ class SageMakerBackend(_StoreReads):
 
         if select is not None:
             raise ConfigError("--from, --only and --reference run locally; on SageMaker, start a selective execution from Studio")
+        from sagelab.api.costs import unavailable_instances
+
+        problems = unavailable_instances(loaded.definition, parameters, self.settings.region)
+        if problems:  # before anything is uploaded or upserted: SageMaker would fail the step only once it starts
+            raise DefinitionError(problems, loaded.name)
         hooks = hooks or RunHooks()
         arn = self.engine.submit(json.dumps(loaded.definition.raw), loaded.name, parameters, loaded.artifacts, progress=hooks.upload)
         if hooks.started:
