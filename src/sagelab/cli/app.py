@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     from sagelab.store import ObjectStore
 
 from sagelab.cli.cost import cost, idle, instances_app
-from sagelab.cli.params import parse_params
 from sagelab.cli.endpoints import deploy, endpoints_app, invoke, serve
 from sagelab.cli.envs import envs_app
 from sagelab.cli.local_api import api, env
@@ -20,6 +19,7 @@ from sagelab.cli.ui import ui
 from sagelab.cli.machine import doctor, setup
 from sagelab.cli.models import models_app
 from sagelab.cli.monitor import monitor_app
+from sagelab.cli.params import parse_params
 from sagelab.cli.project import docs_app, init
 from sagelab.cli.s3 import s3_app
 
@@ -133,11 +133,11 @@ def run(
     with run_view(settings) as listener:
         execution = backend.start(loaded, parameters, cache=cache, listener=listener, select=selection, hooks=_sagemaker_hooks(settings))
     if settings.engine == "local" and execution.status == "Succeeded":
-        _print_estimate(settings, loaded.definition, execution.id)
+        _print_estimate(settings, execution.id)
     raise typer.Exit(_exit_code(execution.status))
 
 
-def _print_estimate(settings: "Settings", definition: Any, execution_id: str) -> None:
+def _print_estimate(settings: "Settings", execution_id: str) -> None:
     """The run summary's line on what the run would cost on SageMaker; a problem reading it never fails the run."""
     from sagelab.api.backends import LocalBackend
     from sagelab.api.costs import execution_cost
