@@ -426,3 +426,68 @@ def test_sagelab_local_in_a_kernel_lets_the_sdk_deploy_and_predict(hosted: Api, 
         assert name in operations, name
     assert cli_endpoints(hosted) == {}
     assert (hosted.settings.store / f"sagemaker-us-east-1-{ACCOUNT}" / "sdk" / "adder" / "model.tar.gz").is_file()  # the SDK's upload
+
+
+def test_monitoring_schedules_run_on_demand_and_on_their_cron_while_the_endpoint_serves(hosted: Api, tmp_path: Path) -> None:
+    """A capturing endpoint, a baseline from training-like data, then drifted traffic: a NOW schedule runs at once and reports the drift;
+    an every-minute schedule is run by the endpoint's supervisor at the next minute; both runs are monitoring executions."""
+    from sagelab.containers.monitor.analyzer import analyze
+
+    sm, runtime, s3 = hosted.client(), hosted.client("sagemaker-runtime"), hosted.client("s3")
+    data = upload(hosted, archive(tmp_path / "a.tar.gz", linear((1, 2))), "adder/model.tar.gz")
+    sm.create_model(ModelName="adder", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": data}, ExecutionRoleArn=ROLE)
+    capture = {"EnableCapture": True, "InitialSamplingPercentage": 100, "DestinationS3Uri": "s3://models/capture",
+               "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}], "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"]}}  # fmt: skip
+    sm.create_endpoint_config(EndpointConfigName="watched", DataCaptureConfig=capture, ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": "adder", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])  # fmt: skip
+    sm.create_endpoint(EndpointName="watched", EndpointConfigName="watched")
+    in_service(sm, "watched")
+    rng = np.random.default_rng(3)
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "train.csv").write_text("\n".join(f"{a:.3f},{b:.3f}" for a, b in rng.normal(0, 1, size=(1000, 2))) + "\n")
+    analyze({"dataset_source": str(tmp_path / "train"), "output_path": str(tmp_path / "baseline"), "dataset_format": '{"csv": {"header": false}}'})
+    for name in ("constraints.json", "statistics.json"):
+        s3.upload_file(str(tmp_path / "baseline" / name), "models", f"baseline/{name}")
+    for a, b in rng.normal(4, 1, size=(60, 2)):
+        runtime.invoke_endpoint(EndpointName="watched", Body=f"{a:.3f},{b:.3f}".encode(), ContentType="text/csv")
+    time.sleep(1.5)  # the servers write what they captured each second
+
+    def schedule(name: str, expression: str) -> dict[str, Any]:
+        return {"MonitoringScheduleName": name, "MonitoringScheduleConfig": {
+            "ScheduleConfig": {"ScheduleExpression": expression}, "MonitoringType": "DataQuality",
+            "MonitoringJobDefinition": {
+                "BaselineConfig": {"ConstraintsResource": {"S3Uri": "s3://models/baseline/constraints.json"},
+                                   "StatisticsResource": {"S3Uri": "s3://models/baseline/statistics.json"}},
+                "MonitoringInputs": [{"EndpointInput": {"EndpointName": "watched", "LocalPath": "/opt/ml/processing/input/endpoint"}}],
+                "MonitoringOutputConfig": {"MonitoringOutputs": [{"S3Output": {"S3Uri": "s3://models/reports", "LocalPath": "/opt/ml/processing/output"}}]},
+                "MonitoringResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 20}},
+                "MonitoringAppSpecification": {"ImageUri": "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"},
+                "RoleArn": ROLE}}}  # fmt: skip
+
+    def executions(name: str, seconds: float) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            found = sm.list_monitoring_executions(MonitoringScheduleName=name)["MonitoringExecutionSummaries"]
+            if found:
+                return found  # type: ignore[no-any-return]
+            time.sleep(0.5)
+        raise AssertionError(f"no run of {name} within {seconds} s:\n{(hosted.settings.state_dir / 'endpoints' / 'watched' / 'endpoint.log').read_text()[-3000:]}")
+
+    assert sm.create_monitoring_schedule(**schedule("now", "NOW"))["MonitoringScheduleArn"] == f"{ARN}:monitoring-schedule/now"
+    ran = executions("now", 60)[0]
+    assert ran["MonitoringExecutionStatus"] == "CompletedWithViolations" and ran["EndpointName"] == "watched"
+    reports = list((hosted.settings.store / "models" / "reports" / "watched" / "now").rglob("constraint_violations.json"))
+    assert reports and "baseline_drift_check" in reports[0].read_text()
+    assert sm.describe_monitoring_schedule(MonitoringScheduleName="now")["LastMonitoringExecutionSummary"]["MonitoringScheduleName"] == "now"
+
+    sm.create_monitoring_schedule(**schedule("every-minute", "cron(* * ? * * *)"))
+    assert executions("every-minute", 90)[0]["MonitoringExecutionStatus"] == "CompletedWithViolations"
+    listed = sm.list_monitoring_schedules(EndpointName="watched", SortBy="Name", SortOrder="Ascending")["MonitoringScheduleSummaries"]
+    assert [s["MonitoringScheduleName"] for s in listed] == ["every-minute", "now"]
+    with pytest.raises(ClientError) as bad:
+        sm.create_monitoring_schedule(**schedule("broken", "cron(0 25 ? * * *)"))
+    assert "outside 0-23" in str(bad.value)
+    sm.delete_monitoring_schedule(MonitoringScheduleName="every-minute")
+    sm.delete_monitoring_schedule(MonitoringScheduleName="now")
+    assert json.loads((hosted.settings.state_dir / "endpoints" / "watched" / "monitoring.json").read_text()) == {"schedules": []}
+    sm.delete_endpoint(EndpointName="watched")

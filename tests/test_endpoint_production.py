@@ -164,3 +164,20 @@ def test_captured_requests_follow_sagemakers_layout_and_a_monitoring_run_finds_d
     assert {p.name for p in store.path_of(report).iterdir()} >= {"constraint_violations.json", "statistics.json"}
     nothing = sagelab("monitor", "run", "nowhere", "--baseline", "s3://team/baseline/", cwd=project, check=False)
     assert nothing.returncode == 1 and "Traceback" not in nothing.stderr
+
+
+def test_cron_expressions_match_the_minutes_they_name() -> None:
+    from datetime import datetime, timezone
+
+    from sagelab.cron import check_expression, cron_matches
+    from sagelab.errors import EndpointError
+
+    monday_nine = datetime(2026, 12, 7, 9, 0, tzinfo=timezone.utc)  # a Monday
+    assert cron_matches("cron(0 * ? * * *)", monday_nine) and not cron_matches("cron(0 * ? * * *)", monday_nine.replace(minute=1))
+    assert cron_matches("cron(0 0/3 ? * * *)", monday_nine) and not cron_matches("cron(0 0/4 ? * * *)", monday_nine)
+    assert cron_matches("cron(0 9 ? * MON-FRI *)", monday_nine) and not cron_matches("cron(0 9 ? * SAT,SUN *)", monday_nine)
+    assert cron_matches("cron(0 9 7 DEC ? 2026)", monday_nine) and cron_matches("cron(* * ? * * *)", monday_nine)
+    assert check_expression("NOW") == "NOW"
+    for bad, says in (("cron(0 * * *)", "six fields"), ("cron(0 24 ? * * *)", "outside 0-23"), ("rate(1 hour)", "must be cron")):
+        with pytest.raises(EndpointError, match=says.replace("(", r"\(")):
+            check_expression(bad)

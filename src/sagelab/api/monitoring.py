@@ -41,13 +41,25 @@ class MonitoringRun:
         return "CompletedWithViolations" if self.violations else "Completed"
 
 
-def monitor_endpoint(settings: Settings, endpoint: str, baseline: str, output: str | None = None, schedule: str = "on-demand") -> MonitoringRun:
-    """Check what `endpoint` captured against `baseline` (a folder or S3 prefix with constraints.json, and statistics.json for drift).
+def baseline_files(settings: Settings, baseline: str) -> tuple[str, str | None]:
+    """The constraints.json (and statistics.json, when there) of a baseline folder or S3 prefix, as a QualityCheck step writes them."""
+    from sagelab.containers.monitor import CONSTRAINTS, STATISTICS
+    from sagelab.store import LocalStore
+
+    folder = _local(LocalStore(settings.store), baseline)
+    if not (folder / CONSTRAINTS).is_file():
+        raise EndpointError(f"{baseline}: no {CONSTRAINTS} there; give the folder a QualityCheck step (or a baselining job) wrote")
+    return str(folder / CONSTRAINTS), str(folder / STATISTICS) if (folder / STATISTICS).is_file() else None
+
+
+def monitor_endpoint(settings: Settings, endpoint: str, *, constraints_uri: str, statistics_uri: str | None = None, output: str | None = None,
+                     schedule: str = "on-demand", when: datetime | None = None) -> MonitoringRun:  # fmt: skip
+    """Check what `endpoint` captured against a baseline's constraints (and statistics, for drift): files or s3:// URIs.
 
     Raises:
         EndpointError: the endpoint captures nothing, nothing was captured yet, or the baseline is missing.
     """
-    from sagelab.containers.monitor import BASELINE_CONSTRAINTS, BASELINE_STATISTICS, CONSTRAINTS, STATISTICS, VIOLATIONS, MonitorError
+    from sagelab.containers.monitor import BASELINE_CONSTRAINTS, BASELINE_STATISTICS, VIOLATIONS, MonitorError
     from sagelab.containers.monitor.analyzer import analyze
     from sagelab.serving.capture import captured_files
     from sagelab.serving.endpoints import Hosting
@@ -64,14 +76,11 @@ def monitor_endpoint(settings: Settings, endpoint: str, baseline: str, output: s
     files = captured_files(folder, endpoint)
     if not files:
         raise EndpointError(f"endpoint {endpoint} has captured nothing yet under {folder / endpoint}: invoke it first")
-    baseline_folder = _local(store, baseline)
-    constraints_file = baseline_folder / CONSTRAINTS
-    if not constraints_file.is_file():
-        raise EndpointError(f"{baseline}: no {CONSTRAINTS} there; give the folder a QualityCheck step (or a baselining job) wrote")
+    constraints_file = _file(store, constraints_uri, "the baseline's constraints")
     constraints = json.loads(constraints_file.read_text(encoding="utf-8"))
     names = [str(f.get("name")) for f in constraints.get("features", []) if isinstance(f, dict)]
     rows, records, skipped = _captured_rows(files)
-    now = datetime.now(timezone.utc)
+    now = when or datetime.now(timezone.utc)
     output = output or f"s3://{settings.default_bucket}/monitoring"
     report_uri = f"{output.rstrip('/')}/{endpoint}/{schedule}/{now:%Y/%m/%d/%H}/"
     with tempfile.TemporaryDirectory(prefix="sagelab-monitor-") as scratch:
@@ -85,14 +94,21 @@ def monitor_endpoint(settings: Settings, endpoint: str, baseline: str, output: s
             writer.writerows(rows)
         env = {"dataset_source": str(dataset), "output_path": str(store.path_of(report_uri)),
                "dataset_format": json.dumps({"csv": {"header": header is not None}}), BASELINE_CONSTRAINTS: str(constraints_file)}  # fmt: skip
-        if (baseline_folder / STATISTICS).is_file():
-            env[BASELINE_STATISTICS] = str(baseline_folder / STATISTICS)
+        if statistics_uri:
+            env[BASELINE_STATISTICS] = str(_file(store, statistics_uri, "the baseline's statistics"))
         try:
             analyze(env)
         except MonitorError as exc:
             raise EndpointError(f"monitoring {endpoint}: {exc}") from None
     found = json.loads((store.path_of(report_uri) / VIOLATIONS).read_text(encoding="utf-8")).get("violations", [])
     return MonitoringRun(endpoint, records, len(rows), found, report_uri, skipped)
+
+
+def _file(store: Any, where: str, what: str) -> Path:
+    path = Path(store.path_of(where)) if where.startswith("s3://") else Path(where)
+    if not path.is_file():
+        raise EndpointError(f"{what}: {where} does not exist")
+    return path
 
 
 def _local(store: Any, where: str) -> Path:

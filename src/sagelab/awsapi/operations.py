@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from sagelab.config import Settings
 
 FAMILIES = ("sagelab.awsapi.pipelines", "sagelab.awsapi.executions", "sagelab.awsapi.registry", "sagelab.awsapi.jobs", "sagelab.awsapi.logs",
-            "sagelab.awsapi.hosting")
+            "sagelab.awsapi.hosting", "sagelab.awsapi.monitoring")
 
 Handler = Callable[["Context", dict[str, Any]], dict[str, Any]]
 _H = TypeVar("_H", bound=Handler)

@@ -19,10 +19,12 @@ def run(
     profile: Annotated[str, typer.Option("--profile", help="A profile from [tool.sagelab.profiles] in pyproject.toml.")] = "local",
 ) -> None:
     """Check everything the endpoint captured against the baseline: constraint_violations.json and statistics.json, as Model Monitor writes them."""
-    from sagelab.api.monitoring import monitor_endpoint
+    from sagelab.api.monitoring import baseline_files, monitor_endpoint
     from sagelab.config import load_settings
 
-    done = monitor_endpoint(load_settings(profile=profile), endpoint, baseline, output)
+    settings = load_settings(profile=profile)
+    constraints, statistics = baseline_files(settings, baseline)
+    done = monitor_endpoint(settings, endpoint, constraints_uri=constraints, statistics_uri=statistics, output=output)
     skipped = f" ({done.skipped} unreadable as CSV or JSON, left out)" if done.skipped else ""
     print(f"{done.endpoint}: {done.records} captured requests, {done.rows} rows{skipped}")
     for violation in done.violations:

@@ -24,9 +24,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from sagelab.cron import cron_matches
 from sagelab.database import open_database
 from sagelab.errors import EndpointError, ModelError
 from sagelab.processes import alive
@@ -271,6 +273,10 @@ class Hosting:
             found.append((str(extra["name"]), float(extra["weight"]), self._info(folder, name)))
         return found
 
+    def set_monitoring(self, name: str, schedules: list[dict[str, str]]) -> None:
+        """The monitoring schedules the endpoint's supervisor runs ({"name", "expression"} each; `sagelab.api.schedules`)."""
+        _write_json(self._folder(name) / "monitoring.json", {"schedules": schedules})
+
     def capture_folder(self, name: str) -> Path | None:
         """Where the endpoint's data capture writes (the folder its DestinationS3Uri maps to), or None when it captures nothing."""
         folder = _read_json(self._folder(name) / "capture.json").get("folder")
@@ -369,6 +375,8 @@ class _Supervisor:
         self.server_started = 0.0
         self.failures_in_a_row = 0
         self.restart_at: float | None = None
+        self.minute = int(time.time() // 60)  # the last minute whose monitoring schedules were looked at
+        self.monitoring: list[subprocess.Popen[bytes]] = []  # runs of monitoring schedules not yet reaped
         self.state: dict[str, Any] = {"pid": os.getpid(), "started": time.time(), "status": "Creating", "restarts": 0}
 
     def run(self) -> None:
@@ -395,6 +403,9 @@ class _Supervisor:
             elif self.restart_at is not None and time.time() >= self.restart_at:
                 self.restart_at = None
                 self._switch(_read_json(self.folder / "desired.json"), restart=True)
+            elif int(time.time() // 60) != self.minute:
+                self.minute = int(time.time() // 60)
+                self._monitor()
             time.sleep(0.05)
         if self.server is not None:
             self._drain(self.server)
@@ -466,6 +477,23 @@ class _Supervisor:
             self.state["restarts"] = int(self.state.get("restarts", 0)) + 1
             self._line(f"restarted: the inference server (pid {server.pid}) serves again")
         self._save(status="InService", label=desired["label"], generation=desired["generation"], failure_reason=None, server_pid=server.pid)
+
+    def _monitor(self) -> None:
+        """Start the monitoring schedules whose cron expression names this minute, each in a process of its own."""
+        self.monitoring = [run for run in self.monitoring if run.poll() is None]  # the ended ones reaped
+        schedules = _read_json(self.folder / "monitoring.json").get("schedules") or []
+        if not schedules:
+            return
+        now = datetime.fromtimestamp(self.minute * 60, timezone.utc)
+        root = self.folder.parents[2]  # <root>/.sagelab/endpoints/<name>
+        for schedule in schedules:
+            if cron_matches(str(schedule.get("expression", "")), now):
+                self._line(f"monitoring schedule {schedule['name']}: running for {now:%Y-%m-%d %H:%M} UTC")
+                run = subprocess.Popen([sys.executable, "-m", "sagelab.api.schedules", str(root), str(schedule["name"]), now.isoformat()],
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+                assert run.stdout is not None
+                self.log.start_copying(run.stdout)
+                self.monitoring.append(run)
 
     def _drain(self, server: subprocess.Popen[bytes]) -> None:
         server.terminate()  # the server stops accepting and finishes what it has
