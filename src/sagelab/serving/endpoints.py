@@ -463,8 +463,8 @@ class _Supervisor:
             time.sleep(0.1)  # the server's last lines reach the log
             reason = f"the server for {desired['label']} {why}; the log ends:\n{tail(self.log.path, 15)}"
             if restart:  # still dying: try again later, as SageMaker keeps replacing an unhealthy instance
-                self._died(server)
                 self.state["failure_reason"] = reason
+                self._died(server)  # saves the state, the reason with it
                 return
             self._save(status=keep, failure_reason=reason, generation=desired["generation"])
             return
