@@ -181,3 +181,51 @@ def test_cron_expressions_match_the_minutes_they_name() -> None:
     for bad, says in (("cron(0 * * *)", "six fields"), ("cron(0 24 ? * * *)", "outside 0-23"), ("rate(1 hour)", "must be cron")):
         with pytest.raises(EndpointError, match=says.replace("(", r"\(")):
             check_expression(bad)
+
+
+def test_model_quality_matches_captured_answers_with_uploaded_labels(project: Path) -> None:
+    """A regression endpoint's captured answers, each matched by its InferenceId with a label uploaded as Model Monitor takes them:
+    labels close to the answers pass the baseline's thresholds, labels far from them break the mae one."""
+    import numpy as np
+
+    from sagelab.config import load_settings
+    from sagelab.containers.monitor.analyzer import analyze
+    from sagelab.serving.capture import capture_environment, quick_config
+    from sagelab.store import LocalStore
+
+    settings = load_settings()
+    store = LocalStore(settings.store)
+    rng = np.random.default_rng(11)
+    pairs = project / "pairs"
+    pairs.mkdir()
+    truth = rng.normal(10, 3, size=500)
+    (pairs / "validation.csv").write_text("prediction,label\n" + "\n".join(f"{t + rng.normal(0, 0.5):.4f},{t:.4f}" for t in truth) + "\n")
+    analyze({"dataset_source": str(pairs), "output_path": str(store.path_of("s3://team/mq-baseline/")), "analysis_type": "MODEL_QUALITY",
+             "problem_type": "Regression", "inference_attribute": "prediction", "ground_truth_attribute": "label"})  # fmt: skip
+    hosting = Hosting(settings.state_dir)
+    try:
+        env = capture_environment(quick_config(100, "s3://team/datacapture"), "scored", "AllTraffic", store.path_of("s3://team/datacapture/"))
+        hosting.deploy("scored", model_with_code(project / "model", PICKY), "scored", environment={**env, "SAGEMAKER_MODEL_SERVER_WORKERS": "1"})
+        answers = {}
+        for number in range(120):
+            a, b = rng.normal(5, 1.5, size=2)
+            answers[f"req-{number}"] = float(hosting.invoke("scored", f"{a:.4f},{b:.4f}".encode(), "text/csv", inference_id=f"req-{number}").body)
+    finally:
+        hosting.delete("scored")
+        hosting.close()
+
+    def labels(prefix: str, noise: float) -> None:
+        lines = [json.dumps({"groundTruthData": {"data": f"{value + rng.normal(0, noise):.4f}", "encoding": "CSV"},
+                             "eventMetadata": {"eventId": event}, "eventVersion": "0"}) for event, value in answers.items()]  # fmt: skip
+        store.put_bytes(f"s3://team/{prefix}/2026/12/07/09/labels.jsonl", ("\n".join(lines) + "\n").encode())
+
+    labels("truth-close", 0.3)
+    labels("truth-far", 6.0)
+    close = sagelab("monitor", "run", "scored", "--baseline", "s3://team/mq-baseline/", "--ground-truth", "s3://team/truth-close/",
+                    "--problem-type", "Regression", cwd=project)  # fmt: skip
+    assert "scored: 120 captured requests, 120 rows" in close.stdout and "Completed: 0 violation(s)" in close.stdout
+    far = sagelab("monitor", "run", "scored", "--baseline", "s3://team/mq-baseline/", "--ground-truth", "s3://team/truth-far/",
+                  "--problem-type", "Regression", cwd=project)  # fmt: skip
+    assert "CompletedWithViolations" in far.stdout and "mae" in far.stdout
+    untyped = sagelab("monitor", "run", "scored", "--baseline", "s3://team/mq-baseline/", "--ground-truth", "s3://team/truth-far/", cwd=project, check=False)
+    assert untyped.returncode == 1 and "needs the problem type" in untyped.stderr

@@ -53,19 +53,65 @@ def baseline_files(settings: Settings, baseline: str) -> tuple[str, str | None]:
 
 
 def monitor_endpoint(settings: Settings, endpoint: str, *, constraints_uri: str, statistics_uri: str | None = None, output: str | None = None,
-                     schedule: str = "on-demand", when: datetime | None = None) -> MonitoringRun:  # fmt: skip
+                     schedule: str = "on-demand", when: datetime | None = None, ground_truth_uri: str | None = None,
+                     problem_type: str | None = None) -> MonitoringRun:  # fmt: skip
     """Check what `endpoint` captured against a baseline's constraints (and statistics, for drift): files or s3:// URIs.
+
+    With `ground_truth_uri` (where labels were uploaded as Model Monitor takes them: JSON lines of
+    `{"groundTruthData": {"data", "encoding"}, "eventMetadata": {"eventId"}}`, the id an invocation's
+    InferenceId, or its captured eventId), it is a model-quality check instead: each captured answer is
+    matched with its label, and the `problem_type` (Regression, BinaryClassification,
+    MulticlassClassification) metrics are checked against the baseline's.
 
     Raises:
         EndpointError: the endpoint captures nothing, nothing was captured yet, or the baseline is missing.
     """
     from sagelab.containers.monitor import BASELINE_CONSTRAINTS, BASELINE_STATISTICS, VIOLATIONS, MonitorError
     from sagelab.containers.monitor.analyzer import analyze
-    from sagelab.serving.capture import captured_files
-    from sagelab.serving.endpoints import Hosting
     from sagelab.store import LocalStore
 
     store = LocalStore(settings.store)
+    files = _captured(settings, endpoint)
+    constraints_file = _file(store, constraints_uri, "the baseline's constraints")
+    header: list[str] | None
+    if ground_truth_uri:
+        if not problem_type:
+            raise EndpointError("a model-quality check needs the problem type: Regression, BinaryClassification or MulticlassClassification")
+        header, rows, records, skipped = _labelled_rows(files, _ground_truth(store, ground_truth_uri))
+    else:
+        constraints = json.loads(constraints_file.read_text(encoding="utf-8"))
+        names = [str(f.get("name")) for f in constraints.get("features", []) if isinstance(f, dict)]
+        rows, records, skipped = _captured_rows(files)
+        header = names if rows and len(names) == max(len(r) for r in rows) else None
+    now = when or datetime.now(timezone.utc)
+    output = output or f"s3://{settings.default_bucket}/monitoring"
+    report_uri = f"{output.rstrip('/')}/{endpoint}/{schedule}/{now:%Y/%m/%d/%H}/"
+    with tempfile.TemporaryDirectory(prefix="sagelab-monitor-") as scratch:
+        dataset = Path(scratch) / "dataset"
+        dataset.mkdir()
+        with open(dataset / "captured.csv", "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            if header:
+                writer.writerow(header)
+            writer.writerows(rows)
+        env = {"dataset_source": str(dataset), "output_path": str(store.path_of(report_uri)),
+               "dataset_format": json.dumps({"csv": {"header": header is not None}}), BASELINE_CONSTRAINTS: str(constraints_file)}  # fmt: skip
+        if ground_truth_uri:
+            env.update(analysis_type="MODEL_QUALITY", problem_type=str(problem_type), inference_attribute="prediction", ground_truth_attribute="label")
+        elif statistics_uri:
+            env[BASELINE_STATISTICS] = str(_file(store, statistics_uri, "the baseline's statistics"))
+        try:
+            analyze(env)
+        except MonitorError as exc:
+            raise EndpointError(f"monitoring {endpoint}: {exc}") from None
+    found = json.loads((store.path_of(report_uri) / VIOLATIONS).read_text(encoding="utf-8")).get("violations", [])
+    return MonitoringRun(endpoint, records, len(rows), found, report_uri, skipped)
+
+
+def _captured(settings: Settings, endpoint: str) -> list[Path]:
+    from sagelab.serving.capture import captured_files
+    from sagelab.serving.endpoints import Hosting
+
     hosting = Hosting(settings.state_dir, settings.region, settings.account)
     try:
         folder = hosting.capture_folder(endpoint)
@@ -76,32 +122,69 @@ def monitor_endpoint(settings: Settings, endpoint: str, *, constraints_uri: str,
     files = captured_files(folder, endpoint)
     if not files:
         raise EndpointError(f"endpoint {endpoint} has captured nothing yet under {folder / endpoint}: invoke it first")
-    constraints_file = _file(store, constraints_uri, "the baseline's constraints")
-    constraints = json.loads(constraints_file.read_text(encoding="utf-8"))
-    names = [str(f.get("name")) for f in constraints.get("features", []) if isinstance(f, dict)]
-    rows, records, skipped = _captured_rows(files)
-    now = when or datetime.now(timezone.utc)
-    output = output or f"s3://{settings.default_bucket}/monitoring"
-    report_uri = f"{output.rstrip('/')}/{endpoint}/{schedule}/{now:%Y/%m/%d/%H}/"
-    with tempfile.TemporaryDirectory(prefix="sagelab-monitor-") as scratch:
-        dataset = Path(scratch) / "dataset"
-        dataset.mkdir()
-        header = names if rows and len(names) == max(len(r) for r in rows) else None
-        with open(dataset / "captured.csv", "w", newline="", encoding="utf-8") as out:
-            writer = csv.writer(out)
-            if header:
-                writer.writerow(header)
-            writer.writerows(rows)
-        env = {"dataset_source": str(dataset), "output_path": str(store.path_of(report_uri)),
-               "dataset_format": json.dumps({"csv": {"header": header is not None}}), BASELINE_CONSTRAINTS: str(constraints_file)}  # fmt: skip
-        if statistics_uri:
-            env[BASELINE_STATISTICS] = str(_file(store, statistics_uri, "the baseline's statistics"))
-        try:
-            analyze(env)
-        except MonitorError as exc:
-            raise EndpointError(f"monitoring {endpoint}: {exc}") from None
-    found = json.loads((store.path_of(report_uri) / VIOLATIONS).read_text(encoding="utf-8")).get("violations", [])
-    return MonitoringRun(endpoint, records, len(rows), found, report_uri, skipped)
+    return files
+
+
+def _ground_truth(store: Any, where: str) -> dict[str, list[str]]:
+    """Event id → its labels (one per row of the request), from every JSON-lines file under `where`."""
+    folder = _local(store, where)
+    labels: dict[str, list[str]] = {}
+    for file in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                event = str(record["eventMetadata"]["eventId"])
+                values = _values(record["groundTruthData"])
+                if values is None:
+                    raise ValueError("unreadable")
+            except (ValueError, KeyError, TypeError):
+                raise EndpointError(f"{file}:{number}: not a ground-truth record; write "
+                                    '{"groundTruthData": {"data": "1", "encoding": "CSV"}, "eventMetadata": {"eventId": "<InferenceId>"}, '
+                                    '"eventVersion": "0"}') from None  # fmt: skip
+            labels[event] = values
+    return labels
+
+
+def _labelled_rows(files: list[Path], labels: dict[str, list[str]]) -> tuple[list[str], list[list[str]], int, int]:
+    """(prediction, label) rows of the captured answers that have labels; how many requests, how many without a label or readable answer."""
+    rows: list[list[str]] = []
+    records = skipped = 0
+    for file in files:
+        for line in file.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            records += 1
+            record = json.loads(line)
+            metadata = record.get("eventMetadata", {})
+            truth = labels.get(str(metadata.get("inferenceId") or metadata.get("eventId")))
+            answer = record.get("captureData", {}).get("endpointOutput")
+            predicted = _values(answer) if answer else None
+            if truth is None or not predicted or len(truth) != len(predicted):
+                skipped += 1
+                continue
+            rows.extend([guess, actual] for guess, actual in zip(predicted, truth))
+    return ["prediction", "label"], rows, records, skipped
+
+
+def _values(captured: dict[str, Any]) -> list[str] | None:
+    """One value per row of a captured answer or a label: CSV lines' first field, or a JSON list's (or its `predictions`') items."""
+    data, encoding = str(captured.get("data", "")), captured.get("encoding", "CSV")
+    if encoding == "BASE64":
+        data = base64.b64decode(data).decode("utf-8", "replace")
+        encoding = "JSON" if str(captured.get("observedContentType", "")).split(";")[0].strip().endswith("json") else "CSV"
+    if encoding == "CSV":
+        return [row[0] for row in csv.reader(io.StringIO(data)) if row]
+    try:
+        document = json.loads(data)
+    except ValueError:
+        return None
+    if isinstance(document, dict):
+        document = document.get("predictions", document.get("outputs"))
+    if not isinstance(document, list):
+        return [str(document)] if document is not None else None
+    return [str(item[0] if isinstance(item, list) and item else item) for item in document]
 
 
 def _file(store: Any, where: str, what: str) -> Path:

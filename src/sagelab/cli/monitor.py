@@ -16,6 +16,10 @@ def run(
                                                "what a QualityCheck step or a baselining job wrote.")],
     output: Annotated[Optional[str], typer.Option(help="Where reports go (default s3://BUCKET/monitoring); "
                                                        "under it ENDPOINT/on-demand/yyyy/mm/dd/hh/.")] = None,
+    ground_truth: Annotated[Optional[str], typer.Option("--ground-truth", help="Where labels were uploaded (JSON lines of groundTruthData with the "
+                                                                              "invocation's InferenceId): a model-quality check instead.")] = None,
+    problem_type: Annotated[Optional[str], typer.Option("--problem-type", help="With --ground-truth: Regression, BinaryClassification or "
+                                                                               "MulticlassClassification.")] = None,
     profile: Annotated[str, typer.Option("--profile", help="A profile from [tool.sagelab.profiles] in pyproject.toml.")] = "local",
 ) -> None:
     """Check everything the endpoint captured against the baseline: constraint_violations.json and statistics.json, as Model Monitor writes them."""
@@ -24,8 +28,9 @@ def run(
 
     settings = load_settings(profile=profile)
     constraints, statistics = baseline_files(settings, baseline)
-    done = monitor_endpoint(settings, endpoint, constraints_uri=constraints, statistics_uri=statistics, output=output)
-    skipped = f" ({done.skipped} unreadable as CSV or JSON, left out)" if done.skipped else ""
+    done = monitor_endpoint(settings, endpoint, constraints_uri=constraints, statistics_uri=statistics, output=output,
+                            ground_truth_uri=ground_truth, problem_type=problem_type)  # fmt: skip
+    skipped = f" ({done.skipped} {'without a label or a readable answer' if ground_truth else 'unreadable as CSV or JSON'}, left out)" if done.skipped else ""
     print(f"{done.endpoint}: {done.records} captured requests, {done.rows} rows{skipped}")
     for violation in done.violations:
         print(f"  {violation.get('feature_name')}: {violation.get('constraint_check_type')}: {violation.get('description')}")
