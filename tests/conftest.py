@@ -7,6 +7,7 @@ import copy
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import zipfile
@@ -23,6 +24,10 @@ SAGELAB = str(Path(sys.executable).parent / "sagelab")
 os.environ.setdefault("UV_CACHE_DIR", str(ROOT / ".cache" / "uv"))
 os.environ.setdefault("XDG_CACHE_HOME", str(ROOT / ".cache"))  # sagelab's environments too, as scripts/test has them
 os.environ["UV_OFFLINE"] = "1"
+# A suite started in the background of a non-interactive shell (`cmd &` in a script, `setsid nohup ...`) inherits
+# SIGINT ignored, as POSIX has it; the tests that press Ctrl-C (on a run, in a notebook cell) need Python's own
+# handler, as in a terminal. Their child processes get the default back when they start (a handler is not inherited).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def processing_step(name: str, code: str, *, inputs: dict[str, Any] | None = None, outputs: list[str] = (), **extra: Any) -> dict[str, Any]:  # type: ignore[assignment]
