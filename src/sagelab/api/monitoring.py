@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -151,20 +152,16 @@ def _labelled_rows(files: list[Path], labels: dict[str, list[str]]) -> tuple[lis
     """(prediction, label) rows of the captured answers that have labels; how many requests, how many without a label or readable answer."""
     rows: list[list[str]] = []
     records = skipped = 0
-    for file in files:
-        for line in file.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            records += 1
-            record = json.loads(line)
-            metadata = record.get("eventMetadata", {})
-            truth = labels.get(str(metadata.get("inferenceId") or metadata.get("eventId")))
-            answer = record.get("captureData", {}).get("endpointOutput")
-            predicted = _values(answer) if answer else None
-            if truth is None or not predicted or len(truth) != len(predicted):
-                skipped += 1
-                continue
-            rows.extend([guess, actual] for guess, actual in zip(predicted, truth))
+    for record in _records(files):
+        records += 1
+        metadata = record.get("eventMetadata", {})
+        truth = labels.get(str(metadata.get("inferenceId") or metadata.get("eventId")))
+        answer = record.get("captureData", {}).get("endpointOutput")
+        predicted = _values(answer) if answer else None
+        if truth is None or not predicted or len(truth) != len(predicted):
+            skipped += 1
+            continue
+        rows.extend([guess, actual] for guess, actual in zip(predicted, truth))
     return ["prediction", "label"], rows, records, skipped
 
 
@@ -201,20 +198,25 @@ def _local(store: Any, where: str) -> Path:
     return Path(path)
 
 
+def _records(files: list[Path]) -> Iterator[dict[str, Any]]:
+    """Every captured record (one JSON line each) of the capture files, in order."""
+    for file in files:
+        for line in file.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                yield json.loads(line)
+
+
 def _captured_rows(files: list[Path]) -> tuple[list[list[str]], int, int]:
     """The data rows of every captured request (its CSV lines, or its JSON instances), how many requests, and how many were unreadable."""
     rows: list[list[str]] = []
     records = skipped = 0
-    for file in files:
-        for line in file.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            records += 1
-            found = _rows(json.loads(line).get("captureData", {}).get("endpointInput"))
-            if found is None:
-                skipped += 1
-            else:
-                rows.extend(found)
+    for record in _records(files):
+        records += 1
+        found = _rows(record.get("captureData", {}).get("endpointInput"))
+        if found is None:
+            skipped += 1
+        else:
+            rows.extend(found)
     return rows, records, skipped
 
 
