@@ -576,6 +576,47 @@ def test_two_workers_share_the_port(serve: Any, echo_model: Path) -> None:
     assert server.stop() == 0
 
 
+WHO_ANSWERS = """
+    import os
+
+    def model_fn(model_dir):
+        return None
+
+    def transform_fn(model, input_data, content_type, accept):
+        return str(os.getpid()), "text/plain"
+"""
+
+
+def test_connections_are_dealt_to_the_workers_in_turn_and_a_dead_worker_is_replaced(serve: Any, tmp_path: Path) -> None:
+    """Keep-alive connections spread evenly over the workers (not as the kernel wakes them), and
+    after a worker is killed the server starts another and deals it the new connections."""
+    server = serve(model_with_code(tmp_path / "model", WHO_ANSWERS), "--workers", "2")
+
+    def pids_of_connections(count: int) -> list[str]:
+        connections = [http.client.HTTPConnection("127.0.0.1", server.port, timeout=30) for _ in range(count)]
+        try:
+            pids = []
+            for _ in range(3):  # each connection keeps its worker for its whole life
+                for connection in connections:
+                    connection.request("POST", "/invocations", body=b"", headers={"Content-Type": "text/plain"})
+                    pids.append(connection.getresponse().read().decode())
+            assert pids[:count] * 3 == pids
+            return pids[:count]
+        finally:
+            for connection in connections:
+                connection.close()
+
+    first = pids_of_connections(8)
+    assert sorted(first.count(pid) for pid in set(first)) == [4, 4]
+    os.kill(int(first[0]), signal.SIGKILL)
+    deadline = time.time() + 30
+    while len(set(after := pids_of_connections(8))) < 2 and time.time() < deadline:  # the survivor serves alone until then
+        time.sleep(0.1)
+    assert "starting another" in server.log.read_text()
+    assert first[0] not in after and sorted(after.count(pid) for pid in set(after)) == [4, 4]
+    assert server.stop() == 0
+
+
 def test_a_model_tarball_is_served(serve: Any, sklearn_model: Path, tmp_path: Path) -> None:
     archive = tmp_path / "model.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:

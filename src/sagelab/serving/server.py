@@ -4,8 +4,9 @@ The listening socket is either bound here (host and port) or inherited (`fd`) fr
 that already listens on it, which is how an endpoint swaps servers without downtime: the new
 server accepts on the same socket as soon as its model is loaded, and the old one, sent
 SIGTERM, stops accepting and finishes what it has. With several workers this process forks
-them (before anything heavy is imported), restarts one that dies, and on SIGTERM passes the
-signal on and waits for all of them.
+them (before anything heavy is imported), accepts the connections itself and deals them to
+the workers in turn (dispatch.py), restarts a worker that dies, and on SIGTERM stops
+accepting, passes the signal on and waits for all of them.
 
 This module imports only the standard library; the worker brings in uvicorn and numpy.
 """
@@ -29,6 +30,7 @@ from typing import NoReturn
 
 from sagelab.errors import ModelError, SagelabError
 from sagelab.serving.archive import resolve_model
+from sagelab.serving.dispatch import BACKLOG, Dealer
 from sagelab.serving.pipeline_model import PipelineModel, is_pipeline_model
 from sagelab.serving.protocol import PYTHON_ENV, ServingSettings
 from sagelab.serving.spawn import interpreter, runs_on
@@ -163,8 +165,8 @@ def _stop_on_sigterm_while_loading() -> None:
         signal.signal(signal.SIGTERM, stop)
 
 
-def _child(model_dir: Path, sock: socket.socket, settings: ServingSettings, workers: int, ready_fd: int) -> None:
-    """The body of a forked worker; never returns."""
+def _child(model_dir: Path, channel: socket.socket, settings: ServingSettings, workers: int, slot: int, ready_fd: int) -> None:
+    """The body of the forked worker in `slot`, served the connections dealt on `channel`; never returns."""
     code = 0
     _exit_with_parent()
     try:
@@ -174,9 +176,9 @@ def _child(model_dir: Path, sock: socket.socket, settings: ServingSettings, work
         from sagelab.serving.worker import run_worker
 
         def ready() -> None:
-            os.write(ready_fd, b".")
+            os.write(ready_fd, bytes([slot]))
 
-        run_worker(model_dir, sock, settings, workers=workers, on_ready=ready)
+        run_worker(model_dir, channel, settings, workers=workers, on_ready=ready, dealt=True)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except SagelabError as exc:
@@ -192,7 +194,7 @@ def _child(model_dir: Path, sock: socket.socket, settings: ServingSettings, work
 
 def _exit_with_parent() -> None:
     """End this worker when the server that forked it is gone (killed with SIGKILL, it could not stop its workers):
-    an orphan would go on answering on the endpoint's socket beside the server started in its place."""
+    an orphan would go on serving its connections beside the server started in its place."""
     parent = os.getppid()
 
     def watch() -> None:
@@ -205,64 +207,107 @@ def _exit_with_parent() -> None:
 
 def _supervise(model_dir: Path, sock: socket.socket, settings: ServingSettings, workers: int,
                ready: Callable[[], None]) -> None:  # fmt: skip
-    """Fork `workers` servers on `sock`; report ready when all accept; restart any that dies."""
+    """Fork `workers` servers; once all have loaded the model, accept on `sock` and deal the
+    connections to them in turn (dispatch.py); restart any that dies."""
     ready_r, ready_w = os.pipe()
-    children: set[int] = set()
+    wake_r, wake_w = os.pipe()  # every signal writes a byte here, so the loop below wakes at once
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    dealer = Dealer(sock)
+    children: dict[int, int] = {}  # pid -> worker slot
     stopping = False
 
-    def spawn() -> None:
+    def spawn(slot: int) -> None:
+        channel = dealer.open(slot)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
-            os.close(ready_r)
-            _child(model_dir, sock, settings, workers, ready_w)
-        children.add(pid)
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            for fd in (ready_r, wake_r, wake_w):
+                os.close(fd)
+            dealer.close_all(keep=channel)
+            sock.close()  # the server process alone accepts
+            _child(model_dir, channel, settings, workers, slot, ready_w)
+        children[pid] = slot
 
     def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
-        sock.close()  # this process's hold on the socket: once the workers close theirs, it stops listening
         for pid in list(children):
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
 
+    def reap() -> None:
+        while children:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if not pid:
+                return
+            slot = children.pop(pid)
+            dealer.close(slot)
+            if not stopping:
+                logger.error("server worker %d exited with code %d; starting another", pid, os.waitstatus_to_exitcode(status))
+                time.sleep(0.2)
+                spawn(slot)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    for _ in range(workers):
-        spawn()
-    started = 0
-    while started < workers and not stopping:
-        readable, _, _ = select.select([ready_r], [], [], 0.1)
-        if readable:
-            started += len(os.read(ready_r, 64))
-        pid, status = os.waitpid(-1, os.WNOHANG)
-        if pid:
-            children.discard(pid)
-            stop(signal.SIGTERM, None)
-            _reap(children)
-            raise ModelError(f"a server worker exited with code {os.waitstatus_to_exitcode(status)} before it was ready "
-                             "(its error is above)")  # fmt: skip
-    if not stopping:
-        ready()
-    while children:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        children.discard(pid)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # a handler, so that a child's exit wakes the loop
+    previous_wakeup = signal.set_wakeup_fd(wake_w)
+    try:
+        for slot in range(workers):
+            spawn(slot)
+        serving: set[int] = set()  # slots whose worker has loaded the model
+        while len(serving) < workers and not stopping:
+            readable, _, _ = select.select([ready_r], [], [], 0.1)
+            if readable:
+                serving.update(os.read(ready_r, 64))
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid:
+                children.pop(pid, None)
+                stop(signal.SIGTERM, None)
+                _reap(children)
+                raise ModelError(f"a server worker exited with code {os.waitstatus_to_exitcode(status)} before it was ready "
+                                 "(its error is above)")  # fmt: skip
+        for slot in serving:
+            dealer.ready(slot)
         if not stopping:
-            logger.error("server worker %d exited with code %d; starting another", pid, os.waitstatus_to_exitcode(status))
-            time.sleep(0.2)
-            spawn()
-    os.close(ready_r)
-    os.close(ready_w)
+            sock.listen(BACKLOG)  # only now: until the model is loaded, connections wait or go to another server
+            sock.setblocking(False)
+            ready()
+        while children:
+            readable, _, _ = select.select([wake_r, ready_r] if stopping else [wake_r, ready_r, sock.fileno()], [], [], 1.0)
+            if wake_r in readable:
+                while _drain(wake_r):
+                    pass
+            if ready_r in readable:
+                for slot in os.read(ready_r, 64):  # a restarted worker has loaded the model
+                    dealer.ready(slot)
+            reap()
+            if stopping:
+                sock.close()  # this process's hold on the socket: with no other holder, it stops listening
+            elif sock.fileno() in readable:
+                dealer.accept()
+    finally:
+        signal.set_wakeup_fd(previous_wakeup)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        dealer.close_all()
+        for fd in (ready_r, ready_w, wake_r, wake_w):
+            os.close(fd)
 
 
-def _reap(children: set[int]) -> None:
+def _drain(fd: int) -> bool:
+    try:
+        return bool(os.read(fd, 512))
+    except BlockingIOError:
+        return False
+
+
+def _reap(children: dict[int, int]) -> None:
     while children:
         try:
             pid, _ = os.wait()
         except ChildProcessError:
             return
-        children.discard(pid)
+        children.pop(pid, None)
