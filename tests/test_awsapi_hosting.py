@@ -491,3 +491,135 @@ def test_monitoring_schedules_run_on_demand_and_on_their_cron_while_the_endpoint
     sm.delete_monitoring_schedule(MonitoringScheduleName="now")
     assert json.loads((hosted.settings.state_dir / "endpoints" / "watched" / "monitoring.json").read_text()) == {"schedules": []}
     sm.delete_endpoint(EndpointName="watched")
+
+
+MONITORS = r'''
+"""A notebook's kernel: the SageMaker SDK's DefaultModelMonitor and ModelQualityMonitor schedule checks of an endpoint
+through the local API, as they would on SageMaker: a job definition each, then a schedule naming it."""
+import sys
+from IPython.core.interactiveshell import InteractiveShell
+
+port, role = sys.argv[1:3]
+shell = InteractiveShell.instance()
+
+
+def cell(source):
+    result = shell.run_cell(source)
+    if not result.success:
+        raise SystemExit(f"the cell {source!r} failed: {result.error_before_exec or result.error_in_exec!r}")
+
+
+cell("%load_ext sagelab")
+cell(f"%sagelab local --port {port}")
+cell(f"""
+import sagemaker
+from sagemaker.model_monitor import DefaultModelMonitor, EndpointInput, ModelQualityMonitor
+
+session = sagemaker.Session()
+window = dict(schedule_cron_expression="NOW", data_analysis_start_time="-PT1H", data_analysis_end_time="-PT0H")
+data = DefaultModelMonitor(role={role!r}, instance_count=1, instance_type="ml.m5.xlarge", sagemaker_session=session)
+data.create_monitoring_schedule(endpoint_input="watched", output_s3_uri="s3://models/reports", monitor_schedule_name="sdk-data",
+                                constraints="s3://models/baseline/constraints.json", statistics="s3://models/baseline/statistics.json", **window)
+model = ModelQualityMonitor(role={role!r}, instance_count=1, instance_type="ml.m5.xlarge", sagemaker_session=session)
+model.create_monitoring_schedule(endpoint_input=EndpointInput("watched", "/opt/ml/processing/input_data", inference_attribute="0"),
+                                 ground_truth_input="s3://models/ground-truth", problem_type="Regression", output_s3_uri="s3://models/reports",
+                                 constraints="s3://models/quality-baseline/constraints.json", monitor_schedule_name="sdk-model", **window)
+hourly = ModelQualityMonitor(role={role!r}, instance_count=1, instance_type="ml.m5.xlarge", sagemaker_session=session)
+hourly.create_monitoring_schedule(endpoint_input=EndpointInput("watched", "/opt/ml/processing/input_data"), problem_type="Regression",
+                                  ground_truth_input="s3://models/ground-truth", output_s3_uri="s3://models/reports",
+                                  constraints="s3://models/quality-baseline/constraints.json", monitor_schedule_name="sdk-hourly",
+                                  schedule_cron_expression="cron(0 * ? * * *)")
+hourly.stop_monitoring_schedule()
+""")
+cell("%sagelab aws")
+print("scheduled")
+'''
+
+
+def test_the_sdks_model_monitors_schedule_data_and_model_quality_through_job_definitions(hosted: Api, tmp_path: Path) -> None:
+    """DefaultModelMonitor and ModelQualityMonitor, run by the SDK in a kernel, each create a job definition and a schedule
+    naming it; the NOW runs check the endpoint's captured data (drifted: violations) and its answers against labels matched
+    by InferenceId (close: none); a stopped schedule is not handed to the endpoint's supervisor; a definition in use stays."""
+    from sagelab.containers.monitor.analyzer import analyze
+
+    python = ROOT / ".cache" / "sdk-venv" / "bin" / "python"
+    if not python.is_file():
+        pytest.fail(f"{python} is missing: scripts/test installs the SageMaker SDK there (tests/fixtures/sdk/requirements.txt)", pytrace=False)
+    sm, runtime, s3 = hosted.client(), hosted.client("sagemaker-runtime"), hosted.client("s3")
+    data = upload(hosted, archive(tmp_path / "a.tar.gz", linear((1, 2))), "adder/model.tar.gz")
+    sm.create_model(ModelName="adder", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": data}, ExecutionRoleArn=ROLE)
+    capture = {"EnableCapture": True, "InitialSamplingPercentage": 100, "DestinationS3Uri": "s3://models/capture",
+               "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}], "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"]}}  # fmt: skip
+    sm.create_endpoint_config(EndpointConfigName="watched", DataCaptureConfig=capture, ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": "adder", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])  # fmt: skip
+    sm.create_endpoint(EndpointName="watched", EndpointConfigName="watched")
+    in_service(sm, "watched")
+    rng = np.random.default_rng(5)
+    for folder, text, extra in (
+        ("train", "\n".join(f"{a:.3f},{b:.3f}" for a, b in rng.normal(0, 1, size=(1000, 2))), {"dataset_format": '{"csv": {"header": false}}'}),
+        ("pairs", "prediction,label\n" + "\n".join(f"{t + rng.normal(0, 0.5):.4f},{t:.4f}" for t in rng.normal(10, 3, size=500)),
+         {"analysis_type": "MODEL_QUALITY", "problem_type": "Regression", "inference_attribute": "prediction", "ground_truth_attribute": "label"}),
+    ):  # fmt: skip
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "data.csv").write_text(text + "\n")
+        analyze({"dataset_source": str(tmp_path / folder), "output_path": str(tmp_path / f"{folder}-baseline"), **extra})
+    for name in ("constraints.json", "statistics.json"):
+        s3.upload_file(str(tmp_path / "train-baseline" / name), "models", f"baseline/{name}")
+    s3.upload_file(str(tmp_path / "pairs-baseline" / "constraints.json"), "models", "quality-baseline/constraints.json")
+    labels = []
+    for number, (a, b) in enumerate(rng.normal(4, 1, size=(60, 2))):
+        answer = runtime.invoke_endpoint(EndpointName="watched", Body=f"{a:.3f},{b:.3f}".encode(), ContentType="text/csv", Accept="text/csv",
+                                         InferenceId=f"req-{number}")
+        value = float(answer["Body"].read())
+        labels.append(json.dumps({"groundTruthData": {"data": f"{value + rng.normal(0, 0.3):.4f}", "encoding": "CSV"},
+                                  "eventMetadata": {"eventId": f"req-{number}"}, "eventVersion": "0"}))  # fmt: skip
+    s3.put_object(Bucket="models", Key="ground-truth/2026/12/07/09/labels.jsonl", Body=("\n".join(labels) + "\n").encode())
+    time.sleep(1.5)  # the servers write what they captured each second
+
+    root = hosted.settings.root
+    (root / "monitors.py").write_text(MONITORS)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_"))}, "HOME": str(root),
+           "AWS_CONFIG_FILE": str(root / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(root / "none"),
+           "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"}  # no AWS: nothing but the local API answers  # fmt: skip
+    run = subprocess.run([str(python), "monitors.py", hosted.endpoint.rsplit(":", 1)[1], ROLE], cwd=root, env=env, capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0 and "scheduled" in run.stdout, run.stdout[-3000:] + run.stderr[-3000:]
+
+    def finished(name: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            found = sm.list_monitoring_executions(MonitoringScheduleName=name)["MonitoringExecutionSummaries"]
+            if found:
+                return found[0]  # type: ignore[no-any-return]
+            time.sleep(0.5)
+        raise AssertionError(f"no run of {name}:\n{(hosted.settings.state_dir / 'endpoints' / 'watched' / 'endpoint.log').read_text()[-3000:]}")
+
+    drifted, scored = finished("sdk-data"), finished("sdk-model")
+    assert (drifted["MonitoringExecutionStatus"], drifted["MonitoringType"]) == ("CompletedWithViolations", "DataQuality"), drifted
+    assert (scored["MonitoringExecutionStatus"], scored["MonitoringType"]) == ("Completed", "ModelQuality"), scored
+    reports = hosted.settings.store / "models" / "reports" / "watched"
+    assert "baseline_drift_check" in next((reports / "sdk-data").rglob("constraint_violations.json")).read_text()
+    assert '"mae"' in next((reports / "sdk-model").rglob("statistics.json")).read_text()
+
+    described = sm.describe_monitoring_schedule(MonitoringScheduleName="sdk-model")
+    definition = described["MonitoringScheduleConfig"]["MonitoringJobDefinitionName"]
+    assert described["MonitoringType"] == "ModelQuality" and described["EndpointName"] == "watched"
+    quality = sm.describe_model_quality_job_definition(JobDefinitionName=definition)
+    assert quality["ModelQualityAppSpecification"]["ProblemType"] == "Regression"
+    assert quality["ModelQualityJobInput"]["GroundTruthS3Input"]["S3Uri"] == "s3://models/ground-truth"
+    listed = sm.list_data_quality_job_definitions(EndpointName="watched")["JobDefinitionSummaries"]
+    assert [d["MonitoringJobDefinitionName"] for d in listed] == [sm.describe_monitoring_schedule(MonitoringScheduleName="sdk-data")[
+        "MonitoringScheduleConfig"]["MonitoringJobDefinitionName"]]  # fmt: skip
+    assert sm.describe_monitoring_schedule(MonitoringScheduleName="sdk-hourly")["MonitoringScheduleStatus"] == "Stopped"
+    assert json.loads((hosted.settings.state_dir / "endpoints" / "watched" / "monitoring.json").read_text()) == {"schedules": []}
+    sm.start_monitoring_schedule(MonitoringScheduleName="sdk-hourly")
+    assert json.loads((hosted.settings.state_dir / "endpoints" / "watched" / "monitoring.json").read_text()) == {
+        "schedules": [{"name": "sdk-hourly", "expression": "cron(0 * ? * * *)"}]}  # fmt: skip
+    with pytest.raises(ClientError, match="used by the monitoring schedule"):
+        sm.delete_model_quality_job_definition(JobDefinitionName=definition)
+    for name in ("sdk-data", "sdk-model", "sdk-hourly"):
+        sm.delete_monitoring_schedule(MonitoringScheduleName=name)
+    sm.delete_model_quality_job_definition(JobDefinitionName=definition)
+    with pytest.raises(ClientError, match="does not exist"):
+        sm.describe_model_quality_job_definition(JobDefinitionName=definition)
+    sm.delete_endpoint(EndpointName="watched")

@@ -1,12 +1,14 @@
 """Monitoring schedules of local endpoints: when each runs (AWS cron expressions) and what each run did.
 
-A schedule (CreateMonitoringSchedule through `sagelab api`, as the SageMaker SDK's
-`DefaultModelMonitor.create_monitoring_schedule` sends it) is a record in `.sagelab/hosting.db`,
-beside the endpoint's models and configs. Its endpoint's supervisor (`sagelab.serving.endpoints`)
-reads the endpoint's `monitoring.json` once a minute and, when an expression matches the minute,
-starts `python -m sagelab.api.schedules ROOT SCHEDULE` — so a schedule runs while the endpoint serves,
-as on SageMaker. Each run is a data-quality monitoring run (`monitoring.monitor_endpoint`) over what
-the endpoint captured, recorded as a monitoring execution (ListMonitoringExecutions).
+A schedule (CreateMonitoringSchedule through `sagelab api`) is a record in `.sagelab/hosting.db`,
+beside the endpoint's models and configs, and so are the job definitions a schedule may name
+(Create{DataQuality,ModelQuality}JobDefinition: the SageMaker SDK's DefaultModelMonitor and
+ModelQualityMonitor create one, then a schedule naming it). Its endpoint's supervisor
+(`sagelab.serving.endpoints`) reads the endpoint's `monitoring.json` once a minute and, when an
+expression matches the minute, starts `python -m sagelab.api.schedules ROOT SCHEDULE` — so a
+schedule runs while the endpoint serves, as on SageMaker. Each run is a data-quality or (with
+ground truth) model-quality monitoring run (`monitoring.monitor_endpoint`) over what the endpoint
+captured, recorded as a monitoring execution (ListMonitoringExecutions).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import sys
 import threading
 import time
 from datetime import datetime, timezone
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,22 +30,87 @@ if TYPE_CHECKING:
 
 SCHEDULE = "monitoring-schedule"  # the kind of a schedule's record in hosting.db
 KEEP_EXECUTIONS = 100  # a schedule's newest runs kept in its record
-def schedule_parts(request: dict[str, Any]) -> tuple[str, str, str | None, str]:
-    """The endpoint, the baseline's constraints and statistics URIs and the output URI of a CreateMonitoringSchedule request."""
-    definition = request["MonitoringScheduleConfig"].get("MonitoringJobDefinition")
-    if definition is None:
-        raise EndpointError("MonitoringScheduleConfig: give a MonitoringJobDefinition; MonitoringJobDefinitionName (a job definition made "
-                            "with CreateDataQualityJobDefinition) is not served locally")  # fmt: skip
-    endpoints = [i["EndpointInput"]["EndpointName"] for i in definition.get("MonitoringInputs", []) if i.get("EndpointInput")]
-    if len(endpoints) != 1:
-        raise EndpointError("MonitoringInputs: a local schedule monitors one endpoint (one EndpointInput)")
-    baseline = definition.get("BaselineConfig") or {}
-    constraints = (baseline.get("ConstraintsResource") or {}).get("S3Uri")
+DEFINITION_KINDS = {"DataQuality": "data-quality-job-definition", "ModelQuality": "model-quality-job-definition"}  # records in hosting.db
+PROBLEM_TYPES = ("Regression", "BinaryClassification", "MulticlassClassification")
+DAILY = "cron(0 0 ? * * *)"  # a schedule without a ScheduleConfig runs daily, as the SDK's default says
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one run of a schedule checks: from its inline MonitoringJobDefinition, or the job definition it names."""
+
+    endpoint: str
+    constraints: str
+    statistics: str | None
+    output: str
+    monitoring_type: str = "DataQuality"
+    ground_truth: str | None = None
+    problem_type: str | None = None
+
+
+def expression_of(request: dict[str, Any]) -> str:
+    """A CreateMonitoringSchedule request's cron expression (daily when it has no ScheduleConfig)."""
+    return str((request["MonitoringScheduleConfig"].get("ScheduleConfig") or {}).get("ScheduleExpression") or DAILY)
+
+
+def plan_of(request: dict[str, Any], definition: Callable[[str, str], dict[str, Any] | None]) -> Plan:
+    """The Plan of a CreateMonitoringSchedule request; `definition(kind, name)` finds a stored job definition.
+
+    Raises:
+        EndpointError: what the request (or its job definition) lacks for a local run, or names that does not exist.
+    """
+    config = request["MonitoringScheduleConfig"]
+    monitoring_type = config.get("MonitoringType", "DataQuality")
+    inline = config.get("MonitoringJobDefinition")
+    if inline is not None:
+        if monitoring_type != "DataQuality":
+            raise EndpointError(f"MonitoringType {monitoring_type}: an inline MonitoringJobDefinition checks data quality; for "
+                                f"{monitoring_type}, create a job definition and give its MonitoringJobDefinitionName")  # fmt: skip
+        endpoints = [i["EndpointInput"] for i in inline.get("MonitoringInputs", []) if i.get("EndpointInput")]
+        if len(endpoints) != 1:
+            raise EndpointError("MonitoringInputs: a local schedule monitors one endpoint (one EndpointInput)")
+        return _plan(monitoring_type, endpoints[0], inline.get("BaselineConfig"), inline["MonitoringOutputConfig"], None)
+    name = config.get("MonitoringJobDefinitionName")
+    if not name:
+        raise EndpointError("MonitoringScheduleConfig: give a MonitoringJobDefinition or a MonitoringJobDefinitionName")
+    if monitoring_type not in DEFINITION_KINDS:
+        raise EndpointError(f"MonitoringType {monitoring_type}: local schedules check DataQuality or ModelQuality")
+    found = definition(DEFINITION_KINDS[monitoring_type], name)
+    if found is None:
+        raise EndpointError(f"no {monitoring_type} job definition {name!r}: create it with Create{monitoring_type}JobDefinition first")
+    return definition_plan(monitoring_type, found)
+
+
+def definition_plan(monitoring_type: str, request: dict[str, Any]) -> Plan:
+    """The Plan of a Create{DataQuality,ModelQuality}JobDefinition request.
+
+    Raises:
+        EndpointError: what the job definition lacks for a local run.
+    """
+    job_input = request[f"{monitoring_type}JobInput"]
+    if "EndpointInput" not in job_input:
+        raise EndpointError(f"{monitoring_type}JobInput: a local job definition monitors an endpoint (EndpointInput); "
+                            "BatchTransformInput is not served locally")  # fmt: skip
+    problem_type = (request.get(f"{monitoring_type}AppSpecification") or {}).get("ProblemType")
+    ground_truth = (job_input.get("GroundTruthS3Input") or {}).get("S3Uri")
+    if monitoring_type == "ModelQuality":
+        if problem_type not in PROBLEM_TYPES:
+            raise EndpointError(f"ModelQualityAppSpecification.ProblemType: one of {', '.join(PROBLEM_TYPES)}, got {problem_type!r}")
+        if not ground_truth:
+            raise EndpointError("ModelQualityJobInput.GroundTruthS3Input.S3Uri: where the labels are uploaded")
+    return _plan(monitoring_type, job_input["EndpointInput"], request.get(f"{monitoring_type}BaselineConfig"),
+                 request[f"{monitoring_type}JobOutputConfig"], (ground_truth, problem_type))  # fmt: skip
+
+
+def _plan(monitoring_type: str, endpoint_input: dict[str, Any], baseline: dict[str, Any] | None, outputs: dict[str, Any],
+          labels: tuple[str | None, str | None] | None) -> Plan:  # fmt: skip
+    constraints = ((baseline or {}).get("ConstraintsResource") or {}).get("S3Uri")
     if not constraints:
-        raise EndpointError("BaselineConfig.ConstraintsResource.S3Uri: a local schedule checks the captured data against a baseline's constraints")
-    statistics = (baseline.get("StatisticsResource") or {}).get("S3Uri")
-    output = definition["MonitoringOutputConfig"]["MonitoringOutputs"][0]["S3Output"]["S3Uri"]
-    return endpoints[0], constraints, statistics, output
+        raise EndpointError("the baseline's ConstraintsResource.S3Uri: a local run checks the captured data against a baseline's constraints")
+    statistics = ((baseline or {}).get("StatisticsResource") or {}).get("S3Uri")
+    output = outputs["MonitoringOutputs"][0]["S3Output"]["S3Uri"]
+    ground_truth, problem_type = labels or (None, None)
+    return Plan(endpoint_input["EndpointName"], constraints, statistics, output, monitoring_type, ground_truth, problem_type)
 
 
 def run_schedule(settings: Settings, name: str, scheduled: datetime) -> dict[str, Any]:
@@ -54,15 +123,18 @@ def run_schedule(settings: Settings, name: str, scheduled: datetime) -> dict[str
         found = hosting.record(SCHEDULE, name)
         if found is None:
             raise EndpointError(f"no monitoring schedule {name!r}")
-        endpoint, constraints, statistics, output = schedule_parts(found[0])
+        stored = found[0]
         started = time.time()
         summary: dict[str, Any] = {"MonitoringScheduleName": name, "ScheduledTime": scheduled.timestamp(), "CreationTime": started,
-                                   "EndpointName": endpoint, "MonitoringType": found[0].get("MonitoringScheduleConfig", {}).get("MonitoringType", "DataQuality"),
+                                   "EndpointName": stored.get("EndpointName"),
+                                   "MonitoringType": stored["MonitoringScheduleConfig"].get("MonitoringType", "DataQuality"),
                                    "ProcessingJobArn": f"arn:aws:sagemaker:{settings.region}:{settings.account}:processing-job/"
                                                        f"model-monitoring-{scheduled:%Y%m%d%H%M}-{name[:20].lower()}"}  # fmt: skip
         try:
-            done = monitor_endpoint(settings, endpoint, constraints_uri=constraints, statistics_uri=statistics, output=output, schedule=name,
-                                    when=scheduled)  # fmt: skip
+            plan = plan_of(stored, lambda kind, definition: (hosting.record(kind, definition) or (None,))[0])
+            summary["EndpointName"] = plan.endpoint
+            done = monitor_endpoint(settings, plan.endpoint, constraints_uri=plan.constraints, statistics_uri=plan.statistics, output=plan.output,
+                                    schedule=name, when=scheduled, ground_truth_uri=plan.ground_truth, problem_type=plan.problem_type)  # fmt: skip
             summary.update(MonitoringExecutionStatus=done.status)
             print(f"monitoring schedule {name}: {done.status}, {len(done.violations)} violation(s); reports in {done.output}", flush=True)
         except SagelabError as exc:
