@@ -250,6 +250,10 @@ def test_production_variants_split_traffic_by_weight_and_answer_a_target_variant
     for _ in range(5):
         values, answer = predictions(runtime, "split", b"1,1", "text/csv", TargetVariant="Canary")
         assert answer["InvokedProductionVariant"] == "Canary" and np.allclose(values, [2.0])
+    root = hosted.settings.root
+    assert json.loads(sagelab("invoke", "split", "--body", "1,1", "--accept", "application/json", "--target-variant", "Canary", cwd=root).stdout) == [2.0]
+    unknown = sagelab("invoke", "split", "--body", "1,1", "--target-variant", "Nope", cwd=root, check=False)
+    assert unknown.returncode == 1 and "no production variant 'Nope'; it has Main, Canary" in unknown.stderr and "Traceback" not in unknown.stderr
     sm.delete_endpoint(EndpointName="split")
     assert not any((hosted.settings.state_dir / "endpoints" / "split" / "variants" / "Canary").glob("state.json"))
 

@@ -59,7 +59,7 @@ class Endpoints(Protocol):
                progress: Callable[[str], None] | None = None, capture: float | None = None) -> Deployed: ...  # fmt: skip
 
     def invoke(self, name: str, body: bytes, content_type: str, accept: str | None = None,
-               target_container: str | None = None) -> Invocation: ...  # fmt: skip
+               target_container: str | None = None, target_variant: str | None = None) -> Invocation: ...  # fmt: skip
 
     def delete(self, name: str) -> str: ...
 
@@ -99,8 +99,8 @@ class LocalEndpoints:
         return Deployed(info.name, package.ref, info.url, info.status)
 
     def invoke(self, name: str, body: bytes, content_type: str, accept: str | None = None,
-               target_container: str | None = None) -> Invocation:  # fmt: skip
-        return self._hosting().invoke(name, body, content_type, accept, target_container=target_container)
+               target_container: str | None = None, target_variant: str | None = None) -> Invocation:  # fmt: skip
+        return self._hosting().invoke(name, body, content_type, accept, target_container=target_container, target_variant=target_variant)
 
     def delete(self, name: str) -> str:
         from sagelab.api.local_hosting import LocalHosting
@@ -131,10 +131,10 @@ class SageMakerEndpoints:
         return Deployed(deployment.endpoint, deployment.model_package_arn, f"1 × {instance_type}", deployment.status)
 
     def invoke(self, name: str, body: bytes, content_type: str, accept: str | None = None,
-               target_container: str | None = None) -> Invocation:  # fmt: skip
+               target_container: str | None = None, target_variant: str | None = None) -> Invocation:  # fmt: skip
         if target_container:
             raise ConfigError("--target-container is for local endpoints; sagelab's SageMaker invoke sends none")
-        return self.endpoints.invoke(name, body, content_type, accept)
+        return self.endpoints.invoke(name, body, content_type, accept, target_variant=target_variant)
 
     def delete(self, name: str) -> str:
         self.endpoints.delete(name)

@@ -63,6 +63,7 @@ def invoke(
     accept: Annotated[Optional[str], typer.Option(help="The content type to ask for.")] = None,
     profile: Annotated[str, typer.Option(help="A profile; one with engine = \"sagemaker\" calls sagemaker-runtime.")] = "local",
     target_container: Annotated[Optional[str], typer.Option(help="The container that answers, in a Direct-mode pipeline model.")] = None,
+    target_variant: Annotated[Optional[str], typer.Option(help="The production variant that answers (else one drawn by weight).")] = None,
 ) -> None:
     """Send one request to an endpoint and print the response body."""
     from sagelab.errors import EndpointError
@@ -74,7 +75,7 @@ def invoke(
             raise EndpointError(f"cannot read {body[1:]}: {exc.strerror}") from None
     else:
         data = body.encode()
-    result = _endpoints(profile).invoke(name, data, content_type, accept, target_container=target_container)
+    result = _endpoints(profile).invoke(name, data, content_type, accept, target_container=target_container, target_variant=target_variant)
     sys.stdout.buffer.write(result.body)
     if not result.body.endswith(b"\n"):
         sys.stdout.write("\n")

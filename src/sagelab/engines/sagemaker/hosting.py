@@ -151,16 +151,19 @@ class Endpoints:
         """DeleteEndpoint (its models and endpoint configs stay, as on SageMaker)."""
         self.clients.call("sagemaker", "DeleteEndpoint", f"endpoint {name}", EndpointName=name)
 
-    def invoke(self, name: str, body: bytes, content_type: str, accept: str | None = None) -> Invocation:
-        """InvokeEndpoint through sagemaker-runtime; the model's own errors raise AwsError with its message."""
+    def invoke(self, name: str, body: bytes, content_type: str, accept: str | None = None, target_variant: str | None = None) -> Invocation:
+        """InvokeEndpoint through sagemaker-runtime (to `target_variant`, else as the weights split); the model's own
+        errors raise AwsError with its message."""
         from sagelab.serving.endpoints import Invocation
 
         request: dict[str, Any] = {"EndpointName": name, "Body": body, "ContentType": content_type}
         if accept:
             request["Accept"] = accept
+        if target_variant:
+            request["TargetVariant"] = target_variant
         response = self.clients.call("sagemaker-runtime", "InvokeEndpoint", f"endpoint {name}", **request)
         status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 200))
-        return Invocation(status, str(response.get("ContentType", "")), response["Body"].read())
+        return Invocation(status, str(response.get("ContentType", "")), response["Body"].read(), None, response.get("InvokedProductionVariant"))
 
     def _exists(self, name: str) -> bool:
         try:
