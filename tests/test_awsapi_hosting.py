@@ -456,9 +456,10 @@ def test_monitoring_schedules_run_on_demand_and_on_their_cron_while_the_endpoint
         runtime.invoke_endpoint(EndpointName="watched", Body=f"{a:.3f},{b:.3f}".encode(), ContentType="text/csv")
     time.sleep(1.5)  # the servers write what they captured each second
 
-    def schedule(name: str, expression: str) -> dict[str, Any]:
+    def schedule(name: str, expression: str, window: tuple[str, str] | None = None) -> dict[str, Any]:
+        when = {"DataAnalysisStartTime": window[0], "DataAnalysisEndTime": window[1]} if window else {}
         return {"MonitoringScheduleName": name, "MonitoringScheduleConfig": {
-            "ScheduleConfig": {"ScheduleExpression": expression}, "MonitoringType": "DataQuality",
+            "ScheduleConfig": {"ScheduleExpression": expression, **when}, "MonitoringType": "DataQuality",
             "MonitoringJobDefinition": {
                 "BaselineConfig": {"ConstraintsResource": {"S3Uri": "s3://models/baseline/constraints.json"},
                                    "StatisticsResource": {"S3Uri": "s3://models/baseline/statistics.json"}},
@@ -477,7 +478,13 @@ def test_monitoring_schedules_run_on_demand_and_on_their_cron_while_the_endpoint
             time.sleep(0.5)
         raise AssertionError(f"no run of {name} within {seconds} s:\n{(hosted.settings.state_dir / 'endpoints' / 'watched' / 'endpoint.log').read_text()[-3000:]}")
 
-    assert sm.create_monitoring_schedule(**schedule("now", "NOW"))["MonitoringScheduleArn"] == f"{ARN}:monitoring-schedule/now"
+    with pytest.raises(ClientError, match="needs DataAnalysisStartTime and DataAnalysisEndTime"):
+        sm.create_monitoring_schedule(**schedule("now", "NOW"))
+    assert sm.create_monitoring_schedule(**schedule("now", "NOW", ("-PT1H", "PT0H")))["MonitoringScheduleArn"] == f"{ARN}:monitoring-schedule/now"
+    sm.create_monitoring_schedule(**schedule("yesterday", "NOW", ("-P1DT1H", "-P1D")))
+    gone = executions("yesterday", 60)[0]  # the window held none of what was captured a moment ago
+    assert gone["MonitoringExecutionStatus"] == "Failed" and "captured nothing between" in gone["FailureReason"]
+    sm.delete_monitoring_schedule(MonitoringScheduleName="yesterday")
     ran = executions("now", 60)[0]
     assert ran["MonitoringExecutionStatus"] == "CompletedWithViolations" and ran["EndpointName"] == "watched"
     reports = list((hosted.settings.store / "models" / "reports" / "watched" / "now").rglob("constraint_violations.json"))
@@ -491,6 +498,8 @@ def test_monitoring_schedules_run_on_demand_and_on_their_cron_while_the_endpoint
     with pytest.raises(ClientError) as bad:
         sm.create_monitoring_schedule(**schedule("broken", "cron(0 25 ? * * *)"))
     assert "outside 0-23" in str(bad.value)
+    with pytest.raises(ClientError, match="'-1 hour' is not an ISO 8601 duration"):
+        sm.create_monitoring_schedule(**schedule("broken", "cron(0 * ? * * *)", ("-1 hour", "-PT0H")))
     sm.delete_monitoring_schedule(MonitoringScheduleName="every-minute")
     sm.delete_monitoring_schedule(MonitoringScheduleName="now")
     assert json.loads((hosted.settings.state_dir / "endpoints" / "watched" / "monitoring.json").read_text()) == {"schedules": []}

@@ -55,8 +55,9 @@ def baseline_files(settings: Settings, baseline: str) -> tuple[str, str | None]:
 
 def monitor_endpoint(settings: Settings, endpoint: str, *, constraints_uri: str, statistics_uri: str | None = None, output: str | None = None,
                      schedule: str = "on-demand", when: datetime | None = None, ground_truth_uri: str | None = None,
-                     problem_type: str | None = None) -> MonitoringRun:  # fmt: skip
-    """Check what `endpoint` captured against a baseline's constraints (and statistics, for drift): files or s3:// URIs.
+                     problem_type: str | None = None, window: tuple[datetime, datetime] | None = None) -> MonitoringRun:  # fmt: skip
+    """Check what `endpoint` captured (within `window`, by inference time, if given) against a baseline's constraints
+    (and statistics, for drift): files or s3:// URIs.
 
     With `ground_truth_uri` (where labels were uploaded as Model Monitor takes them: JSON lines of
     `{"groundTruthData": {"data", "encoding"}, "eventMetadata": {"eventId"}}`, the id an invocation's
@@ -65,7 +66,7 @@ def monitor_endpoint(settings: Settings, endpoint: str, *, constraints_uri: str,
     MulticlassClassification) metrics are checked against the baseline's.
 
     Raises:
-        EndpointError: the endpoint captures nothing, nothing was captured yet, or the baseline is missing.
+        EndpointError: the endpoint captures nothing, nothing was captured yet (in the window), or the baseline is missing.
     """
     from sagelab.containers.monitor import BASELINE_CONSTRAINTS, BASELINE_STATISTICS, VIOLATIONS, MonitorError
     from sagelab.containers.monitor.analyzer import analyze
@@ -78,12 +79,14 @@ def monitor_endpoint(settings: Settings, endpoint: str, *, constraints_uri: str,
     if ground_truth_uri:
         if not problem_type:
             raise EndpointError("a model-quality check needs the problem type: Regression, BinaryClassification or MulticlassClassification")
-        header, rows, records, skipped = _labelled_rows(files, _ground_truth(store, ground_truth_uri))
+        header, rows, records, skipped = _labelled_rows(files, _ground_truth(store, ground_truth_uri), window)
     else:
         constraints = json.loads(constraints_file.read_text(encoding="utf-8"))
         names = [str(f.get("name")) for f in constraints.get("features", []) if isinstance(f, dict)]
-        rows, records, skipped = _captured_rows(files)
+        rows, records, skipped = _captured_rows(files, window)
         header = names if rows and len(names) == max(len(r) for r in rows) else None
+    if window is not None and not records:
+        raise EndpointError(f"endpoint {endpoint} captured nothing between {window[0]:%Y-%m-%dT%H:%M:%SZ} and {window[1]:%Y-%m-%dT%H:%M:%SZ}")
     now = when or datetime.now(timezone.utc)
     output = output or f"s3://{settings.default_bucket}/monitoring"
     report_uri = f"{output.rstrip('/')}/{endpoint}/{schedule}/{now:%Y/%m/%d/%H}/"
@@ -148,11 +151,12 @@ def _ground_truth(store: Any, where: str) -> dict[str, list[str]]:
     return labels
 
 
-def _labelled_rows(files: list[Path], labels: dict[str, list[str]]) -> tuple[list[str], list[list[str]], int, int]:
+def _labelled_rows(files: list[Path], labels: dict[str, list[str]],
+                   window: tuple[datetime, datetime] | None = None) -> tuple[list[str], list[list[str]], int, int]:  # fmt: skip
     """(prediction, label) rows of the captured answers that have labels; how many requests, how many without a label or readable answer."""
     rows: list[list[str]] = []
     records = skipped = 0
-    for record in _records(files):
+    for record in _records(files, window):
         records += 1
         metadata = record.get("eventMetadata", {})
         truth = labels.get(str(metadata.get("inferenceId") or metadata.get("eventId")))
@@ -198,19 +202,29 @@ def _local(store: Any, where: str) -> Path:
     return Path(path)
 
 
-def _records(files: list[Path]) -> Iterator[dict[str, Any]]:
-    """Every captured record (one JSON line each) of the capture files, in order."""
+def _records(files: list[Path], window: tuple[datetime, datetime] | None = None) -> Iterator[dict[str, Any]]:
+    """Every captured record (one JSON line each) of the capture files, in order; with a window, those inferred within it."""
     for file in files:
         for line in file.read_text(encoding="utf-8").splitlines():
             if line.strip():
-                yield json.loads(line)
+                record = json.loads(line)
+                if window is None or window[0] <= _inference_time(record) < window[1]:
+                    yield record
 
 
-def _captured_rows(files: list[Path]) -> tuple[list[list[str]], int, int]:
+def _inference_time(record: dict[str, Any]) -> datetime:
+    stamp = str(record.get("eventMetadata", {}).get("inferenceTime", ""))
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)  # a record without its time falls outside every window
+
+
+def _captured_rows(files: list[Path], window: tuple[datetime, datetime] | None = None) -> tuple[list[list[str]], int, int]:
     """The data rows of every captured request (its CSV lines, or its JSON instances), how many requests, and how many were unreadable."""
     rows: list[list[str]] = []
     records = skipped = 0
-    for record in _records(files):
+    for record in _records(files, window):
         records += 1
         found = _rows(record.get("captureData", {}).get("endpointInput"))
         if found is None:

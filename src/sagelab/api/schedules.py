@@ -13,11 +13,12 @@ captured, recorded as a monitoring execution (ListMonitoringExecutions).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,39 @@ class Plan:
 def expression_of(request: dict[str, Any]) -> str:
     """A CreateMonitoringSchedule request's cron expression (daily when it has no ScheduleConfig)."""
     return str((request["MonitoringScheduleConfig"].get("ScheduleConfig") or {}).get("ScheduleExpression") or DAILY)
+
+
+_OFFSET = re.compile(r"^([-+]?)P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
+
+
+def window_of(request: dict[str, Any]) -> tuple[timedelta, timedelta]:
+    """The analysis window of a schedule, as offsets from each run's scheduled time: its ScheduleConfig's
+    DataAnalysisStartTime and DataAnalysisEndTime (ISO 8601 durations such as -PT1H, required with NOW), else the
+    hour before the run.
+
+    Raises:
+        EndpointError: an offset that is not an ISO 8601 duration, one missing with NOW, or a window that is empty or
+            longer than 24 hours.
+    """
+    config = request["MonitoringScheduleConfig"].get("ScheduleConfig") or {}
+    start, end = config.get("DataAnalysisStartTime"), config.get("DataAnalysisEndTime")
+    if start is None and end is None:
+        if expression_of(request) == "NOW":
+            raise EndpointError("ScheduleConfig: a NOW schedule needs DataAnalysisStartTime and DataAnalysisEndTime (e.g. -PT1H and -PT0H)")
+        return timedelta(hours=-1), timedelta(0)
+    if start is None or end is None:
+        raise EndpointError("ScheduleConfig: give both DataAnalysisStartTime and DataAnalysisEndTime, or neither")
+    offsets = []
+    for field, text in (("DataAnalysisStartTime", start), ("DataAnalysisEndTime", end)):
+        found = _OFFSET.match(str(text))
+        if not found or not any(found.groups()[1:]):
+            raise EndpointError(f"ScheduleConfig.{field}: {text!r} is not an ISO 8601 duration such as -PT1H or -P1D")
+        sign, days, hours, minutes, seconds = found.groups()
+        size = timedelta(days=int(days or 0), hours=int(hours or 0), minutes=int(minutes or 0), seconds=int(seconds or 0))
+        offsets.append(-size if sign == "-" else size)
+    if not offsets[0] < offsets[1] or offsets[1] - offsets[0] > timedelta(hours=24):
+        raise EndpointError(f"ScheduleConfig: the window {start} to {end} must start before it ends, and span at most 24 hours")
+    return offsets[0], offsets[1]
 
 
 def plan_of(request: dict[str, Any], definition: Callable[[str, str], dict[str, Any] | None]) -> Plan:
@@ -133,8 +167,10 @@ def run_schedule(settings: Settings, name: str, scheduled: datetime) -> dict[str
         try:
             plan = plan_of(stored, lambda kind, definition: (hosting.record(kind, definition) or (None,))[0])
             summary["EndpointName"] = plan.endpoint
+            start, end = window_of(stored)
             done = monitor_endpoint(settings, plan.endpoint, constraints_uri=plan.constraints, statistics_uri=plan.statistics, output=plan.output,
-                                    schedule=name, when=scheduled, ground_truth_uri=plan.ground_truth, problem_type=plan.problem_type)  # fmt: skip
+                                    schedule=name, when=scheduled, ground_truth_uri=plan.ground_truth, problem_type=plan.problem_type,
+                                    window=(scheduled + start, scheduled + end))  # fmt: skip
             summary.update(MonitoringExecutionStatus=done.status)
             print(f"monitoring schedule {name}: {done.status}, {len(done.violations)} violation(s); reports in {done.output}", flush=True)
         except SagelabError as exc:

@@ -11,8 +11,9 @@ serves, and `NOW` runs it once at once. Each run is a data-quality or model-qual
 everything the endpoint captured, written where a monitoring job writes
 (`<output>/<endpoint>/<schedule>/yyyy/mm/dd/hh/`). Where sagelab differs from SageMaker: ModelBias
 and ModelExplainability are refused, as are BatchTransformInput and a baseline without constraints;
-cron minutes finer than an hour are taken as they are; DataAnalysisStartTime/EndTime, resources,
-images and processor scripts are recorded, not used.
+cron minutes finer than an hour are taken as they are; resources, images and processor scripts are
+recorded, not used. A run reads the records captured in its analysis window (DataAnalysisStartTime
+and DataAnalysisEndTime from the scheduled time, else the hour before it).
 """
 
 from __future__ import annotations
@@ -96,13 +97,14 @@ def create_monitoring_schedule(context: Context, request: dict[str, Any]) -> dic
     The checks (data quality, or model quality with ground truth) come from an inline MonitoringJobDefinition or the
     job definition MonitoringJobDefinitionName names, as the SDK's monitors create them."""
     from sagelab.api.local_hosting import LocalHosting
-    from sagelab.api.schedules import SCHEDULE, expression_of, plan_of, start_run
+    from sagelab.api.schedules import SCHEDULE, expression_of, plan_of, start_run, window_of
     from sagelab.cron import check_expression
 
     name = request["MonitoringScheduleName"]
     try:
         plan = plan_of(request, _definition(context))
         expression = check_expression(expression_of(request))
+        window_of(request)
     except EndpointError as exc:
         raise ValidationException(str(exc)) from None
     endpoint = plan.endpoint
