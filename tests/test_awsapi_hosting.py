@@ -636,3 +636,34 @@ def test_the_sdks_model_monitors_schedule_data_and_model_quality_through_job_def
     with pytest.raises(ClientError, match="does not exist"):
         sm.describe_model_quality_job_definition(JobDefinitionName=definition)
     sm.delete_endpoint(EndpointName="watched")
+
+
+def test_job_definitions_and_schedules_that_cannot_run_locally_are_refused_saying_why(hosted: Api) -> None:
+    sm = hosted.client()
+    output = {"MonitoringOutputs": [{"S3Output": {"S3Uri": "s3://models/reports", "LocalPath": "/opt/ml/processing/output"}}]}
+    common = {"JobResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 20}}, "RoleArn": ROLE}
+    endpoint = {"EndpointInput": {"EndpointName": "nowhere", "LocalPath": "/opt/ml/processing/input"}}
+    refusals = {
+        "ModelQualityAppSpecification.ProblemType: one of Regression, BinaryClassification, MulticlassClassification": lambda: (
+            sm.create_model_quality_job_definition(JobDefinitionName="q", ModelQualityAppSpecification={"ImageUri": "monitor"},
+                                                   ModelQualityJobInput={**endpoint, "GroundTruthS3Input": {"S3Uri": "s3://models/truth"}},
+                                                   ModelQualityJobOutputConfig=output, **common)),  # fmt: skip
+        "BatchTransformInput is not served locally": lambda: sm.create_data_quality_job_definition(
+            JobDefinitionName="d", DataQualityAppSpecification={"ImageUri": "monitor"}, DataQualityJobOutputConfig=output,
+            DataQualityJobInput={"BatchTransformInput": {"DataCapturedDestinationS3Uri": "s3://models/capture", "DatasetFormat": {"Csv": {}},
+                                                         "LocalPath": "/opt/ml/processing/input"}}, **common),  # fmt: skip
+        "a local run checks the captured data against a baseline's constraints": lambda: sm.create_data_quality_job_definition(
+            JobDefinitionName="d", DataQualityAppSpecification={"ImageUri": "monitor"}, DataQualityJobInput=endpoint,
+            DataQualityJobOutputConfig=output, **common),  # fmt: skip
+        "no DataQuality job definition 'missing': create it with CreateDataQualityJobDefinition first": lambda: sm.create_monitoring_schedule(
+            MonitoringScheduleName="s", MonitoringScheduleConfig={"MonitoringJobDefinitionName": "missing", "MonitoringType": "DataQuality"}),
+        "MonitoringType ModelBias: local schedules check DataQuality or ModelQuality": lambda: sm.create_monitoring_schedule(
+            MonitoringScheduleName="s", MonitoringScheduleConfig={"MonitoringJobDefinitionName": "bias", "MonitoringType": "ModelBias"}),
+    }
+    for message, call in refusals.items():
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert refused.value.response["Error"]["Code"] == "ValidationException" and message in str(refused.value), refused.value
+    with pytest.raises(ClientError, match="does not exist"):
+        sm.delete_data_quality_job_definition(JobDefinitionName="missing")
+    assert sm.list_model_quality_job_definitions()["JobDefinitionSummaries"] == []

@@ -148,11 +148,17 @@ def _plan(monitoring_type: str, endpoint_input: dict[str, Any], baseline: dict[s
 
 
 def run_schedule(settings: Settings, name: str, scheduled: datetime) -> dict[str, Any]:
-    """Run a schedule once (a data-quality run over what its endpoint captured) and record it as a monitoring execution."""
+    """Run a schedule once (a data- or model-quality run over what its endpoint captured in the schedule's window) and
+    record it as a monitoring execution."""
     from sagelab.api.monitoring import monitor_endpoint
     from sagelab.serving.endpoints import Hosting
 
     hosting = Hosting(settings.state_dir, settings.region, settings.account)
+
+    def definition(kind: str, definition_name: str) -> dict[str, Any] | None:
+        record = hosting.record(kind, definition_name)
+        return record[0] if record else None
+
     try:
         found = hosting.record(SCHEDULE, name)
         if found is None:
@@ -165,7 +171,7 @@ def run_schedule(settings: Settings, name: str, scheduled: datetime) -> dict[str
                                    "ProcessingJobArn": f"arn:aws:sagemaker:{settings.region}:{settings.account}:processing-job/"
                                                        f"model-monitoring-{scheduled:%Y%m%d%H%M}-{name[:20].lower()}"}  # fmt: skip
         try:
-            plan = plan_of(stored, lambda kind, definition: (hosting.record(kind, definition) or (None,))[0])
+            plan = plan_of(stored, definition)
             summary["EndpointName"] = plan.endpoint
             start, end = window_of(stored)
             done = monitor_endpoint(settings, plan.endpoint, constraints_uri=plan.constraints, statistics_uri=plan.statistics, output=plan.output,

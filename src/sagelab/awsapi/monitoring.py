@@ -19,6 +19,7 @@ and DataAnalysisEndTime from the scheduled time, else the hour before it).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +77,7 @@ def _publish(context: Context, endpoint: str) -> None:
         hosting.close()
 
 
-def _definition(context: Context) -> Any:
+def _definition(context: Context) -> Callable[[str, str], dict[str, Any] | None]:
     """Finds a stored job definition's request by (kind, name), for `plan_of`."""
 
     def find(kind: str, name: str) -> dict[str, Any] | None:
