@@ -259,14 +259,18 @@ def test_cost_and_the_run_summary_price_a_pipeline_from_its_local_runs(project: 
     before = sagelab("cost", f"{EXAMPLE}/pipeline.py:pipeline", cwd=project)
     assert "default (10 min)" in before.stdout and "No prices for us-east-1 yet" in before.stderr and "Total: $0.00" in before.stdout
     priced_catalog()
-    ran = sagelab("run", f"{EXAMPLE}/pipeline.py:pipeline", cwd=project)
+    ran = sagelab("run", f"{EXAMPLE}/pipeline.py:pipeline", "--cache", "content", cwd=project)
     assert "On SageMaker this run would cost about $" in ran.stdout
+    status = sagelab("status", "latest", "--cost", cwd=project)
+    assert "would have cost on SageMaker (estimate)" in status.stdout and "$0.1250" in status.stdout
+    cached = sagelab("run", f"{EXAMPLE}/pipeline.py:pipeline", "--cache", "content", cwd=project)  # every step reused: none of it counts
+    assert cached.stdout.count("cached: reused from execution") >= 3, cached.stdout
+    assert "On SageMaker this run would cost about $0.0000" in cached.stdout, cached.stdout
+    assert "no job ran" in sagelab("status", "latest", "--cost", cwd=project).stdout
     after = sagelab("cost", f"{EXAMPLE}/pipeline.py:pipeline", "-p", "InstanceType=ml.m5.xlarge", cwd=project)
     rows = {line.split()[0]: line for line in after.stdout.splitlines()[2:] if line.startswith(("Preprocess", "Train", "Evaluate"))}
     assert set(rows) == {"Preprocess", "Train", "Evaluate"}
     assert all("ml.m5.xlarge" in row and "$0.25" in row and "local median of 1 run + 90 s start" in row for row in rows.values())
-    status = sagelab("status", "latest", "--cost", cwd=project)
-    assert "would have cost on SageMaker (estimate)" in status.stdout and "$0.1250" in status.stdout
     wrong = sagelab("cost", f"{EXAMPLE}/pipeline.py:pipeline", "-p", "InstanceType=ml.inf2.xlarge", cwd=project, check=False)
     assert wrong.returncode == 1 and "cannot be used for processing" in wrong.stderr and "Traceback" not in wrong.stderr
 

@@ -158,7 +158,7 @@ class LocalBackend(_StoreReads):
     def _execution(self, records: Records, record: ExecutionRecord) -> Execution:
         steps = {
             s.name: Step(s.name, s.type, s.status, timestamp(s.started), timestamp(s.ended), s.failure_reason, s.job_name, s.attempts,
-                         _properties=s.properties or {})  # fmt: skip
+                         s.reused_from, _properties=s.properties or {})  # fmt: skip
             for s in records.steps(record.id)
         }
         # Steps that never started have no record; the definition names them, Pending.
@@ -298,7 +298,7 @@ class SageMakerBackend(_StoreReads):
         steps = {}
         for s in snapshot.steps:
             step = Step(s.name, s.type or "", s.status, timestamp(s.started), timestamp(s.ended), s.failure_reason,
-                        s.job_arn.rsplit("/", 1)[-1] if s.job_arn else None, s.attempts or 0)  # fmt: skip
+                        s.job_arn.rsplit("/", 1)[-1] if s.job_arn else None, s.attempts or 0, s.cached_from)  # fmt: skip
             step._load_properties = self._describer(step.type, s.job_arn)
             steps[s.name] = step
         return Execution(snapshot.id, snapshot.pipeline, snapshot.status, timestamp(snapshot.started), timestamp(snapshot.ended),

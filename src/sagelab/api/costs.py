@@ -44,12 +44,13 @@ def _runs(count: int) -> str:
 
 
 def _history(executions: list[Execution]) -> dict[str, list[float]]:
-    """Step → durations of its succeeded runs (per training job, for a tuning step), newest first."""
+    """Step → durations of its succeeded runs (per training job, for a tuning step), newest first; a step that took
+    an earlier run's results (a cache hit) did not run, and its near-zero span would pull the median down."""
     seconds: dict[str, list[float]] = {}
     for execution in executions:
         billed = {b.name: b for b in _billed_or_none(execution)}
         for step in execution.steps.values():
-            if step.status == "Succeeded" and step.duration is not None:
+            if step.status == "Succeeded" and step.duration is not None and step.reused_from is None:
                 took = step.duration
                 known = billed.get(step.name)
                 if known is not None and known.jobs > 1:
@@ -113,7 +114,8 @@ def execution_cost(execution: Execution, region: str, *, local: bool, catalog: C
     """What a finished execution cost (on SageMaker), or would have (a local one), from its steps' timings.
 
     A training step counts SageMaker's `BillableTimeInSeconds` when its job reports one; a tuning step the
-    span of each of its trainings. A local execution's steps get SageMaker's start-up added.
+    span of each of its trainings; a step that reused an earlier run's results nothing. A local execution's
+    steps get SageMaker's start-up added.
     """
     catalog = catalog or load_catalog()
     try:
@@ -131,6 +133,8 @@ def execution_cost(execution: Execution, region: str, *, local: bool, catalog: C
 
 
 def _step_seconds(step: Any, billed: BilledStep, local: bool) -> tuple[float, str]:
+    if step.reused_from is not None:  # a cache hit starts no job: SageMaker bills nothing for it
+        return 0.0, f"reused from execution {step.reused_from}: no job ran"
     if local:
         return step.duration + START_SECONDS, f"estimate: local {step.duration:.1f} s + {START_SECONDS:g} s start"
     properties = step.properties

@@ -37,6 +37,7 @@ class Step:
     failure_reason: str | None = None
     job_name: str | None = None
     attempts: int = 0
+    reused_from: str | None = None  # the execution whose results it took instead of running (a cache hit, or not selected)
     _properties: dict[str, Any] | None = field(default=None, repr=False)
     _load_properties: Any = field(default=None, repr=False, compare=False)  # () -> dict, for properties read lazily
 

@@ -212,7 +212,7 @@ def list_pipeline_execution_steps(context: Context, request: dict[str, Any]) -> 
             "Metadata": _metadata(context, step),
             "AttemptCount": step.attempts or None,
         }
-        reused = _reused_from(step.note or "")
+        reused = step.reused_from
         if reused:
             member = "SelectiveExecutionResult" if "not selected" in (step.note or "") else "CacheHitResult"
             entry[member] = {"SourcePipelineExecutionArn": execution_arn(context, record.pipeline, reused)}
@@ -230,12 +230,6 @@ def _declared(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]
             arguments = step.get("Arguments")
             if isinstance(arguments, dict):
                 pending += list(arguments.get("IfSteps", [])) + list(arguments.get("ElseSteps", []))
-
-
-def _reused_from(note: str) -> str | None:
-    """The execution a step's results were taken from, as the local engine's note says ("cached: reused from execution X")."""
-    _, found, rest = note.partition("reused from execution ")
-    return rest.split()[0] if found and rest else None
 
 
 def _metadata(context: Context, step: Any) -> dict[str, Any]:

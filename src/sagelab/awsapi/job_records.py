@@ -104,7 +104,7 @@ def jobs(context: Context, kind: Kind) -> list[Job]:
     try:
         found = []
         for execution_id, step in records.job_steps(kind.step_type):
-            if step.status not in _STATUSES or "reused from execution" in (step.note or ""):
+            if step.status not in _STATUSES or step.reused_from:
                 continue  # not started, or results taken from another execution's job (a cache hit, a selective execution)
             name = tuning_name(execution_id, step.name, str(step.job_name)) if kind.step_type == "Tuning" else step.job_name
             status = _STATUSES[step.status]

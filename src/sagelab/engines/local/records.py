@@ -98,6 +98,13 @@ class StepRecord:
     note: str | None = None  # e.g. why the step was or was not taken from the cache
     attempts: int = 0
 
+    @property
+    def reused_from(self) -> str | None:
+        """The execution whose results this step took instead of running: a cache hit ("cached: reused from execution X")
+        or a step a selective execution did not select ("reused from execution X (not selected)")."""
+        _, found, rest = (self.note or "").partition("reused from execution ")
+        return rest.split()[0] if found and rest else None
+
 
 @dataclass(frozen=True)
 class CacheEntry:
