@@ -576,6 +576,66 @@ def test_two_workers_share_the_port(serve: Any, echo_model: Path) -> None:
     assert server.stop() == 0
 
 
+def test_the_dealer_takes_turns_gives_back_a_dead_workers_queue_and_waits_out_a_lack_of_descriptors() -> None:
+    """serving.dispatch on its own: connections dealt in turn to the serving slots; those queued for a worker that exited go
+    to the others; when accept() fails (no file descriptor left) the connections stay queued and one line is logged."""
+    import logging
+    import resource
+
+    from sagelab.serving.dispatch import Dealer, receive
+
+    logged: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = logged.append  # type: ignore[method-assign]
+    logging.getLogger("sagelab.serving").addHandler(handler)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.setblocking(False)
+        dealer = Dealer(listener)
+        workers = {slot: dealer.open(slot) for slot in (0, 1)}
+        for end in workers.values():
+            end.setblocking(False)
+        for slot in workers:
+            dealer.ready(slot)
+        clients = [socket.create_connection(listener.getsockname()) for _ in range(4)]
+        time.sleep(0.1)
+        dealer.accept()
+        taken: dict[int, list[socket.socket]] = {0: [], 1: []}
+        receive(workers[0], taken[0].append)
+        assert len(taken[0]) == 2  # and two wait for worker 1, which "exits" without taking them
+        dealer.close(1)
+        receive(workers[0], taken[0].append)
+        assert len(taken[0]) == 4
+        peers = sorted(c.getpeername()[1] for c in taken[0])
+        assert peers == sorted(c.getsockname()[1] for c in clients)  # the very connections the clients opened
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        late = socket.create_connection(listener.getsockname())
+        time.sleep(0.1)
+        spare = []
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (16, hard))
+            try:
+                while True:
+                    spare.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError:
+                pass
+            started = time.monotonic()
+            dealer.accept()
+            assert time.monotonic() - started >= 0.4  # it paused instead of spinning on a listener that stays readable
+        finally:
+            for fd in spare:
+                os.close(fd)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        logging.getLogger("sagelab.serving").removeHandler(handler)
+        assert sum("accepting a connection failed" in r.getMessage() for r in logged) == 1
+        dealer.accept()  # descriptors again: the queued connection is dealt
+        receive(workers[0], taken[0].append)
+        assert len(taken[0]) == 5 and taken[0][-1].getpeername()[1] == late.getsockname()[1]
+        for connection in [*clients, late, *taken[0]]:
+            connection.close()
+        dealer.close_all()
+        workers[0].close()
+
+
 WHO_ANSWERS = """
     import os
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Callable
 
 logger = logging.getLogger("sagelab.serving")
 
 BACKLOG = 2048  # connections the kernel queues before the server accepts them
 _MAX_ACCEPTS_PER_WAKE = 64  # then reap workers and wake again: a connection flood never starves the rest
+_ACCEPT_RETRY = 0.5  # seconds to wait after accept() fails (out of file descriptors, say)
 
 
 class Dealer:
@@ -79,7 +81,8 @@ class Dealer:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # e.g. too many open files: the connection stays queued for later
-                logger.error("accepting a connection failed: %s", exc)
+                logger.error("accepting a connection failed: %s; trying again in %g s", exc, _ACCEPT_RETRY)
+                time.sleep(_ACCEPT_RETRY)  # the listener stays readable: without a pause this would spin, logging
                 return
             with connection:
                 self._deal(connection)
