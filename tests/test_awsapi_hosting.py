@@ -285,6 +285,55 @@ def test_an_async_endpoint_reads_its_input_from_s3_and_writes_the_answer_where_i
     sm.delete_endpoint(EndpointName="later")
 
 
+SLEEPY = """
+import time
+
+
+def predict_fn(data, model):
+    time.sleep(float(data[0][0]))  # the first value: seconds to think
+    return model.predict(data)
+"""
+
+
+def test_an_async_invocation_may_take_longer_than_a_real_time_one_but_not_longer_than_its_timeout(hosted: Api, tmp_path: Path) -> None:
+    """InvokeEndpointAsync waits for the model up to InvocationTimeoutSeconds (15 minutes by default, where InvokeEndpoint waits 60 s);
+    a model slower than that gets its request's failure written to the failure location."""
+    sm, runtime, s3 = hosted.client(), hosted.client("sagemaker-runtime"), hosted.client("s3")
+    model = archive(tmp_path / "slow.tar.gz", linear((1, 2)))
+    with tarfile.open(model, "r:gz") as tar:
+        weights = tar.extractfile("model.joblib").read()  # type: ignore[union-attr]
+    with tarfile.open(model, "w:gz") as tar:
+        for member, data in (("model.joblib", weights), ("code/inference.py", SLEEPY.encode())):
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    sm.create_model(ModelName="slow", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": upload(hosted, model, "slow/model.tar.gz")},
+                    ExecutionRoleArn=ROLE)  # fmt: skip
+    sm.create_endpoint_config(EndpointConfigName="slow", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": "slow", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
+        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": "s3://models/slow-out", "S3FailurePath": "s3://models/slow-failed"}})  # fmt: skip
+    sm.create_endpoint(EndpointName="slow", EndpointConfigName="slow")
+    in_service(sm, "slow")
+    s3.put_object(Bucket="models", Key="slow-in/request.csv", Body=b"3,0")
+
+    def outcome(key: str) -> bytes:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                return s3.get_object(Bucket="models", Key=key)["Body"].read()  # type: ignore[no-any-return]
+            except ClientError:
+                time.sleep(0.1)
+        raise AssertionError(f"nothing at {key}")
+
+    runtime.invoke_endpoint_async(EndpointName="slow", InputLocation="s3://models/slow-in/request.csv", ContentType="text/csv",
+                                  Accept="application/json", InferenceId="patient")  # fmt: skip
+    runtime.invoke_endpoint_async(EndpointName="slow", InputLocation="s3://models/slow-in/request.csv", ContentType="text/csv",
+                                  InferenceId="hasty", InvocationTimeoutSeconds=1)  # fmt: skip
+    assert b"did not answer within 1 s" in outcome("slow-failed/hasty-error.out")
+    assert np.allclose(json.loads(outcome("slow-out/patient.out")), [3.0])
+    sm.delete_endpoint(EndpointName="slow")
+
+
 def refused_async(runtime: Any, name: str) -> str:
     with pytest.raises(ClientError) as caught:
         runtime.invoke_endpoint_async(EndpointName=name, InputLocation="s3://models/x")

@@ -305,15 +305,16 @@ class LocalHosting:
         return True
 
     def invoke(self, name: str, body: bytes, content_type: str, accept: str | None = None, *, target_container: str | None = None,
-               custom_attributes: str | None = None, inference_id: str | None = None, target_variant: str | None = None) -> Invocation:  # fmt: skip
-        """POST the body to the endpoint's server, as InvokeEndpoint does (the model's answer, whatever its status).
+               custom_attributes: str | None = None, inference_id: str | None = None, target_variant: str | None = None,
+               timeout: float = 60.0) -> Invocation:  # fmt: skip
+        """POST the body to the endpoint's server, as InvokeEndpoint does (the model's answer, whatever its status, within `timeout` s).
 
         Raises:
             EndpointError: the endpoint is not serving, or its server did not answer.
         """
         hosting = self._hosting()
         try:
-            return hosting.invoke(name, body, content_type, accept, target_container=target_container, custom_attributes=custom_attributes,
+            return hosting.invoke(name, body, content_type, accept, timeout, target_container=target_container, custom_attributes=custom_attributes,
                                   inference_id=inference_id, target_variant=target_variant)  # fmt: skip
         finally:
             hosting.close()

@@ -16,7 +16,9 @@ sagemaker-runtime's (the code in x-amzn-ErrorType, `Message` and the modeled mem
 
 InvokeEndpointAsync (POST /endpoints/{EndpointName}/async-invocations) answers 202 with the OutputLocation and
 FailureLocation headers at once, for an endpoint whose config has an AsyncInferenceConfig; the input is read
-from InputLocation in the project's store and the answer written where OutputLocation says.
+from InputLocation in the project's store and the answer written where OutputLocation says, or where
+FailureLocation says when the model fails or takes longer than InvocationTimeoutSeconds (15 minutes unless
+given, as on SageMaker, where InvokeEndpoint waits 60 s).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
 SERVICE = "sagemaker-runtime"
 MAX_BODY = 6291456  # InvokeEndpoint's Body: at most 6 MB (botocore's model)
+ASYNC_TIMEOUT = 900  # seconds an asynchronous invocation may take when InvocationTimeoutSeconds is not given (SageMaker's default)
 _OPERATIONS = {"invocations": "InvokeEndpoint", "async-invocations": "InvokeEndpointAsync",
                "invocations-response-stream": "InvokeEndpointWithResponseStream"}  # fmt: skip
 
@@ -80,8 +83,9 @@ def _request(name: str, headers: Headers, body: bytes, operation: str = "InvokeE
     shape = service_model(SERVICE).operation_model(operation).input_shape
     params: dict[str, Any] = {"EndpointName": name, **({"Body": body} if "Body" in shape.members else {})}
     for member, member_shape in shape.members.items():
-        if member_shape.serialization.get("location") == "header" and headers.get(member_shape.serialization["name"]) is not None:
-            params[member] = headers.get(member_shape.serialization["name"])
+        value = headers.get(member_shape.serialization.get("name", "")) if member_shape.serialization.get("location") == "header" else None
+        if value is not None:  # a header is text; an integer member (RequestTTLSeconds, InvocationTimeoutSeconds) is sent as digits
+            params[member] = int(value) if member_shape.type_name == "integer" and value.strip().lstrip("-").isdigit() else value
     if len(body) > MAX_BODY:
         raise ValidationException(f"1 validation error detected: Value at 'body' failed to satisfy constraint: Member must have length "
                                   f"less than or equal to {MAX_BODY}")  # fmt: skip
@@ -158,10 +162,12 @@ def _invoke_async(context: Context, request: dict[str, Any]) -> Answer:
     succeeded = f"{base}/{inference_id}.out"
     failed = f"{str(output.get('S3FailurePath') or base).rstrip('/')}/{inference_id}-error.out"
 
+    timeout = float(request.get("InvocationTimeoutSeconds", ASYNC_TIMEOUT))
+
     def work() -> None:
         try:
             answer = hosting.invoke(name, body, request.get("ContentType", "application/octet-stream"), request.get("Accept"),
-                                    custom_attributes=request.get("CustomAttributes"), inference_id=inference_id)  # fmt: skip
+                                    custom_attributes=request.get("CustomAttributes"), inference_id=inference_id, timeout=timeout)  # fmt: skip
             store.put_bytes(succeeded if 200 <= answer.status < 300 else failed, answer.body)
         except SagelabError as exc:
             store.put_bytes(failed, f"{exc}\n".encode())

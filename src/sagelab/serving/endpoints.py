@@ -324,6 +324,8 @@ class Hosting:
         except urllib.error.HTTPError as exc:
             return Invocation(exc.code, exc.headers.get("Content-Type", ""), exc.read(), exc.headers.get(CUSTOM_ATTRIBUTES_HEADER), variant)
         except OSError as exc:
+            if isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError):
+                raise EndpointError(f"endpoint {name} at {info.url} did not answer within {timeout:g} s") from None
             raise EndpointError(f"endpoint {name} at {info.url} did not answer: {exc}") from None
 
     def _pick(self, name: str, target: str | None) -> tuple[str | None, EndpointInfo]:
