@@ -413,12 +413,12 @@ def test_every_hosting_operation_is_answered(hosted: Api, tmp_path: Path) -> Non
     assert ("sagemaker-runtime", "InvokeEndpoint", 200) in {answer[:3] for answer in hosted.responses}
 
 
-KERNEL = r'''
-"""A notebook's kernel: IPython runs each cell as Jupyter would; the SageMaker SDK deploys and predicts through the local API."""
+KERNEL_START = r'''
+"""A notebook's kernel: IPython runs each cell as Jupyter would, the SageMaker SDK in it reaching the local API (its port: argv[1])."""
 import json, os, sys
 from IPython.core.interactiveshell import InteractiveShell
 
-port, image, role = sys.argv[1:4]
+port = sys.argv[1]
 shell = InteractiveShell.instance()
 
 
@@ -430,6 +430,28 @@ def cell(source):
 
 cell("%load_ext sagelab")
 cell(f"%sagelab local --port {port}")
+'''
+
+
+def run_in_kernel(api: Api, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run KERNEL_START + `script` on the SageMaker SDK's Python in the project's folder, with no AWS to reach; it must succeed."""
+    python = ROOT / ".cache" / "sdk-venv" / "bin" / "python"
+    if not python.is_file():
+        pytest.fail(f"{python} is missing: scripts/test installs the SageMaker SDK there (tests/fixtures/sdk/requirements.txt)", pytrace=False)
+    root = api.settings.root
+    (root / "kernel.py").write_text(KERNEL_START + script)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_"))}, "HOME": str(root),
+           "AWS_CONFIG_FILE": str(root / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(root / "none"),
+           "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"}  # no AWS: nothing but the local API answers  # fmt: skip
+    run = subprocess.run([str(python), "kernel.py", api.endpoint.rsplit(":", 1)[1], *args], cwd=root, env=env, capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return run
+
+
+KERNEL = r'''
+# The SDK deploys and predicts.
+image, role = sys.argv[2:4]
 cell(f"""
 import boto3, sagemaker
 from sagemaker.deserializers import JSONDeserializer
@@ -456,18 +478,10 @@ print(json.dumps({"bucket": shell.user_ns["bucket"], "account": shell.user_ns["a
 
 
 def test_sagelab_local_in_a_kernel_lets_the_sdk_deploy_and_predict(hosted: Api, tmp_path: Path) -> None:
-    python = ROOT / ".cache" / "sdk-venv" / "bin" / "python"
-    if not python.is_file():
-        pytest.fail(f"{python} is missing: scripts/test installs the SageMaker SDK there (tests/fixtures/sdk/requirements.txt)", pytrace=False)
     root = hosted.settings.root
     archive(root / "model.tar.gz", linear((1, 2)))
-    (root / "kernel.py").write_text(KERNEL)
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_"))}, "HOME": str(root),
-           "AWS_CONFIG_FILE": str(root / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(root / "none"),
-           "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"}  # no AWS: nothing but the local API answers  # fmt: skip
+    run = run_in_kernel(hosted, KERNEL, IMAGE, ROLE)
     port = hosted.endpoint.rsplit(":", 1)[1]
-    run = subprocess.run([str(python), "kernel.py", port, IMAGE, ROLE], cwd=root, env=env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert f"now reach sagelab's local API at http://127.0.0.1:{port}" in run.stdout
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["bucket"] == f"sagemaker-us-east-1-{ACCOUNT}" and result["account"] == ACCOUNT
@@ -556,23 +570,9 @@ def test_monitoring_schedules_run_on_demand_and_on_their_cron_while_the_endpoint
 
 
 MONITORS = r'''
-"""A notebook's kernel: the SageMaker SDK's DefaultModelMonitor and ModelQualityMonitor schedule checks of an endpoint
-through the local API, as they would on SageMaker: a job definition each, then a schedule naming it."""
-import sys
-from IPython.core.interactiveshell import InteractiveShell
-
-port, role = sys.argv[1:3]
-shell = InteractiveShell.instance()
-
-
-def cell(source):
-    result = shell.run_cell(source)
-    if not result.success:
-        raise SystemExit(f"the cell {source!r} failed: {result.error_before_exec or result.error_in_exec!r}")
-
-
-cell("%load_ext sagelab")
-cell(f"%sagelab local --port {port}")
+# The SDK's DefaultModelMonitor and ModelQualityMonitor schedule checks of an endpoint, as they would on SageMaker:
+# a job definition each, then a schedule naming it.
+role = sys.argv[2]
 cell(f"""
 import sagemaker
 from sagemaker.model_monitor import DefaultModelMonitor, EndpointInput, ModelQualityMonitor
@@ -604,9 +604,6 @@ def test_the_sdks_model_monitors_schedule_data_and_model_quality_through_job_def
     by InferenceId (close: none); a stopped schedule is not handed to the endpoint's supervisor; a definition in use stays."""
     from sagelab.containers.monitor.analyzer import analyze
 
-    python = ROOT / ".cache" / "sdk-venv" / "bin" / "python"
-    if not python.is_file():
-        pytest.fail(f"{python} is missing: scripts/test installs the SageMaker SDK there (tests/fixtures/sdk/requirements.txt)", pytrace=False)
     sm, runtime, s3 = hosted.client(), hosted.client("sagemaker-runtime"), hosted.client("s3")
     data = upload(hosted, archive(tmp_path / "a.tar.gz", linear((1, 2))), "adder/model.tar.gz")
     sm.create_model(ModelName="adder", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": data}, ExecutionRoleArn=ROLE)
@@ -638,14 +635,7 @@ def test_the_sdks_model_monitors_schedule_data_and_model_quality_through_job_def
     s3.put_object(Bucket="models", Key="ground-truth/2026/12/07/09/labels.jsonl", Body=("\n".join(labels) + "\n").encode())
     time.sleep(1.5)  # the servers write what they captured each second
 
-    root = hosted.settings.root
-    (root / "monitors.py").write_text(MONITORS)
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_"))}, "HOME": str(root),
-           "AWS_CONFIG_FILE": str(root / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(root / "none"),
-           "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"}  # no AWS: nothing but the local API answers  # fmt: skip
-    run = subprocess.run([str(python), "monitors.py", hosted.endpoint.rsplit(":", 1)[1], ROLE], cwd=root, env=env, capture_output=True,
-                         text=True, timeout=300)  # fmt: skip
-    assert run.returncode == 0 and "scheduled" in run.stdout, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "scheduled" in run_in_kernel(hosted, MONITORS, ROLE).stdout
 
     def finished(name: str) -> dict[str, Any]:
         deadline = time.monotonic() + 90
