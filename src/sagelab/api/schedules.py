@@ -44,7 +44,6 @@ class Plan:
     constraints: str
     statistics: str | None
     output: str
-    monitoring_type: str = "DataQuality"
     ground_truth: str | None = None
     problem_type: str | None = None
 
@@ -103,7 +102,7 @@ def plan_of(request: dict[str, Any], definition: Callable[[str, str], dict[str, 
         endpoints = [i["EndpointInput"] for i in inline.get("MonitoringInputs", []) if i.get("EndpointInput")]
         if len(endpoints) != 1:
             raise EndpointError("MonitoringInputs: a local schedule monitors one endpoint (one EndpointInput)")
-        return _plan(monitoring_type, endpoints[0], inline.get("BaselineConfig"), inline["MonitoringOutputConfig"], None)
+        return _plan(endpoints[0], inline.get("BaselineConfig"), inline["MonitoringOutputConfig"], None)
     name = config.get("MonitoringJobDefinitionName")
     if not name:
         raise EndpointError("MonitoringScheduleConfig: give a MonitoringJobDefinition or a MonitoringJobDefinitionName")
@@ -132,11 +131,11 @@ def definition_plan(monitoring_type: str, request: dict[str, Any]) -> Plan:
             raise EndpointError(f"ModelQualityAppSpecification.ProblemType: one of {', '.join(PROBLEM_TYPES)}, got {problem_type!r}")
         if not ground_truth:
             raise EndpointError("ModelQualityJobInput.GroundTruthS3Input.S3Uri: where the labels are uploaded")
-    return _plan(monitoring_type, job_input["EndpointInput"], request.get(f"{monitoring_type}BaselineConfig"),
+    return _plan(job_input["EndpointInput"], request.get(f"{monitoring_type}BaselineConfig"),
                  request[f"{monitoring_type}JobOutputConfig"], (ground_truth, problem_type))  # fmt: skip
 
 
-def _plan(monitoring_type: str, endpoint_input: dict[str, Any], baseline: dict[str, Any] | None, outputs: dict[str, Any],
+def _plan(endpoint_input: dict[str, Any], baseline: dict[str, Any] | None, outputs: dict[str, Any],
           labels: tuple[str | None, str | None] | None) -> Plan:  # fmt: skip
     constraints = ((baseline or {}).get("ConstraintsResource") or {}).get("S3Uri")
     if not constraints:
@@ -144,7 +143,7 @@ def _plan(monitoring_type: str, endpoint_input: dict[str, Any], baseline: dict[s
     statistics = ((baseline or {}).get("StatisticsResource") or {}).get("S3Uri")
     output = outputs["MonitoringOutputs"][0]["S3Output"]["S3Uri"]
     ground_truth, problem_type = labels or (None, None)
-    return Plan(endpoint_input["EndpointName"], constraints, statistics, output, monitoring_type, ground_truth, problem_type)
+    return Plan(endpoint_input["EndpointName"], constraints, statistics, output, ground_truth, problem_type)
 
 
 def run_schedule(settings: Settings, name: str, scheduled: datetime) -> dict[str, Any]:

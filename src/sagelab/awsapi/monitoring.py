@@ -41,16 +41,21 @@ def _arn(context: Context, name: str) -> str:
     return context.arn(f"monitoring-schedule/{name.lower()}")
 
 
-def _schedules(context: Context) -> list[tuple[str, dict[str, Any], float]]:
-    from sagelab.api.schedules import SCHEDULE
-
+def _records(context: Context, kind: str) -> list[tuple[str, dict[str, Any], float]]:
+    """Every record of a kind in hosting.db (schedules, job definitions); none before the project has one."""
     if not (context.settings.state_dir / "hosting.db").is_file():
         return []
     hosting = _hosting(context)
     try:
-        return hosting.records(SCHEDULE)
+        return hosting.records(kind)
     finally:
         hosting.close()
+
+
+def _schedules(context: Context) -> list[tuple[str, dict[str, Any], float]]:
+    from sagelab.api.schedules import SCHEDULE
+
+    return _records(context, SCHEDULE)
 
 
 def _found(context: Context, name: str) -> tuple[dict[str, Any], float]:
@@ -243,21 +248,11 @@ def _create_definition(context: Context, request: dict[str, Any], monitoring_typ
     return {"JobDefinitionArn": _definition_arn(context, kind, name)}
 
 
-def _stored_definitions(context: Context, kind: str) -> list[tuple[str, dict[str, Any], float]]:
-    if not (context.settings.state_dir / "hosting.db").is_file():
-        return []
-    hosting = _hosting(context)
-    try:
-        return hosting.records(kind)
-    finally:
-        hosting.close()
-
-
 def _describe_definition(context: Context, request: dict[str, Any], monitoring_type: str) -> dict[str, Any]:
     from sagelab.api.schedules import DEFINITION_KINDS
 
     kind, name = DEFINITION_KINDS[monitoring_type], request["JobDefinitionName"]
-    for found, stored, created in _stored_definitions(context, kind):
+    for found, stored, created in _records(context, kind):
         if found == name:
             fields = {key: value for key, value in stored.items() if key not in ("Tags", "JobDefinitionName")}
             return {"JobDefinitionArn": _definition_arn(context, kind, name), "JobDefinitionName": name, "CreationTime": created, **fields}
@@ -269,7 +264,7 @@ def _list_definitions(context: Context, request: dict[str, Any], monitoring_type
 
     kind = DEFINITION_KINDS[monitoring_type]
     rows = []
-    for name, stored, created in _stored_definitions(context, kind):
+    for name, stored, created in _records(context, kind):
         endpoint = stored[f"{monitoring_type}JobInput"]["EndpointInput"]["EndpointName"]
         if request.get("EndpointName") not in (None, endpoint) or request.get("NameContains", "") not in name:
             continue
