@@ -123,7 +123,8 @@ class SparkMagics(Magics):
 
         def query() -> Any:
             limit = maxrows + 1 if maxrows >= 0 else -1  # one more than shown: tells whether rows were cut
-            rows = self.backend.sql(cell, fraction if method == "sample" else None, limit, self._progress())
+            show = _silent if "-q" in options else self._progress()  # a quiet cell shows nothing, progress included
+            rows = self.backend.sql(cell, fraction if method == "sample" else None, limit, show)
             cut = 0 <= maxrows < len(rows)
             rows = rows.head(maxrows) if cut else rows
             if method == "sample":
@@ -295,3 +296,7 @@ def _options(line: str, valued: dict[str, type], flags: set[str] = frozenset()) 
             raise UsageError(f"unknown option {word!r}; options: {', '.join([*valued, *flags])}")
         index += 1
     return options
+
+
+def _silent(line: str) -> None:
+    """The progress of a quiet (-q) cell: shown nowhere."""
