@@ -47,6 +47,7 @@ PYTORCH_MODEL_FILE = "model.pt"  # the toolkit's DEFAULT_MODEL_FILENAME
 _TEXT_TYPES = frozenset({protocol.JSON, protocol.CSV, protocol.JSONLINES})
 # What sagemaker_inference's and sagemaker_containers' encoders write (and, but for .npz, their decoders read).
 _TOOLKIT_TYPES = frozenset({protocol.JSON, protocol.CSV, protocol.NPY})
+_NEGOTIATIONS_KEPT = 64
 
 
 def negotiate(accept: str, default_accept: str, encodes: frozenset[str] | None = None) -> str:
@@ -79,9 +80,15 @@ class Defaults(ABC):
 
     def __init__(self, default_accept: str | None = None) -> None:
         self.default_accept = default_accept or self.framework_accept
+        self._negotiated: dict[str, str] = {}  # Accept header -> response type, for the few headers clients send
 
     def negotiate(self, accept: str) -> str:
-        return negotiate(accept, self.default_accept, self.encodes)
+        media = self._negotiated.get(accept)
+        if media is None:
+            media = negotiate(accept, self.default_accept, self.encodes)
+            if len(self._negotiated) < _NEGOTIATIONS_KEPT:
+                self._negotiated[accept] = media
+        return media
 
     @staticmethod
     @abstractmethod

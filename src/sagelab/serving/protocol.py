@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sagelab.errors import ModelError
 
@@ -75,6 +76,7 @@ class InvocationError(Exception):
         self.message = message
 
 
+@lru_cache(maxsize=256)  # called several times a request with the same few headers
 def media_type(content_type: str | None) -> str:
     """`text/csv; charset=utf-8` -> `text/csv`: the part that selects a codec."""
     if not content_type:
