@@ -16,12 +16,14 @@ import subprocess
 import tarfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError, WaiterError
 from sklearn.linear_model import LinearRegression
 
@@ -30,7 +32,7 @@ from sagelab.awsapi import ApiServer
 from sagelab.awsapi.auth import credentials
 from sagelab.awsapi.operations import served
 from sagelab.config import load_settings
-from test_awsapi import ROLE, ROOT, Api, check_conformance
+from test_awsapi import ROLE, ROOT, Api, check_conformance, until
 
 IMAGE = "local/sklearn-serving:1"  # not a SageMaker image: the server serves model.joblib with scikit-learn's default handlers
 ACCOUNT = "000000000000"
@@ -38,17 +40,19 @@ ARN = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"
 ROWS = [[1.0, 2.0], [3.0, 4.0]]
 
 
-def archive(path: Path, model: Any) -> Path:
-    """A model.tar.gz holding model.joblib (or, given bytes, a model.joblib no one can load)."""
+def archive(path: Path, model: Any, code: str | None = None) -> Path:
+    """A model.tar.gz holding model.joblib (or, given bytes, a model.joblib no one can load), and `code` as code/inference.py."""
     buffer = io.BytesIO()
     if isinstance(model, bytes):
         buffer.write(model)
     else:
         joblib.dump(model, buffer)
+    members = {"model.joblib": buffer.getvalue(), **({"code/inference.py": code.encode()} if code is not None else {})}
     with tarfile.open(path, "w:gz") as tar:
-        info = tarfile.TarInfo("model.joblib")
-        info.size = len(buffer.getvalue())
-        tar.addfile(info, io.BytesIO(buffer.getvalue()))
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
     return path
 
 
@@ -299,14 +303,7 @@ def test_an_async_invocation_may_take_longer_than_a_real_time_one_but_not_longer
     """InvokeEndpointAsync waits for the model up to InvocationTimeoutSeconds (15 minutes by default, where InvokeEndpoint waits 60 s);
     a model slower than that gets its request's failure written to the failure location."""
     sm, runtime, s3 = hosted.client(), hosted.client("sagemaker-runtime"), hosted.client("s3")
-    model = archive(tmp_path / "slow.tar.gz", linear((1, 2)))
-    with tarfile.open(model, "r:gz") as tar:
-        weights = tar.extractfile("model.joblib").read()  # type: ignore[union-attr]
-    with tarfile.open(model, "w:gz") as tar:
-        for member, data in (("model.joblib", weights), ("code/inference.py", SLEEPY.encode())):
-            info = tarfile.TarInfo(member)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    model = archive(tmp_path / "slow.tar.gz", linear((1, 2)), SLEEPY)
     sm.create_model(ModelName="slow", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": upload(hosted, model, "slow/model.tar.gz")},
                     ExecutionRoleArn=ROLE)  # fmt: skip
     sm.create_endpoint_config(EndpointConfigName="slow", ProductionVariants=[
@@ -316,22 +313,95 @@ def test_an_async_invocation_may_take_longer_than_a_real_time_one_but_not_longer
     in_service(sm, "slow")
     s3.put_object(Bucket="models", Key="slow-in/request.csv", Body=b"3,0")
 
-    def outcome(key: str) -> bytes:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                return s3.get_object(Bucket="models", Key=key)["Body"].read()  # type: ignore[no-any-return]
-            except ClientError:
-                time.sleep(0.1)
-        raise AssertionError(f"nothing at {key}")
-
     runtime.invoke_endpoint_async(EndpointName="slow", InputLocation="s3://models/slow-in/request.csv", ContentType="text/csv",
                                   Accept="application/json", InferenceId="patient")  # fmt: skip
     runtime.invoke_endpoint_async(EndpointName="slow", InputLocation="s3://models/slow-in/request.csv", ContentType="text/csv",
                                   InferenceId="hasty", InvocationTimeoutSeconds=1)  # fmt: skip
-    assert b"did not answer within 1 s" in outcome("slow-failed/hasty-error.out")
-    assert np.allclose(json.loads(outcome("slow-out/patient.out")), [3.0])
+    assert b"did not answer within 1 s" in outcome(s3, "slow-failed/hasty-error.out")
+    assert np.allclose(json.loads(outcome(s3, "slow-out/patient.out")), [3.0])
     sm.delete_endpoint(EndpointName="slow")
+
+
+def outcome(s3: Any, key: str) -> bytes:
+    """The object at s3://models/`key` once an asynchronous invocation has written it."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            return s3.get_object(Bucket="models", Key=key)["Body"].read()  # type: ignore[no-any-return]
+        except ClientError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing at {key}")
+
+
+PROBE = """
+import os
+import time
+import uuid
+
+
+def predict_fn(data, model):  # thinks data[0][0] seconds, then answers how many invocations were in the model when this one came
+    folder = os.environ["PROBE_FOLDER"]
+    mine = os.path.join(folder, uuid.uuid4().hex)
+    open(mine, "w").close()
+    try:
+        inside = len(os.listdir(folder))
+        time.sleep(float(data[0][0]))
+        return [inside]
+    finally:
+        os.remove(mine)
+"""
+
+
+def probe_model(api: Api, tmp_path: Path, name: str) -> Path:
+    """A model that tells how many invocations it holds at once, served by two workers; the folder where each leaves a file."""
+    folder = tmp_path / f"{name}-inside"
+    folder.mkdir()
+    data = upload(api, archive(tmp_path / f"{name}.tar.gz", linear((1, 2)), PROBE), f"{name}/model.tar.gz")
+    api.client().create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": IMAGE, "ModelDataUrl": data, "Environment": {"PROBE_FOLDER": str(folder), "SAGEMAKER_MODEL_SERVER_WORKERS": "2"}})  # fmt: skip
+    return folder
+
+
+def test_an_async_endpoint_queues_its_requests_and_sends_the_model_at_most_its_concurrency(hosted: Api, tmp_path: Path) -> None:
+    """With MaxConcurrentInvocationsPerInstance 1, three requests sent together reach the model one at a time (its two workers
+    would take two at once); each still gets its answer."""
+    sm, runtime, s3 = hosted.client(), hosted.client("sagemaker-runtime"), hosted.client("s3")
+    probe_model(hosted, tmp_path, "queued")
+    sm.create_endpoint_config(EndpointConfigName="queued", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": "queued", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
+        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": "s3://models/queued-out"},
+                              "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 1}})  # fmt: skip
+    sm.create_endpoint(EndpointName="queued", EndpointConfigName="queued")
+    in_service(sm, "queued")
+    s3.put_object(Bucket="models", Key="queued-in/request.csv", Body=b"1,0")
+    for index in range(3):
+        runtime.invoke_endpoint_async(EndpointName="queued", InputLocation="s3://models/queued-in/request.csv", ContentType="text/csv",
+                                      Accept="application/json", InferenceId=f"r{index}", RequestTTLSeconds=60)  # fmt: skip
+    assert [json.loads(outcome(s3, f"queued-out/r{index}.out")) for index in range(3)] == [[1], [1], [1]]
+    sm.delete_endpoint(EndpointName="queued")
+
+
+def test_a_serverless_variant_throttles_invocations_past_its_max_concurrency(hosted: Api, tmp_path: Path) -> None:
+    """MaxConcurrency 1: while one invocation is in the model, another gets ThrottlingException (400, which boto3 retries);
+    once it has answered, the next one is served."""
+    sm, s3 = hosted.client(), hosted.client("s3")
+    runtime = hosted.client("sagemaker-runtime", config=Config(retries={"total_max_attempts": 1}))  # see the throttle, not boto3's retries
+    inside = probe_model(hosted, tmp_path, "lambda")
+    sm.create_endpoint_config(EndpointConfigName="lambda", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": "lambda", "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 1}}])  # fmt: skip
+    sm.create_endpoint(EndpointName="lambda", EndpointConfigName="lambda")
+    in_service(sm, "lambda")
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(predictions, runtime, "lambda", b"3,0", "text/csv")
+        until(lambda: list(inside.iterdir()) or first.done())
+        with pytest.raises(ClientError) as caught:
+            predictions(runtime, "lambda", b"0,0", "text/csv")
+        assert first.result()[0] == [1]
+    error = caught.value.response
+    assert error["Error"]["Code"] == "ThrottlingException" and error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "MaxConcurrency of 1" in error["Error"]["Message"]
+    assert predictions(runtime, "lambda", b"0,0", "text/csv")[0] == [1]
+    sm.delete_endpoint(EndpointName="lambda")
 
 
 def refused_async(runtime: Any, name: str) -> str:

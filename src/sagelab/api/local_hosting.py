@@ -304,6 +304,18 @@ class LocalHosting:
             hosting.close()
         return True
 
+    def pick_variant(self, name: str) -> str | None:
+        """The production variant the endpoint's next request goes to, drawn by weight as SageMaker splits traffic.
+
+        Raises:
+            EndpointError: the endpoint has no server.
+        """
+        hosting = self._hosting()
+        try:
+            return hosting.pick(name)[0]
+        finally:
+            hosting.close()
+
     def invoke(self, name: str, body: bytes, content_type: str, accept: str | None = None, *, target_container: str | None = None,
                custom_attributes: str | None = None, inference_id: str | None = None, target_variant: str | None = None,
                timeout: float = 60.0) -> Invocation:  # fmt: skip

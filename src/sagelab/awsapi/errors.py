@@ -7,6 +7,7 @@ Hierarchy:
     ├── ResourceNotFound        400: SageMaker's code for a pipeline or execution that does not exist
     ├── ResourceInUse           400: the resource exists and is in use
     ├── ConflictException       400: the change conflicts with the resource's state
+    ├── Throttling              400: ThrottlingException, more invocations at once than an endpoint takes
     ├── UnknownOperation        400: an operation the service does not have, or that sagelab does not serve yet
     └── AuthError               400/403: a request not signed with `sagelab env`'s credentials
 
@@ -50,6 +51,12 @@ class ResourceInUse(ApiError):
 
 class ConflictException(ApiError):
     code = "ConflictException"
+
+
+class Throttling(ApiError):
+    """HTTP 400, as SageMaker answers it; botocore retries it with backoff."""
+
+    code = "ThrottlingException"
 
 
 class UnknownOperation(ApiError):

@@ -11,27 +11,31 @@ sagemaker-runtime's (the code in x-amzn-ErrorType, `Message` and the modeled mem
 - ValidationError (400) for an endpoint that does not exist (`Endpoint x of account y not found.`), one that
   does not serve yet (Creating, Failed), a TargetVariant it does not have, and a request that does not fit the
   operation's input shape (a body over 6 MB too);
+- ThrottlingException (400) when a serverless variant is answering its MaxConcurrency already (concurrency.py);
 - the control plane's authentication errors (`auth`). InvokeEndpointWithResponseStream is not served:
   UnknownOperationException, naming it.
 
 InvokeEndpointAsync (POST /endpoints/{EndpointName}/async-invocations) answers 202 with the OutputLocation and
-FailureLocation headers at once, for an endpoint whose config has an AsyncInferenceConfig; the input is read
-from InputLocation in the project's store and the answer written where OutputLocation says, or where
-FailureLocation says when the model fails or takes longer than InvocationTimeoutSeconds (15 minutes unless
-given, as on SageMaker, where InvokeEndpoint waits 60 s).
+FailureLocation headers at once, for an endpoint whose config has an AsyncInferenceConfig, and queues the
+request (concurrency.py: MaxConcurrentInvocationsPerInstance at the model at once, RequestTTLSeconds in the
+queue at most); the input is read from InputLocation in the project's store and the answer written where
+OutputLocation says, or where FailureLocation says when the model fails, the request expires in the queue, or
+the model takes longer than InvocationTimeoutSeconds (15 minutes unless given, as on SageMaker, where
+InvokeEndpoint waits 60 s).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import threading
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from sagelab.awsapi.auth import Credentials, Headers, authenticate
+from sagelab.awsapi.concurrency import REQUEST_TTL, AsyncRequest, async_queue, serverless_slot
 from sagelab.awsapi.errors import ApiError, UnknownOperation, ValidationException
 from sagelab.errors import EndpointError, SagelabError
 
@@ -112,11 +116,16 @@ def _invoke(context: Context, request: dict[str, Any]) -> Answer:
         raise ValidationException(f"Endpoint {name} of account {account} has no production variant {target!r}; "
                                   f"it serves {', '.join(state.variant_names)}.")  # fmt: skip
     log = context.settings.state_dir / "endpoints" / name / "endpoint.log"
+    serverless = {str(v.get("VariantName")): v["ServerlessConfig"] for v in state.variants if v.get("ServerlessConfig")}
     try:
-        invocation = hosting.invoke(name, request["Body"], request.get("ContentType", "application/octet-stream"), request.get("Accept"),
-                                    target_container=request.get("TargetContainerHostname"),
-                                    custom_attributes=request.get("CustomAttributes"), inference_id=request.get("InferenceId"),
-                                    target_variant=target)  # fmt: skip
+        if serverless and target is None:
+            target = hosting.pick_variant(name)  # drawn here, so the variant's concurrency can be counted
+        limit = serverless.get(str(target)) if target is not None else None
+        with serverless_slot(name, str(target), int(limit["MaxConcurrency"])) if limit else nullcontext():
+            invocation = hosting.invoke(name, request["Body"], request.get("ContentType", "application/octet-stream"), request.get("Accept"),
+                                        target_container=request.get("TargetContainerHostname"),
+                                        custom_attributes=request.get("CustomAttributes"), inference_id=request.get("InferenceId"),
+                                        target_variant=target)  # fmt: skip
     except EndpointError as exc:  # its server did not answer: never retried (a 5xx would be, four times over)
         return _model_error(context, name, f"Received server error from primary: {exc}. See {log} for more information.", {})
     if not 200 <= invocation.status < 300:
@@ -172,7 +181,13 @@ def _invoke_async(context: Context, request: dict[str, Any]) -> Answer:
         except SagelabError as exc:
             store.put_bytes(failed, f"{exc}\n".encode())
 
-    threading.Thread(target=work, name=f"sagelab-async-{inference_id}", daemon=True).start()
+    def expire(reason: str) -> None:
+        store.put_bytes(failed, f"{reason}\n".encode())
+
+    client = ((config.request.get("AsyncInferenceConfig") or {}).get("ClientConfig") or {}) if config else {}
+    instances = sum(int(v.get("InitialInstanceCount") or 1) for v in state.variants) or 1
+    queue = async_queue(name, client.get("MaxConcurrentInvocationsPerInstance"), instances)
+    queue.put(AsyncRequest(work, expire, float(request.get("RequestTTLSeconds", REQUEST_TTL))))
     headers = [(b"content-type", b"application/json"), (b"x-amzn-sagemaker-outputlocation", succeeded.encode()),
                (b"x-amzn-sagemaker-failurelocation", failed.encode())]  # fmt: skip
     document = {"InferenceId": inference_id}

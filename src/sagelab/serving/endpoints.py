@@ -306,7 +306,7 @@ class Hosting:
         Direct-mode pipeline model that answers; `custom_attributes` its CustomAttributes, passed
         to the model as the X-Amzn-SageMaker-Custom-Attributes header.
         """
-        variant, info = self._pick(name, target_variant)
+        variant, info = self.pick(name, target_variant)
         if info.status not in ("InService", "Updating"):  # Updating: its server restarts; the request waits on the socket meanwhile
             raise EndpointError(f"endpoint {name} is {info.status}; deploy it again with `sagelab deploy`")
         headers = {"Content-Type": content_type, **({"Accept": accept} if accept else {})}
@@ -328,7 +328,7 @@ class Hosting:
                 raise EndpointError(f"endpoint {name} at {info.url} did not answer within {timeout:g} s") from None
             raise EndpointError(f"endpoint {name} at {info.url} did not answer: {exc}") from None
 
-    def _pick(self, name: str, target: str | None) -> tuple[str | None, EndpointInfo]:
+    def pick(self, name: str, target: str | None = None) -> tuple[str | None, EndpointInfo]:
         """The variant a request goes to: `target`, else one drawn by weight (SageMaker's traffic split)."""
         variants = self.variants(name)
         if target is not None:
