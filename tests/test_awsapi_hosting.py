@@ -338,14 +338,18 @@ import os
 import time
 import uuid
 
+import numpy as np
 
-def predict_fn(data, model):  # thinks data[0][0] seconds, then answers how many invocations were in the model when this one came
-    folder = os.environ["PROBE_FOLDER"]
+
+def predict_fn(data, model):  # thinks data[0][0] seconds holding data[0][1] MB, then answers how many invocations were in the model
+    folder = os.environ["PROBE_FOLDER"]  # when this one came
     mine = os.path.join(folder, uuid.uuid4().hex)
     open(mine, "w").close()
     try:
         inside = len(os.listdir(folder))
+        held = np.ones(int(data[0][1]) * 2**17)  # 2**17 float64 values: 1 MB
         time.sleep(float(data[0][0]))
+        del held
         return [inside]
     finally:
         os.remove(mine)
@@ -381,9 +385,10 @@ def test_an_async_endpoint_queues_its_requests_and_sends_the_model_at_most_its_c
     sm.delete_endpoint(EndpointName="queued")
 
 
-def test_a_serverless_variant_throttles_invocations_past_its_max_concurrency(hosted: Api, tmp_path: Path) -> None:
+def test_a_serverless_variant_throttles_past_its_max_concurrency_and_is_restarted_past_its_memory_size(hosted: Api, tmp_path: Path) -> None:
     """MaxConcurrency 1: while one invocation is in the model, another gets ThrottlingException (400, which boto3 retries);
-    once it has answered, the next one is served."""
+    once it has answered, the next one is served. MemorySizeInMB 1024: a request that makes the model hold 1.2 GB fails,
+    the server is killed and started again (`sagelab endpoints` says why), and the endpoint serves again."""
     sm, s3 = hosted.client(), hosted.client("s3")
     runtime = hosted.client("sagemaker-runtime", config=Config(retries={"total_max_attempts": 1}))  # see the throttle, not boto3's retries
     inside = probe_model(hosted, tmp_path, "lambda")
@@ -401,6 +406,16 @@ def test_a_serverless_variant_throttles_invocations_past_its_max_concurrency(hos
     assert error["Error"]["Code"] == "ThrottlingException" and error["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert "MaxConcurrency of 1" in error["Error"]["Message"]
     assert predictions(runtime, "lambda", b"0,0", "text/csv")[0] == [1]
+
+    with pytest.raises(ClientError) as caught:
+        predictions(runtime, "lambda", b"5,1200", "text/csv")
+    assert caught.value.response["Error"]["Code"] == "ModelError"
+    restarted = until(lambda: cli_endpoints(hosted)["lambda"]["restarts"] and cli_endpoints(hosted)["lambda"]["status"] == "InService")
+    assert restarted, cli_endpoints(hosted)["lambda"]
+    assert "more than its serverless MemorySizeInMB (1024 MB), and was killed" in cli_endpoints(hosted)["lambda"]["last_restart"]
+    for mark in inside.iterdir():  # the killed invocation's, which it never removed
+        mark.unlink()
+    assert predictions(runtime, "lambda", b"0,10", "text/csv")[0] == [1]
     sm.delete_endpoint(EndpointName="lambda")
 
 

@@ -31,7 +31,7 @@ from typing import Any
 from sagelab.cron import cron_matches
 from sagelab.database import open_database
 from sagelab.errors import EndpointError, ModelError
-from sagelab.processes import alive
+from sagelab.processes import alive, descendants, tree_memory_mb
 from sagelab.serving.capped_log import DEFAULT_MAX_BYTES, CappedLog, tail
 from sagelab.serving.capture import CAPTURE_ENV, INFERENCE_ID_HEADER
 from sagelab.serving.protocol import CUSTOM_ATTRIBUTES_HEADER, TARGET_CONTAINER_HEADER
@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS resources (
 );
 """
 _READY_TIMEOUT = 120.0
+MEMORY_CHECK_SECONDS = 1.0  # how often a serverless variant's server is weighed against its MemorySizeInMB
 
 
 def _iso(timestamp: float) -> str:
@@ -200,7 +201,7 @@ class Hosting:
 
     def deploy(self, name: str, model: Path, label: str, environment: dict[str, str] | None = None,
                port: int = 0, timeout: float = _READY_TIMEOUT, log_max_bytes: int = DEFAULT_MAX_BYTES,
-               variant: str | None = None) -> EndpointInfo:  # fmt: skip
+               variant: str | None = None, memory_limit_mb: int | None = None) -> EndpointInfo:  # fmt: skip
         """Create the endpoint, or move it to another model without dropping a request.
 
         SAGELAB_SERVING_PYTHON in `environment` starts the server on that interpreter (an
@@ -208,12 +209,14 @@ class Hosting:
         is how long the model may take to answer /ping (ContainerStartupHealthCheckTimeoutInSeconds);
         the endpoint's log is rotated past `log_max_bytes`. `variant` names a production variant
         beside the endpoint's first one: it gets a server of its own (`set_variants` weighs them).
+        A server holding more than `memory_limit_mb` (a serverless variant's MemorySizeInMB) is killed
+        and started again.
         """
         folder = self._folder(name) if variant is None else self._variant_folder(name, variant)
         folder.mkdir(parents=True, exist_ok=True)
         generation = int(_read_json(folder / "desired.json").get("generation", 0)) + 1
         desired = {"model": str(model), "label": label, "environment": environment or {}, "port": port, "generation": generation,
-                   "startup_timeout": timeout, "log_max_bytes": log_max_bytes}  # fmt: skip
+                   "startup_timeout": timeout, "log_max_bytes": log_max_bytes, "memory_limit_mb": memory_limit_mb}  # fmt: skip
         _write_json(folder / "desired.json", desired)
         capture = (environment or {}).get(CAPTURE_ENV)
         if capture:  # kept after the endpoint is deleted: its captured data can still be monitored
@@ -366,7 +369,9 @@ class _Supervisor:
     A server that dies is started again, after 1 s, then 2, 4, ... up to a minute while it keeps dying
     (the count resets once one has served for a minute): SageMaker replaces an unhealthy instance
     the same way. Meanwhile the socket stays open, so clients' connections wait for the new server.
-    Every server's output goes through one capped log (`capped_log.py`).
+    A serverless variant's server is killed, and so started again, when its processes hold more than
+    its MemorySizeInMB (looked at every second; on Linux, where /proc tells), as that compute runs
+    out of memory. Every server's output goes through one capped log (`capped_log.py`).
     """
 
     def __init__(self, folder: Path) -> None:
@@ -379,6 +384,9 @@ class _Supervisor:
         self.restart_at: float | None = None
         self.minute = int(time.time() // 60)  # the last minute whose monitoring schedules were looked at
         self.monitoring: list[subprocess.Popen[bytes]] = []  # runs of monitoring schedules not yet reaped
+        self.memory_limit_mb: float | None = None  # the serving server's (a serverless variant's MemorySizeInMB)
+        self.memory_checked = 0.0
+        self.killed_for: str | None = None  # why this supervisor killed the server, for the restart's reason
         self.state: dict[str, Any] = {"pid": os.getpid(), "started": time.time(), "status": "Creating", "restarts": 0}
 
     def run(self) -> None:
@@ -408,6 +416,9 @@ class _Supervisor:
             elif int(time.time() // 60) != self.minute:
                 self.minute = int(time.time() // 60)
                 self._monitor()
+            elif self.server is not None and self.memory_limit_mb and time.time() - self.memory_checked >= MEMORY_CHECK_SECONDS:
+                self.memory_checked = time.time()
+                self._check_memory(self.server, self.memory_limit_mb)
             time.sleep(0.05)
         if self.server is not None:
             self._drain(self.server)
@@ -428,7 +439,8 @@ class _Supervisor:
             self.failures_in_a_row = 0
         self.failures_in_a_row += 1
         delay = min(60.0, 2.0 ** (self.failures_in_a_row - 1))
-        reason = f"the inference server (pid {server.pid}) {_exit_reason(server.returncode)}"
+        reason = f"the inference server (pid {server.pid}) {self.killed_for or _exit_reason(server.returncode)}"
+        self.killed_for = None
         self._line(f"{reason}; starting another in {delay:g} s")
         self.restart_at = time.time() + delay
         self._save(status="Updating", last_restart=f"{_iso(time.time())}: {reason}")
@@ -473,6 +485,7 @@ class _Supervisor:
         ready.unlink(missing_ok=True)
         old, self.server = self.server, server
         self.server_started = time.time()
+        self.memory_limit_mb = float(desired.get("memory_limit_mb") or 0) or None
         if old is not None:
             self._drain(old)
         if restart:
@@ -496,6 +509,21 @@ class _Supervisor:
                 assert run.stdout is not None
                 self.log.start_copying(run.stdout)
                 self.monitoring.append(run)
+
+    def _check_memory(self, server: subprocess.Popen[bytes], limit_mb: float) -> None:
+        """Kill the server and its workers when they hold more than `limit_mb`; the main loop then starts another."""
+        used = tree_memory_mb(server.pid)
+        if used is None:
+            self._line(f"MemorySizeInMB ({limit_mb:g} MB) is not enforced here: this system does not tell a process's memory")
+            self.memory_limit_mb = None
+        elif used > limit_mb:
+            self.killed_for = (f"held {used:.0f} MB, more than its serverless MemorySizeInMB ({limit_mb:g} MB), and was killed, as "
+                               "that compute runs out of memory")  # fmt: skip
+            for pid in [*descendants(server.pid), server.pid]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def _drain(self, server: subprocess.Popen[bytes]) -> None:
         server.terminate()  # the server stops accepting and finishes what it has

@@ -328,7 +328,7 @@ def deploy_config(settings: Settings, store: ObjectStore, name: str, config_name
     Each variant gets a server of its own (the first on the endpoint's own port); requests are split by
     their InitialVariantWeight. A variant's model data is fetched from `store` and its environment built
     (both logged in the endpoint's log, and in `log` too); the endpoint's model label is the first
-    variant's ModelName. A ServerlessConfig variant is served like any other; an AsyncInferenceConfig is
+    variant's ModelName. A ServerlessConfig variant's server is held to its MemorySizeInMB; an AsyncInferenceConfig is
     kept for InvokeEndpointAsync. A DataCaptureConfig captures each variant's traffic under its name.
 
     Raises:
@@ -350,7 +350,8 @@ def deploy_config(settings: Settings, store: ObjectStore, name: str, config_name
             model, env = served_model(settings, local, mode)
             env = {**env, **data_capture(settings, store, config.get("DataCaptureConfig"), name, variant_name)}
             served = hosting.deploy(name, model, label=model_name, environment=env, log_max_bytes=settings.endpoint_log_bytes,
-                                    timeout=startup_timeout(variant), variant=variant_name if index else None)  # fmt: skip
+                                    timeout=startup_timeout(variant), variant=variant_name if index else None,
+                                    memory_limit_mb=(variant.get("ServerlessConfig") or {}).get("MemorySizeInMB"))  # fmt: skip
             info = info or served
         hosting.set_variants(name, [(str(v.get("VariantName") or "AllTraffic"), float(v.get("InitialVariantWeight", 1.0))) for v in variants])
     finally:
