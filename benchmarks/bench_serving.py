@@ -413,10 +413,15 @@ def asgi_peer(args: argparse.Namespace, root: Path) -> None:
                                         "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning", "--host", "127.0.0.1",
                                         "--port"], dict(os.environ))  # fmt: skip
         # SAGEMAKER_MODEL_SERVER_WORKERS: its default, the CPU count
+        host_env = {k: v for k, v in image_env.items() if k != PYTHON_ENV}  # the same settings, on this interpreter
         targets = [Target(f"sagelab, scikit-learn {image_sklearn}", servers.sagelab("sagelab-image", image_model, image_env), body),
-                   Target(f"sagelab, scikit-learn {host_sklearn}", servers.sagelab("sagelab-host", host_model, {}), body),
+                   Target(f"sagelab, scikit-learn {host_sklearn}", servers.sagelab("sagelab-host", host_model, host_env), body),
                    Target("hello-world", hello, body)]  # fmt: skip
-        rounds = [measure(targets, args, root) for _ in range(args.rounds)]  # interleaved, so a slow spell of the machine hits all three
+        rounds = []  # interleaved, each round starting with the next server, so a slow spell of the machine hits all three alike
+        for turn in range(args.rounds):
+            order = targets[turn % 3 :] + targets[: turn % 3]
+            measured = dict(zip((t.label for t in order), measure(order, args, root)))
+            rounds.append([measured[t.label] for t in targets])
     print(f"sagelab 0.1.0 vs a hello-world ASGI app, both on uvicorn {uvicorn.__version__} with httptools and uvloop, {workers} workers each; "
           f"{os.cpu_count()} CPUs; Python {platform.python_version()}")  # fmt: skip
     print(f"sagelab serves the iris model as `sagelab deploy` does for {NEWEST_SKLEARN_IMAGE.rsplit('/', 1)[-1]} (on the image's packages), "
@@ -496,6 +501,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (wrk -t)")
     parser.add_argument("--rounds", type=int, default=3, help="--asgi-peer: interleaved rounds over the servers, medians reported")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     with tempfile.TemporaryDirectory(prefix="sagelab-bench-serving-") as tmp:
         if args.asgi_peer:
             asgi_peer(args, Path(tmp))

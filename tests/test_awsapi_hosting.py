@@ -408,7 +408,7 @@ def test_a_serverless_variant_throttles_past_its_max_concurrency_and_is_restarte
     assert predictions(runtime, "lambda", b"0,0", "text/csv")[0] == [1]
 
     with pytest.raises(ClientError) as caught:
-        predictions(runtime, "lambda", b"5,1200", "text/csv")
+        predictions(runtime, "lambda", b"30,1200", "text/csv")  # killed long before the 30 s are up
     assert caught.value.response["Error"]["Code"] == "ModelError"
     restarted = until(lambda: cli_endpoints(hosted)["lambda"]["restarts"] and cli_endpoints(hosted)["lambda"]["status"] == "InService")
     assert restarted, cli_endpoints(hosted)["lambda"]

@@ -187,6 +187,8 @@ def test_a_notebook_on_livy(project: Path, standin: LivyStandIn, capsys: pytest.
     assert list(top.columns) == ["a", "b"] and len(top) == 5 and int(top.a.max()) == 39 and int(top.b[0]) == 39 * 39
     out, _ = notebook.run("%%sql -q -n -1 -o everything\nSELECT b, a FROM raw")
     assert not out.strip() and list(notebook.ns["everything"].columns) == ["b", "a"] and len(notebook.ns["everything"]) == 40
+    out, _ = notebook.run("%%sql -q -n 3 -o few\nSELECT a FROM raw")  # quiet: not even the note that rows were cut
+    assert not out.strip() and len(notebook.ns["few"]) == 3
     out, _ = notebook.run("%%sql -m sample -r 0.5 -n -1 -o sampled\nSELECT * FROM raw")
     assert "a random sample of about 50% of the rows" in out and "the first" not in out and 0 < len(notebook.ns["sampled"]) < 40
 

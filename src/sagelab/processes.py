@@ -54,7 +54,10 @@ def descendants(pid: int) -> list[int]:
 def _children(proc: Path, pid: int) -> list[int]:
     """The child processes of `pid`: from its threads' `children` files, else (a kernel without them) from every process's parent."""
     found: list[int] = []
-    tasks = list((proc / str(pid) / "task").glob("*/children"))
+    try:
+        tasks = list((proc / str(pid) / "task").glob("*/children"))
+    except OSError:  # it ended while we looked
+        return found
     if tasks:
         for task in tasks:
             try:

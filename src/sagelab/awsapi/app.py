@@ -24,6 +24,8 @@ import sys
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -44,6 +46,13 @@ TARGETS = {"SageMaker": "sagemaker", "Logs_20140328": "logs"}
 MAX_BODY = 16 << 20
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _RUNTIME = re.compile(r"^/endpoints/[^/]+/(invocations|async-invocations|invocations-response-stream)$")
+
+
+@lru_cache(maxsize=1)
+def _invocations() -> ThreadPoolExecutor:
+    """The threads InvokeEndpoint calls wait in for their model: as many as a serverless variant's largest MaxConcurrency,
+    so that its ThrottlingException, not a short thread pool, bounds them (threads start as calls come)."""
+    return ThreadPoolExecutor(max_workers=200, thread_name_prefix="sagelab-invoke")
 
 
 def request_line(operation: str, status: int, body: dict[str, Any]) -> str:
@@ -128,7 +137,8 @@ class ApiApp:
         try:
             body = await _body(receive)
             path, query = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1"), scope.get("query_string", b"").decode("latin-1")
-            reply = await asyncio.to_thread(runtime.answer, self.context, self.credentials, scope["method"], path, query, headers, body)
+            reply = await asyncio.get_running_loop().run_in_executor(_invocations(), runtime.answer, self.context, self.credentials,
+                                                                      scope["method"], path, query, headers, body)  # fmt: skip
         except ApiError as exc:  # a body over MAX_BODY
             reply = runtime.error_answer("InvokeEndpoint", exc.status, exc.code, exc.message)
         except Exception as exc:  # noqa: BLE001 - a bug of ours, as in _rpc

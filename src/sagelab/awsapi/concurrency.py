@@ -71,35 +71,47 @@ class AsyncRequest:
 
 
 class AsyncQueue:
-    """An asynchronous endpoint's queue: at most `concurrency` requests at the model at a time, the others waiting in order."""
+    """An asynchronous endpoint's queue: at most `concurrency` requests at the model at a time, the others waiting in order.
 
-    def __init__(self, endpoint: str, concurrency: int) -> None:
-        self.endpoint, self.concurrency = endpoint, concurrency
+    Worker threads start as requests come, one for each request no idle worker will take (up to `concurrency`),
+    and end after IDLE_WORKER seconds without one.
+    """
+
+    def __init__(self, endpoint: str, concurrency: int, idle_seconds: float = IDLE_WORKER) -> None:
+        self.endpoint, self.concurrency, self.idle_seconds = endpoint, concurrency, idle_seconds
         self._requests: queue.SimpleQueue[AsyncRequest] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._workers = self._idle = 0
+        self._lock = threading.Lock()  # guards the three counts below
+        self._queued = self._idle = self._workers = 0
+
+    @property
+    def workers(self) -> int:
+        """How many worker threads the queue has now."""
+        with self._lock:
+            return self._workers
 
     def put(self, request: AsyncRequest) -> None:
         """Queue the request; a worker takes it once one of the `concurrency` is free."""
         with self._lock:
             self._requests.put(request)
-            if self._idle == 0 and self._workers < self.concurrency:
-                self._workers += 1
-                self._idle += 1
+            self._queued += 1
+            if self._queued > self._idle and self._workers < self.concurrency:
                 threading.Thread(target=self._work, name=f"sagelab-async-{self.endpoint}", daemon=True).start()
+                self._workers += 1  # counted once started: it waits for this lock before taking anything
+                self._idle += 1
 
     def _work(self) -> None:
         while True:
             try:
-                request = self._requests.get(timeout=IDLE_WORKER)
+                request = self._requests.get(timeout=self.idle_seconds)
             except queue.Empty:
                 with self._lock:
-                    if self._requests.empty():  # nothing came while it waited: end (put starts another when needed)
+                    if self._queued == 0:  # nothing came while it waited: end (put starts another when needed)
                         self._workers -= 1
                         self._idle -= 1
                         return
                 continue
             with self._lock:
+                self._queued -= 1
                 self._idle -= 1
             try:
                 waited = time.monotonic() - request.queued
@@ -108,11 +120,10 @@ class AsyncQueue:
                                    f"RequestTTLSeconds ({request.ttl:g} s), so the model never saw it")  # fmt: skip
                 else:
                     request.run()
-            except Exception:  # a failure to write the outcome must not stop the queue
+            except BaseException:  # a failure to write the outcome must not stop the queue, nor leave its counts wrong
                 logger.exception("an asynchronous request to endpoint %s failed", self.endpoint)
-            finally:
-                with self._lock:
-                    self._idle += 1
+            with self._lock:
+                self._idle += 1
 
 
 _QUEUES: dict[str, AsyncQueue] = {}

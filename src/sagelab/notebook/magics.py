@@ -123,17 +123,17 @@ class SparkMagics(Magics):
 
         def query() -> Any:
             limit = maxrows + 1 if maxrows >= 0 else -1  # one more than shown: tells whether rows were cut
-            show = _silent if "-q" in options else self._progress()  # a quiet cell shows nothing, progress included
-            rows = self.backend.sql(cell, fraction if method == "sample" else None, limit, show)
+            quiet = "-q" in options  # a quiet cell shows nothing: no progress, no notes, no rows
+            rows = self.backend.sql(cell, fraction if method == "sample" else None, limit, _silent if quiet else self._progress())
             cut = 0 <= maxrows < len(rows)
             rows = rows.head(maxrows) if cut else rows
-            if method == "sample":
+            if method == "sample" and not quiet:
                 print(f"a random sample of about {fraction:.0%} of the rows", flush=True)
-            if cut:
+            if cut and not quiet:
                 print(f"the first {maxrows} rows only: the query has more (-n -1 for all of them)", flush=True)
             if "-o" in options:
                 self.user_ns[options["-o"]] = rows
-            return None if "-q" in options else rows
+            return None if quiet else rows
 
         return self._guarded(query)
 

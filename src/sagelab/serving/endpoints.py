@@ -418,7 +418,10 @@ class _Supervisor:
                 self._monitor()
             elif self.server is not None and self.memory_limit_mb and time.time() - self.memory_checked >= MEMORY_CHECK_SECONDS:
                 self.memory_checked = time.time()
-                self._check_memory(self.server, self.memory_limit_mb)
+                try:
+                    self._check_memory(self.server, self.memory_limit_mb)
+                except OSError as exc:  # /proc changed under it: weigh again next time
+                    self._line(f"could not weigh the inference server's memory: {exc}")
             time.sleep(0.05)
         if self.server is not None:
             self._drain(self.server)
@@ -486,6 +489,7 @@ class _Supervisor:
         old, self.server = self.server, server
         self.server_started = time.time()
         self.memory_limit_mb = float(desired.get("memory_limit_mb") or 0) or None
+        self.killed_for = None  # about a server this one replaces
         if old is not None:
             self._drain(old)
         if restart:
@@ -519,10 +523,11 @@ class _Supervisor:
         elif used > limit_mb:
             self.killed_for = (f"held {used:.0f} MB, more than its serverless MemorySizeInMB ({limit_mb:g} MB), and was killed, as "
                                "that compute runs out of memory")  # fmt: skip
-            for pid in [*descendants(server.pid), server.pid]:
+            workers = descendants(server.pid)  # listed first: once the server is gone they are no longer its children
+            for pid in [server.pid, *workers]:  # the server first, so that it forks no replacement for a killed worker
                 try:
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
+                except OSError:  # ended already
                     pass
 
     def _drain(self, server: subprocess.Popen[bytes]) -> None:

@@ -39,7 +39,7 @@ from sagelab.serving.archive import requirements_folder
 from sagelab.serving.capture import capture_environment, quick_config
 from sagelab.serving.endpoints import EndpointInfo, Hosting
 from sagelab.serving.pipeline_model import ContainerModel, PipelineModel
-from sagelab.serving.protocol import FRAMEWORK_ENV, FRAMEWORKS, IMAGE_ENV, PYTHON_ENV
+from sagelab.serving.protocol import FRAMEWORK_ENV, FRAMEWORKS, IMAGE_ENV, PYTHON_ENV, WORKERS_ENV
 from sagelab.store import LocalStore, ObjectStore
 
 _SERVED = frozenset(FRAMEWORKS) - {"auto"}  # the frameworks whose inference containers sagelab emulates
@@ -328,8 +328,9 @@ def deploy_config(settings: Settings, store: ObjectStore, name: str, config_name
     Each variant gets a server of its own (the first on the endpoint's own port); requests are split by
     their InitialVariantWeight. A variant's model data is fetched from `store` and its environment built
     (both logged in the endpoint's log, and in `log` too); the endpoint's model label is the first
-    variant's ModelName. A ServerlessConfig variant's server is held to its MemorySizeInMB; an AsyncInferenceConfig is
-    kept for InvokeEndpointAsync. A DataCaptureConfig captures each variant's traffic under its name.
+    variant's ModelName. A ServerlessConfig variant's server is held to its MemorySizeInMB, with one worker unless
+    its environment says how many; an AsyncInferenceConfig is kept for InvokeEndpointAsync. A DataCaptureConfig
+    captures each variant's traffic under its name.
 
     Raises:
         EndpointError: the config or a model is missing or cannot be served, or a server did not start
@@ -349,6 +350,8 @@ def deploy_config(settings: Settings, store: ObjectStore, name: str, config_name
             local = with_environments(materialize_all(store, settings, containers, endpoint_log), endpoint_log, mode=settings.environment)
             model, env = served_model(settings, local, mode)
             env = {**env, **data_capture(settings, store, config.get("DataCaptureConfig"), name, variant_name)}
+            if variant.get("ServerlessConfig"):  # its compute is sized by its memory, not by this machine's cores
+                env.setdefault(WORKERS_ENV, "1")
             served = hosting.deploy(name, model, label=model_name, environment=env, log_max_bytes=settings.endpoint_log_bytes,
                                     timeout=startup_timeout(variant), variant=variant_name if index else None,
                                     memory_limit_mb=(variant.get("ServerlessConfig") or {}).get("MemorySizeInMB"))  # fmt: skip
