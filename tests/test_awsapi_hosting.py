@@ -338,7 +338,16 @@ import os
 import time
 import uuid
 
+import joblib
 import numpy as np
+
+
+def model_fn(model_dir):  # holds LOAD_MB MB for 30 s first, when told to
+    if os.environ.get("LOAD_MB"):
+        held = np.ones(int(os.environ["LOAD_MB"]) * 2**17)
+        time.sleep(30)
+        del held
+    return joblib.load(os.path.join(model_dir, "model.joblib"))
 
 
 def predict_fn(data, model):  # thinks data[0][0] seconds holding data[0][1] MB, then answers how many invocations were in the model
@@ -356,14 +365,28 @@ def predict_fn(data, model):  # thinks data[0][0] seconds holding data[0][1] MB,
 """
 
 
-def probe_model(api: Api, tmp_path: Path, name: str) -> Path:
+def probe_model(api: Api, tmp_path: Path, name: str, **environment: str) -> Path:
     """A model that tells how many invocations it holds at once, served by two workers; the folder where each leaves a file."""
     folder = tmp_path / f"{name}-inside"
     folder.mkdir()
     data = upload(api, archive(tmp_path / f"{name}.tar.gz", linear((1, 2)), PROBE), f"{name}/model.tar.gz")
-    api.client().create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": IMAGE, "ModelDataUrl": data, "Environment": {"PROBE_FOLDER": str(folder), "SAGEMAKER_MODEL_SERVER_WORKERS": "2"}})  # fmt: skip
+    api.client().create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE, "ModelDataUrl": data,
+        "Environment": {"PROBE_FOLDER": str(folder), "SAGEMAKER_MODEL_SERVER_WORKERS": "2", **environment}})  # fmt: skip
     return folder
+
+
+def test_a_serverless_model_too_big_to_load_in_its_memory_size_fails_the_endpoint(hosted: Api, tmp_path: Path) -> None:
+    sm = hosted.client()
+    probe_model(hosted, tmp_path, "big", LOAD_MB="1200")
+    sm.create_endpoint_config(EndpointConfigName="big", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": "big", "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 1}}])  # fmt: skip
+    sm.create_endpoint(EndpointName="big", EndpointConfigName="big")
+    with pytest.raises(WaiterError):
+        in_service(sm, "big")
+    described = sm.describe_endpoint(EndpointName="big")
+    assert described["EndpointStatus"] == "Failed"
+    assert "more than its serverless MemorySizeInMB (1024 MB), and was killed" in described["FailureReason"]
+    assert "before it was ready" in described["FailureReason"]
 
 
 def test_an_async_endpoint_queues_its_requests_and_sends_the_model_at_most_its_concurrency(hosted: Api, tmp_path: Path) -> None:

@@ -418,10 +418,8 @@ class _Supervisor:
                 self._monitor()
             elif self.server is not None and self.memory_limit_mb and time.time() - self.memory_checked >= MEMORY_CHECK_SECONDS:
                 self.memory_checked = time.time()
-                try:
-                    self._check_memory(self.server, self.memory_limit_mb)
-                except OSError as exc:  # /proc changed under it: weigh again next time
-                    self._line(f"could not weigh the inference server's memory: {exc}")
+                if not self._check_memory(self.server, self.memory_limit_mb):
+                    self.memory_limit_mb = None
             time.sleep(0.05)
         if self.server is not None:
             self._drain(self.server)
@@ -467,7 +465,13 @@ class _Supervisor:
         self.log.start_copying(server.stdout)
         timeout = float(desired.get("startup_timeout") or _READY_TIMEOUT)
         deadline = time.time() + timeout
+        limit, weighed = float(desired.get("memory_limit_mb") or 0) or None, time.time()
+        self.killed_for = None
         while not ready.exists() and server.poll() is None and time.time() < deadline and not self.stop:
+            if limit and time.time() - weighed >= MEMORY_CHECK_SECONDS:  # a model too big to load in its memory fails here
+                weighed = time.time()
+                if not self._check_memory(server, limit):
+                    limit = None
             time.sleep(0.02)
         if not ready.exists():
             timed_out = server.poll() is None
@@ -476,7 +480,8 @@ class _Supervisor:
             if self.stop:
                 return
             why = f"did not answer /ping within {timeout:g} s (ContainerStartupHealthCheckTimeoutInSeconds)" if timed_out else (
-                _exit_reason(server.returncode) + " before it was ready")  # fmt: skip
+                (self.killed_for or _exit_reason(server.returncode)) + " before it was ready")  # fmt: skip
+            self.killed_for = None
             time.sleep(0.1)  # the server's last lines reach the log
             reason = f"the server for {desired['label']} {why}; the log ends:\n{tail(self.log.path, 15)}"
             if restart:  # still dying: try again later, as SageMaker keeps replacing an unhealthy instance
@@ -488,8 +493,7 @@ class _Supervisor:
         ready.unlink(missing_ok=True)
         old, self.server = self.server, server
         self.server_started = time.time()
-        self.memory_limit_mb = float(desired.get("memory_limit_mb") or 0) or None
-        self.killed_for = None  # about a server this one replaces
+        self.memory_limit_mb = limit
         if old is not None:
             self._drain(old)
         if restart:
@@ -514,13 +518,18 @@ class _Supervisor:
                 self.log.start_copying(run.stdout)
                 self.monitoring.append(run)
 
-    def _check_memory(self, server: subprocess.Popen[bytes], limit_mb: float) -> None:
-        """Kill the server and its workers when they hold more than `limit_mb`; the main loop then starts another."""
-        used = tree_memory_mb(server.pid)
+    def _check_memory(self, server: subprocess.Popen[bytes], limit_mb: float) -> bool:
+        """Kill the server and its workers when they hold more than `limit_mb` (saying why in `killed_for`): the main loop
+        then starts another, or the deployment fails when it was loading its model. False where memory cannot be weighed."""
+        try:
+            used = tree_memory_mb(server.pid)
+        except OSError as exc:  # /proc changed under it: weigh again next time
+            self._line(f"could not weigh the inference server's memory: {exc}")
+            return True
         if used is None:
             self._line(f"MemorySizeInMB ({limit_mb:g} MB) is not enforced here: this system does not tell a process's memory")
-            self.memory_limit_mb = None
-        elif used > limit_mb:
+            return False
+        if used > limit_mb:
             self.killed_for = (f"held {used:.0f} MB, more than its serverless MemorySizeInMB ({limit_mb:g} MB), and was killed, as "
                                "that compute runs out of memory")  # fmt: skip
             workers = descendants(server.pid)  # listed first: once the server is gone they are no longer its children
@@ -529,6 +538,7 @@ class _Supervisor:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:  # ended already
                     pass
+        return True
 
     def _drain(self, server: subprocess.Popen[bytes]) -> None:
         server.terminate()  # the server stops accepting and finishes what it has
