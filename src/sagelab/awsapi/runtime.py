@@ -120,8 +120,8 @@ def _invoke(context: Context, request: dict[str, Any]) -> Answer:
     try:
         if serverless and target is None:
             target = hosting.pick_variant(name)  # drawn here, so the variant's concurrency can be counted
-        limit = serverless.get(str(target)) if target is not None else None
-        with serverless_slot(name, str(target), int(limit["MaxConcurrency"])) if limit else nullcontext():
+        sizing = serverless.get(str(target)) if target is not None else None  # the variant's ServerlessConfig
+        with serverless_slot(name, str(target), int(sizing["MaxConcurrency"])) if sizing else nullcontext():
             invocation = hosting.invoke(name, request["Body"], request.get("ContentType", "application/octet-stream"), request.get("Accept"),
                                         target_container=request.get("TargetContainerHostname"),
                                         custom_attributes=request.get("CustomAttributes"), inference_id=request.get("InferenceId"),
