@@ -210,7 +210,7 @@ class Hosting:
         the endpoint's log is rotated past `log_max_bytes`. `variant` names a production variant
         beside the endpoint's first one: it gets a server of its own (`set_variants` weighs them).
         A server holding more than `memory_limit_mb` (a serverless variant's MemorySizeInMB) is killed
-        and started again.
+        and started again, or fails the deployment while it loads its model.
         """
         folder = self._folder(name) if variant is None else self._variant_folder(name, variant)
         folder.mkdir(parents=True, exist_ok=True)
@@ -371,7 +371,8 @@ class _Supervisor:
     the same way. Meanwhile the socket stays open, so clients' connections wait for the new server.
     A serverless variant's server is killed, and so started again, when its processes hold more than
     its MemorySizeInMB (looked at every second; on Linux, where /proc tells), as that compute runs
-    out of memory. Every server's output goes through one capped log (`capped_log.py`).
+    out of memory; one killed while loading its model fails the deployment instead. Every server's
+    output goes through one capped log (`capped_log.py`).
     """
 
     def __init__(self, folder: Path) -> None:
