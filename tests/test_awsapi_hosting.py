@@ -262,29 +262,27 @@ def test_production_variants_split_traffic_by_weight_and_answer_a_target_variant
     assert not any((hosted.settings.state_dir / "endpoints" / "split" / "variants" / "Canary").glob("state.json"))
 
 
+def async_endpoint(sm: Any, name: str, model: str, output: dict[str, str], client: dict[str, int] | None = None) -> None:
+    """An asynchronous endpoint `name` (and its config) serving `model` on one instance, once InService."""
+    config = {"OutputConfig": output, **({"ClientConfig": client} if client else {})}
+    sm.create_endpoint_config(EndpointConfigName=name, AsyncInferenceConfig=config, ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": model, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])  # fmt: skip
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    in_service(sm, name)
+
+
 def test_an_async_endpoint_reads_its_input_from_s3_and_writes_the_answer_where_it_said(hosted: Api, tmp_path: Path) -> None:
     sm, runtime, s3 = hosted.client(), hosted.client("sagemaker-runtime"), hosted.client("s3")
     data = upload(hosted, archive(tmp_path / "a.tar.gz", linear((1, 2))), "adder/model.tar.gz")
     sm.create_model(ModelName="adder", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": data}, ExecutionRoleArn=ROLE)
-    sm.create_endpoint_config(EndpointConfigName="later", ProductionVariants=[
-        {"VariantName": "AllTraffic", "ModelName": "adder", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
-        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": "s3://models/async-out", "S3FailurePath": "s3://models/async-failed"}})  # fmt: skip
-    sm.create_endpoint(EndpointName="later", EndpointConfigName="later")
-    in_service(sm, "later")
+    async_endpoint(sm, "later", "adder", {"S3OutputPath": "s3://models/async-out", "S3FailurePath": "s3://models/async-failed"})
     s3.put_object(Bucket="models", Key="async-in/request.csv", Body=b"3,4")
     started = runtime.invoke_endpoint_async(EndpointName="later", InputLocation="s3://models/async-in/request.csv", ContentType="text/csv",
                                             Accept="application/json", InferenceId="req-1")  # fmt: skip
     assert started["ResponseMetadata"]["HTTPStatusCode"] == 202 and started["InferenceId"] == "req-1"
     assert started["OutputLocation"] == "s3://models/async-out/req-1.out"
     assert started["FailureLocation"] == "s3://models/async-failed/req-1-error.out"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            body = s3.get_object(Bucket="models", Key="async-out/req-1.out")["Body"].read()
-            break
-        except ClientError:
-            time.sleep(0.1)
-    assert np.allclose(json.loads(body), [11.0])
+    assert np.allclose(json.loads(outcome(s3, "async-out/req-1.out")), [11.0])
     assert "Endpoint nowhere of account" in refused_async(runtime, "nowhere")
     sm.delete_endpoint(EndpointName="later")
 
@@ -306,11 +304,7 @@ def test_an_async_invocation_may_take_longer_than_a_real_time_one_but_not_longer
     model = archive(tmp_path / "slow.tar.gz", linear((1, 2)), SLEEPY)
     sm.create_model(ModelName="slow", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": upload(hosted, model, "slow/model.tar.gz")},
                     ExecutionRoleArn=ROLE)  # fmt: skip
-    sm.create_endpoint_config(EndpointConfigName="slow", ProductionVariants=[
-        {"VariantName": "AllTraffic", "ModelName": "slow", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
-        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": "s3://models/slow-out", "S3FailurePath": "s3://models/slow-failed"}})  # fmt: skip
-    sm.create_endpoint(EndpointName="slow", EndpointConfigName="slow")
-    in_service(sm, "slow")
+    async_endpoint(sm, "slow", "slow", {"S3OutputPath": "s3://models/slow-out", "S3FailurePath": "s3://models/slow-failed"})
     s3.put_object(Bucket="models", Key="slow-in/request.csv", Body=b"3,0")
 
     runtime.invoke_endpoint_async(EndpointName="slow", InputLocation="s3://models/slow-in/request.csv", ContentType="text/csv",
@@ -394,12 +388,7 @@ def test_an_async_endpoint_queues_its_requests_and_sends_the_model_at_most_its_c
     would take two at once); each still gets its answer."""
     sm, runtime, s3 = hosted.client(), hosted.client("sagemaker-runtime"), hosted.client("s3")
     probe_model(hosted, tmp_path, "queued")
-    sm.create_endpoint_config(EndpointConfigName="queued", ProductionVariants=[
-        {"VariantName": "AllTraffic", "ModelName": "queued", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
-        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": "s3://models/queued-out"},
-                              "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 1}})  # fmt: skip
-    sm.create_endpoint(EndpointName="queued", EndpointConfigName="queued")
-    in_service(sm, "queued")
+    async_endpoint(sm, "queued", "queued", {"S3OutputPath": "s3://models/queued-out"}, {"MaxConcurrentInvocationsPerInstance": 1})
     s3.put_object(Bucket="models", Key="queued-in/request.csv", Body=b"1,0")
     for index in range(3):
         runtime.invoke_endpoint_async(EndpointName="queued", InputLocation="s3://models/queued-in/request.csv", ContentType="text/csv",
