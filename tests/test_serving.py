@@ -35,7 +35,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from sagelab.errors import ModelError, SagelabError
 from sagelab.serving import codecs, extract_model, resolve_model
-from sagelab.serving.batching import InferenceRunner
+from sagelab.serving.batching import FAST_BATCH_SECONDS, FAST_STREAK, InferenceRunner
 from sagelab.serving.handlers import InferenceHandler
 from sagelab.serving.protocol import ServingSettings
 
@@ -444,6 +444,46 @@ def test_micro_batching_shares_predict_calls_and_routes_rows_back(echo_model: Pa
         assert reply.status == 200 and json.loads(reply.body) == [i * 10.0] * (i % 3 + 1)
     assert replies[30].status == 500 and b"poisoned row" in replies[30].body
     assert max(calls) > 3, calls  # some predict call served several requests' rows at once
+
+
+def test_a_fast_model_is_answered_on_the_event_loop_until_a_slow_batch_sends_it_back_to_the_thread(echo_model: Path,
+                                                                                                   clean_imports: None) -> None:  # fmt: skip
+    handler = InferenceHandler(echo_model).load()
+    calls: list[tuple[int, int]] = []  # (the thread predict ran on, rows)
+    delay = [0.0]
+
+    class Recorder(BaseEstimator):  # type: ignore[misc]
+        def predict(self, X: np.ndarray) -> np.ndarray:
+            calls.append((threading.get_ident(), len(X)))
+            time.sleep(delay[0])
+            return X[:, 0] * 10
+
+    handler.model = Recorder()
+    runner = InferenceRunner(handler)
+
+    async def one(i: int) -> Any:
+        return await runner.submit(json.dumps([[i, 0, 0]]).encode(), "application/json", None, {})
+
+    async def scenario() -> tuple[list[Any], list[Any], list[Any]]:
+        runner.start(asyncio.get_running_loop())
+        proving = [await one(i) for i in range(FAST_STREAK)]
+        assert runner.on_loop
+        together = await asyncio.gather(*(one(i) for i in range(5)))  # submitted in one loop turn: one predict
+        delay[0] = FAST_BATCH_SECONDS * 2
+        slow = [await one(7)]
+        assert not runner.on_loop
+        delay[0] = 0
+        slow.append(await one(8))
+        return proving, together, slow
+
+    proving, together, slow = asyncio.run(scenario())
+    runner.stop()
+    loop_thread = threading.get_ident()  # asyncio.run ran the loop on this thread
+    assert [json.loads(r.body) for r in proving + together + slow] == [[i * 10.0] for i in [*range(FAST_STREAK), *range(5), 7, 8]]
+    threads = [thread for thread, _ in calls]
+    assert loop_thread not in threads[:FAST_STREAK]  # the thread, until the model has proved fast
+    assert calls[FAST_STREAK:FAST_STREAK + 2] == [(loop_thread, 5), (loop_thread, 1)]  # then the loop, the five together
+    assert threads[-1] != loop_thread  # the slow batch sent the next request back to the thread
 
 
 # -- real servers ---------------------------------------------------------------------------------

@@ -1,18 +1,17 @@
 """The inference server's HTTP surface, as a raw ASGI app: /ping, /invocations, /execution-parameters.
 
 No framework sits between the server and this app: on a two-core machine routing and request
-objects cost more than a small model's predict. The app only moves bytes; the inference
-thread (batching.py) runs the model, so /ping answers while a prediction runs. A request the
-model has not answered within SAGEMAKER_MODEL_SERVER_TIMEOUT gets a 504; the model call itself
-cannot be interrupted and keeps the inference thread until it returns (the containers' model
-servers would restart the worker instead). A pipeline model's front process answers the same
-protocol by passing each request through its containers (chain.py).
+objects cost more than a small model's predict. The app only moves bytes; the inference runner
+(batching.py) runs the model, on its inference thread so /ping answers while a prediction runs
+(or, for a model that has proved fast, on the event loop). A request the model has not answered
+within SAGEMAKER_MODEL_SERVER_TIMEOUT gets a 504; the model call itself cannot be interrupted and
+keeps the inference thread until it returns (the containers' model servers would restart the
+worker instead). A pipeline model's front process answers the same protocol by passing each
+request through its containers (chain.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -25,9 +24,6 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-
-logger = logging.getLogger("sagelab.serving")
-_TIMEOUT_STATUS = 504
 
 
 class ProtocolApp(ABC):
@@ -129,31 +125,19 @@ class ProtocolApp(ABC):
 
 
 class InferenceApp(ProtocolApp):
-    """The protocol answered by one model, on this process's inference thread."""
+    """The protocol answered by one model, through this process's inference runner."""
 
-    def __init__(self, runner: InferenceRunner, *, workers: int = 1, max_payload_bytes: int | None = 6 * 1024 * 1024,
-                 timeout: float = 60.0) -> None:  # fmt: skip
+    def __init__(self, runner: InferenceRunner, *, workers: int = 1, max_payload_bytes: int | None = 6 * 1024 * 1024) -> None:
         super().__init__(max_payload_bytes=max_payload_bytes)
         self.runner = runner
         self.workers = workers
-        self.timeout = timeout
 
     def ready(self) -> bool:
         return self.runner.handler.loaded
 
     async def answer(self, body: bytes, content_type: str | None, accept: str | None, headers: dict[str, str]) -> Reply:
-        future = self.runner.submit(body, content_type, accept, headers)
-        timer = asyncio.get_running_loop().call_later(self.timeout, _expire, future, self.timeout)
-        try:
-            return await future
-        finally:
-            timer.cancel()
+        return await self.runner.submit(body, content_type, accept, headers)
 
     async def execution_parameters(self) -> Reply:
         return self.runner.handler.execution_parameters(self.workers)
 
-
-def _expire(future: asyncio.Future[Reply], timeout: float) -> None:
-    if not future.done():
-        logger.error("a request took longer than SAGEMAKER_MODEL_SERVER_TIMEOUT (%g s); answered %d", timeout, _TIMEOUT_STATUS)
-        future.set_result(Reply.error(_TIMEOUT_STATUS, f"the model did not answer within {timeout:g} s (SAGEMAKER_MODEL_SERVER_TIMEOUT)"))

@@ -1,21 +1,33 @@
-"""The inference thread: runs handlers off the event loop, batching concurrent default predictions.
+"""The inference runner: answers requests one model call at a time, batching concurrent default predictions.
 
-Each server process has one inference thread, so user code is never called concurrently
-(as with the containers' one-request-per-worker model servers). Requests queue while the
-thread is busy; when it comes back it takes everything waiting. With the default scikit-learn
-handlers on a scikit-learn estimator, the waiting requests' rows are concatenated into one
-`predict` call and the result rows are split back to their callers. Batch size therefore
-adapts to load: one request at a time when idle, many under load, and no timer adds latency.
-A batch whose predict fails is retried request by request, so an error reaches only the
-request that caused it. User-defined input_fn, predict_fn, output_fn or transform_fn are never
-batched: their semantics across rows are unknown.
+Each server process calls user code one call at a time (as the containers' one-request-per-worker
+model servers do), in one of two places:
+
+- The inference thread, by default. Requests queue while it is busy; when it comes back it takes
+  everything waiting. The event loop stays free meanwhile: /ping answers while a model runs, and a
+  request the model has not answered within SAGEMAKER_MODEL_SERVER_TIMEOUT gets its 504.
+- The event loop itself, for a batchable model that has proved fast: FAST_STREAK batches in a row,
+  each answered within FAST_BATCH_SECONDS. Handing a request to a thread and back (a wake-up each
+  way, the two threads trading the GIL) costs such a model more than its predict; on the loop,
+  nothing waits longer than one batch. The requests the server read in this loop turn and the
+  next are answered together. A slower batch sends the runner back to the thread until the model
+  has proved fast again.
+
+With the default scikit-learn handlers on a scikit-learn estimator (batchable), the rows of the
+requests taken together are concatenated into one `predict` call and the result rows are split
+back to their callers. Batch size therefore adapts to load: one request at a time when idle, many
+under load, and no timer adds latency. A batch whose predict fails is retried request by request,
+so an error reaches only the request that caused it. User-defined input_fn, predict_fn, output_fn
+or transform_fn are never batched: their semantics across rows are unknown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +37,11 @@ from sagelab.serving.handlers import InferenceHandler, error_reply
 from sagelab.serving.protocol import Reply
 
 MAX_BATCH_REQUESTS = 64
+FAST_BATCH_SECONDS = 0.005  # a batch this quick may run on the event loop: /ping waits no longer than that
+FAST_STREAK = 8  # fast batches in a row before a batchable model is answered on the event loop
+_TIMEOUT_STATUS = 504
+
+logger = logging.getLogger("sagelab.serving")
 
 
 @dataclass
@@ -34,18 +51,27 @@ class _Job:
     accept: str | None
     headers: dict[str, str]
     future: asyncio.Future[Reply]
+    timer: asyncio.TimerHandle | None = None  # the SAGEMAKER_MODEL_SERVER_TIMEOUT of a request sent to the thread
 
 
 class InferenceRunner:
-    """Owns the inference thread of one server process."""
+    """Answers the requests of one server process: on its inference thread, or on its event loop once the model has proved fast."""
 
-    def __init__(self, handler: InferenceHandler, max_batch: int = MAX_BATCH_REQUESTS) -> None:
+    def __init__(self, handler: InferenceHandler, max_batch: int = MAX_BATCH_REQUESTS, timeout: float = 60.0) -> None:
         self.handler = handler
         self.max_batch = max_batch
+        self.timeout = timeout
         self.batchable = handler.batchable
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._gathered: list[_Job] = []  # requests to answer on the event loop, after one more loop turn
+        self._fast_streak = 0  # batches in a row answered within FAST_BATCH_SECONDS
+
+    @property
+    def on_loop(self) -> bool:
+        """Whether requests are answered on the event loop (a batchable model that has proved fast), not the thread."""
+        return self.batchable and self._fast_streak >= FAST_STREAK
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the thread; replies are delivered on `loop`."""
@@ -54,18 +80,44 @@ class InferenceRunner:
         self._thread.start()
 
     def submit(self, body: bytes, content_type: str | None, accept: str | None, headers: dict[str, str]) -> asyncio.Future[Reply]:
-        """Queue a request; the future resolves to its Reply (never to an exception)."""
-        if self._loop is None:
+        """Queue a request; the future resolves to its Reply (never to an exception), a 504 past the timeout."""
+        loop = self._loop
+        if loop is None:
             raise RuntimeError("start() the runner before submitting requests")
-        future: asyncio.Future[Reply] = self._loop.create_future()
-        self._queue.put(_Job(body, content_type, accept, headers, future))
-        return future
+        job = _Job(body, content_type, accept, headers, loop.create_future())
+        if self.on_loop:
+            self._gathered.append(job)
+            if len(self._gathered) == 1:
+                loop.call_soon(self._after_next_turn)
+        else:
+            job.timer = loop.call_later(self.timeout, _expire, job.future, self.timeout)
+            self._queue.put(job)
+        return job.future
 
     def stop(self, timeout: float | None = None) -> None:
         """Finish the queued requests, then end the thread."""
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def _after_next_turn(self) -> None:
+        """Wait one more loop turn, so the requests the server reads in it join the batch."""
+        assert self._loop is not None
+        self._loop.call_soon(self._answer_gathered)
+
+    def _answer_gathered(self) -> None:
+        jobs, self._gathered = self._gathered, []
+        for start in range(0, len(jobs), self.max_batch):
+            batch = jobs[start : start + self.max_batch]
+            began = time.perf_counter()
+            try:
+                replies = self._batch(batch) if len(batch) > 1 else [self._handle(batch[0])]
+            except BaseException as exc:  # a reply for each, whatever happens: these requests have no timeout to end them
+                replies = [error_reply(exc)] * len(batch)
+            self._settle(batch, replies, time.perf_counter() - began)
+
+    def _handle(self, job: _Job) -> Reply:
+        return self.handler.handle(job.body, job.content_type, job.accept, job.headers)
 
     def _run(self) -> None:
         while True:
@@ -83,18 +135,29 @@ class InferenceRunner:
                     break
                 jobs.append(more)
             if self.batchable and len(jobs) > 1:
-                self._deliver(jobs, self._batch(jobs))
+                began = time.perf_counter()
+                self._deliver(jobs, self._batch(jobs), time.perf_counter() - began)
             else:
                 for one in jobs:
-                    self._deliver([one], [self.handler.handle(one.body, one.content_type, one.accept, one.headers)])
+                    began = time.perf_counter()
+                    self._deliver([one], [self._handle(one)], time.perf_counter() - began)
             if stopping:
                 return
 
-    def _deliver(self, jobs: list[_Job], replies: list[Reply]) -> None:
+    def _deliver(self, jobs: list[_Job], replies: list[Reply], seconds: float) -> None:
         try:
-            jobs[0].future.get_loop().call_soon_threadsafe(_resolve, [(job.future, reply) for job, reply in zip(jobs, replies)])
+            jobs[0].future.get_loop().call_soon_threadsafe(self._settle, jobs, replies, seconds)
         except RuntimeError:  # the loop has closed: nobody is waiting any more
             pass
+
+    def _settle(self, jobs: list[_Job], replies: list[Reply], seconds: float) -> None:
+        """On the event loop: answer the batch's requests, and count it towards (or against) answering on the loop."""
+        for job, reply in zip(jobs, replies):
+            if job.timer is not None:
+                job.timer.cancel()
+            if not job.future.done():
+                job.future.set_result(reply)
+        self._fast_streak = self._fast_streak + 1 if seconds < FAST_BATCH_SECONDS else 0
 
     def _batch(self, jobs: list[_Job]) -> list[Reply]:
         replies: list[Reply | None] = [None] * len(jobs)
@@ -143,7 +206,7 @@ class InferenceRunner:
         return outcomes
 
 
-def _resolve(pairs: list[tuple[asyncio.Future[Reply], Reply]]) -> None:
-    for future, reply in pairs:
-        if not future.done():
-            future.set_result(reply)
+def _expire(future: asyncio.Future[Reply], timeout: float) -> None:
+    if not future.done():
+        logger.error("a request took longer than SAGEMAKER_MODEL_SERVER_TIMEOUT (%g s); answered %d", timeout, _TIMEOUT_STATUS)
+        future.set_result(Reply.error(_TIMEOUT_STATUS, f"the model did not answer within {timeout:g} s (SAGEMAKER_MODEL_SERVER_TIMEOUT)"))

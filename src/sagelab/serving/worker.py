@@ -99,8 +99,8 @@ def run_worker(model_dir: Path, sock: socket.socket, settings: ServingSettings, 
     """Load the model, start accepting on `sock` (or adopting what it deals, if `dealt`), serve until
     SIGTERM/SIGINT, drain, return."""
     handler = InferenceHandler(model_dir, settings).load()
-    runner = InferenceRunner(handler)
-    app = InferenceApp(runner, workers=workers, max_payload_bytes=settings.max_payload_bytes, timeout=settings.timeout)
+    runner = InferenceRunner(handler, timeout=settings.timeout)
+    app = InferenceApp(runner, workers=workers, max_payload_bytes=settings.max_payload_bytes)
     try:
         run_app(app, sock, settings, on_start=runner.start, on_ready=on_ready, dealt=dealt)
     finally:
