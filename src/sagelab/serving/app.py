@@ -67,19 +67,11 @@ class ProtocolApp(ABC):
                                                     "and GET /execution-parameters"))  # fmt: skip
 
     async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
-        content_type = accept = None
-        length = -1
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope["headers"]:
-            name = raw_name.decode("latin-1")
-            value = raw_value.decode("latin-1")
-            headers[name] = value
-            if name == "content-type" or (name == "contenttype" and content_type is None):
-                content_type = value
-            elif name == "accept":
-                accept = value
-            elif name == "content-length":
-                length = int(value) if value.isdigit() else -1
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        content_type = headers.get("content-type", headers.get("contenttype"))
+        accept = headers.get("accept")
+        declared = headers.get("content-length", "")
+        length = int(declared) if declared.isdigit() else -1
         limit = self.max_payload_bytes
         if limit is not None and length > limit:
             await self._too_large(send, length)

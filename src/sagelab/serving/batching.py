@@ -44,7 +44,7 @@ _TIMEOUT_STATUS = 504
 logger = logging.getLogger("sagelab.serving")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Job:
     body: bytes
     content_type: str | None

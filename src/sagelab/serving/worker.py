@@ -127,6 +127,7 @@ def run_app(app: ProtocolApp, sock: socket.socket, settings: ServingSettings, *,
         access_log=False,
         log_level="warning",
         server_header=False,
+        proxy_headers=False,  # the protocol never reads the client's address or scheme (X-Forwarded-For, -Proto)
         backlog=BACKLOG,
         timeout_graceful_shutdown=int(settings.timeout) + 5,
     )
