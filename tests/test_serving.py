@@ -35,6 +35,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from sagelab.errors import ModelError, SagelabError
 from sagelab.serving import codecs, extract_model, resolve_model
+from sagelab.serving import batching
 from sagelab.serving.batching import FAST_BATCH_SECONDS, FAST_STREAK, InferenceRunner
 from sagelab.serving.handlers import InferenceHandler
 from sagelab.serving.protocol import ServingSettings
@@ -446,44 +447,98 @@ def test_micro_batching_shares_predict_calls_and_routes_rows_back(echo_model: Pa
     assert max(calls) > 3, calls  # some predict call served several requests' rows at once
 
 
+class _Recorder(BaseEstimator):  # type: ignore[misc]
+    """A batchable model recording the thread and the rows of each predict; it takes `delay` seconds, or with `hang` waits for `release`."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+        self.delay = 0.0
+        self.hang = False
+        self.release = threading.Event()
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        self.calls.append((threading.get_ident(), len(X)))
+        time.sleep(self.delay)
+        if self.hang:
+            self.release.wait(10)
+        return X[:, 0] * 10
+
+
+def _recording_runner(model_dir: Path, timeout: float = 60.0) -> tuple[InferenceRunner, _Recorder]:
+    handler = InferenceHandler(model_dir).load()
+    handler.model = model = _Recorder()
+    return InferenceRunner(handler, timeout=timeout), model
+
+
+def _rows(runner: InferenceRunner, *rows: int) -> Any:
+    return runner.submit(json.dumps([[i, 0, 0] for i in rows]).encode(), "application/json", None, {})
+
+
+async def _prove_fast(runner: InferenceRunner) -> None:
+    runner.start(asyncio.get_running_loop())
+    for i in range(FAST_STREAK):
+        await _rows(runner, i)
+    assert runner.on_loop
+
+
 def test_a_fast_model_is_answered_on_the_event_loop_until_a_slow_batch_sends_it_back_to_the_thread(echo_model: Path,
                                                                                                    clean_imports: None) -> None:  # fmt: skip
-    handler = InferenceHandler(echo_model).load()
-    calls: list[tuple[int, int]] = []  # (the thread predict ran on, rows)
-    delay = [0.0]
+    runner, model = _recording_runner(echo_model)
 
-    class Recorder(BaseEstimator):  # type: ignore[misc]
-        def predict(self, X: np.ndarray) -> np.ndarray:
-            calls.append((threading.get_ident(), len(X)))
-            time.sleep(delay[0])
-            return X[:, 0] * 10
-
-    handler.model = Recorder()
-    runner = InferenceRunner(handler)
-
-    async def one(i: int) -> Any:
-        return await runner.submit(json.dumps([[i, 0, 0]]).encode(), "application/json", None, {})
-
-    async def scenario() -> tuple[list[Any], list[Any], list[Any]]:
-        runner.start(asyncio.get_running_loop())
-        proving = [await one(i) for i in range(FAST_STREAK)]
-        assert runner.on_loop
-        together = await asyncio.gather(*(one(i) for i in range(5)))  # submitted in one loop turn: one predict
-        delay[0] = FAST_BATCH_SECONDS * 2
-        slow = [await one(7)]
+    async def scenario() -> list[Any]:
+        await _prove_fast(runner)
+        together = await asyncio.gather(*(_rows(runner, i) for i in range(5)))  # submitted in one loop turn: one predict
+        model.delay = FAST_BATCH_SECONDS * 2
+        slow = [await _rows(runner, 7)]
         assert not runner.on_loop
-        delay[0] = 0
-        slow.append(await one(8))
-        return proving, together, slow
+        model.delay = 0
+        return [*together, *slow, await _rows(runner, 8)]
 
-    proving, together, slow = asyncio.run(scenario())
+    replies = asyncio.run(scenario())
     runner.stop()
     loop_thread = threading.get_ident()  # asyncio.run ran the loop on this thread
-    assert [json.loads(r.body) for r in proving + together + slow] == [[i * 10.0] for i in [*range(FAST_STREAK), *range(5), 7, 8]]
-    threads = [thread for thread, _ in calls]
+    assert [json.loads(r.body) for r in replies] == [[i * 10.0] for i in [*range(5), 7, 8]]
+    threads = [thread for thread, _ in model.calls]
     assert loop_thread not in threads[:FAST_STREAK]  # the thread, until the model has proved fast
-    assert calls[FAST_STREAK:FAST_STREAK + 2] == [(loop_thread, 5), (loop_thread, 1)]  # then the loop, the five together
+    assert model.calls[FAST_STREAK:FAST_STREAK + 2] == [(loop_thread, 5), (loop_thread, 1)]  # then the loop, the five together
     assert threads[-1] != loop_thread  # the slow batch sent the next request back to the thread
+
+
+def test_a_request_larger_than_the_model_proved_fast_on_goes_to_the_thread_and_so_does_what_comes_meanwhile(
+        echo_model: Path, clean_imports: None) -> None:  # fmt: skip
+    runner, model = _recording_runner(echo_model)
+
+    async def scenario() -> list[Any]:
+        await _prove_fast(runner)
+        return await asyncio.gather(_rows(runner, *range(50)), _rows(runner, 3))
+
+    large, small = asyncio.run(scenario())
+    runner.stop()
+    assert json.loads(large.body) == [i * 10.0 for i in range(50)] and json.loads(small.body) == [30.0]
+    assert threading.get_ident() not in [thread for thread, _ in model.calls[FAST_STREAK:]]
+
+
+def test_a_model_that_hangs_on_the_event_loop_ends_its_worker(echo_model: Path, clean_imports: None,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    runner, model = _recording_runner(echo_model, timeout=0.3)
+    exits: list[int] = []
+
+    def exit_process(code: int) -> None:  # what os._exit would do, recorded; then the model lets go
+        exits.append(code)
+        model.release.set()
+
+    monkeypatch.setattr(batching, "WATCH_INTERVAL", 0.05)
+    monkeypatch.setattr(os, "_exit", exit_process)
+
+    async def scenario() -> Any:
+        await _prove_fast(runner)
+        model.hang = True
+        return await _rows(runner, 1)
+
+    asyncio.run(scenario())
+    runner.stop()
+    assert model.calls[-1][0] == threading.get_ident()  # it hung on the event loop
+    assert exits == [1]
 
 
 # -- real servers ---------------------------------------------------------------------------------

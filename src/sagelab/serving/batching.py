@@ -11,7 +11,11 @@ model servers do), in one of two places:
   way, the two threads trading the GIL) costs such a model more than its predict; on the loop,
   nothing waits longer than one batch. The requests the server read in this loop turn and the
   next are answered together. A slower batch sends the runner back to the thread until the model
-  has proved fast again.
+  has proved fast again; a request larger than the model has proved fast on goes to the thread,
+  and so does everything while the thread has work (one model call at a time). A batch on the
+  loop that outlives SAGEMAKER_MODEL_SERVER_TIMEOUT (a model that hangs) cannot be answered 504,
+  as the loop is the one blocked: the process exits, as gunicorn in the containers kills such a
+  worker, and the server (or the endpoint) starts another.
 
 With the default scikit-learn handlers on a scikit-learn estimator (batchable), the rows of the
 requests taken together are concatenated into one `predict` call and the result rows are split
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import threading
 import time
@@ -39,6 +44,7 @@ from sagelab.serving.protocol import Reply
 MAX_BATCH_REQUESTS = 64
 FAST_BATCH_SECONDS = 0.005  # a batch this quick may run on the event loop: /ping waits no longer than that
 FAST_STREAK = 8  # fast batches in a row before a batchable model is answered on the event loop
+WATCH_INTERVAL = 1.0  # seconds between the watchdog's looks at a batch running on the event loop
 _TIMEOUT_STATUS = 504
 
 logger = logging.getLogger("sagelab.serving")
@@ -51,7 +57,7 @@ class _Job:
     accept: str | None
     headers: dict[str, str]
     future: asyncio.Future[Reply]
-    timer: asyncio.TimerHandle | None = None  # the SAGEMAKER_MODEL_SERVER_TIMEOUT of a request sent to the thread
+    timer: asyncio.TimerHandle | None = None  # the SAGEMAKER_MODEL_SERVER_TIMEOUT of a request sent to the thread (only those have one)
 
 
 class InferenceRunner:
@@ -67,6 +73,10 @@ class InferenceRunner:
         self._thread: threading.Thread | None = None
         self._gathered: list[_Job] = []  # requests to answer on the event loop, after one more loop turn
         self._fast_streak = 0  # batches in a row answered within FAST_BATCH_SECONDS
+        self._proven_bytes = 0  # the largest body those batches held: a larger request goes to the thread
+        self._with_thread = 0  # requests sent to the thread and not yet answered
+        self._loop_batch_began: float | None = None  # when the batch running on the event loop began (for the watchdog)
+        self._stopping = threading.Event()
 
     @property
     def on_loop(self) -> bool:
@@ -78,6 +88,8 @@ class InferenceRunner:
         self._loop = loop
         self._thread = threading.Thread(target=self._run, name="sagelab-inference", daemon=True)
         self._thread.start()
+        if self.batchable:
+            threading.Thread(target=self._watch, name="sagelab-loop-watchdog", daemon=True).start()
 
     def submit(self, body: bytes, content_type: str | None, accept: str | None, headers: dict[str, str]) -> asyncio.Future[Reply]:
         """Queue a request; the future resolves to its Reply (never to an exception), a 504 past the timeout."""
@@ -85,17 +97,23 @@ class InferenceRunner:
         if loop is None:
             raise RuntimeError("start() the runner before submitting requests")
         job = _Job(body, content_type, accept, headers, loop.create_future())
-        if self.on_loop:
+        if self.on_loop and len(body) <= self._proven_bytes and not self._with_thread:
             self._gathered.append(job)
             if len(self._gathered) == 1:
                 loop.call_soon(self._after_next_turn)
         else:
-            job.timer = loop.call_later(self.timeout, _expire, job.future, self.timeout)
-            self._queue.put(job)
+            self._to_thread(job)
         return job.future
 
+    def _to_thread(self, job: _Job) -> None:
+        assert self._loop is not None
+        job.timer = self._loop.call_later(self.timeout, _expire, job.future, self.timeout)
+        self._with_thread += 1
+        self._queue.put(job)
+
     def stop(self, timeout: float | None = None) -> None:
-        """Finish the queued requests, then end the thread."""
+        """Finish the queued requests, then end the threads."""
+        self._stopping.set()
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join(timeout)
@@ -109,12 +127,27 @@ class InferenceRunner:
         jobs, self._gathered = self._gathered, []
         for start in range(0, len(jobs), self.max_batch):
             batch = jobs[start : start + self.max_batch]
-            began = time.perf_counter()
+            if self._with_thread or not self.on_loop:  # since gathered: a larger request, or a slow batch
+                for job in batch:
+                    self._to_thread(job)
+                continue
+            self._loop_batch_began = began = time.perf_counter()
             try:
                 replies = self._batch(batch) if len(batch) > 1 else [self._handle(batch[0])]
             except BaseException as exc:  # a reply for each, whatever happens: these requests have no timeout to end them
                 replies = [error_reply(exc)] * len(batch)
+            finally:
+                self._loop_batch_began = None
             self._settle(batch, replies, time.perf_counter() - began)
+
+    def _watch(self) -> None:
+        """End the process if a batch on the event loop outlives the timeout: nothing else can end it."""
+        while not self._stopping.wait(WATCH_INTERVAL):
+            began = self._loop_batch_began
+            if began is not None and time.perf_counter() - began > self.timeout:
+                logger.error("the model did not answer within %g s (SAGEMAKER_MODEL_SERVER_TIMEOUT) and blocks this worker; "
+                             "it exits, to be replaced", self.timeout)  # fmt: skip
+                os._exit(1)
 
     def _handle(self, job: _Job) -> Reply:
         return self.handler.handle(job.body, job.content_type, job.accept, job.headers)
@@ -155,9 +188,14 @@ class InferenceRunner:
         for job, reply in zip(jobs, replies):
             if job.timer is not None:
                 job.timer.cancel()
+                self._with_thread -= 1
             if not job.future.done():
                 job.future.set_result(reply)
-        self._fast_streak = self._fast_streak + 1 if seconds < FAST_BATCH_SECONDS else 0
+        if seconds < FAST_BATCH_SECONDS:
+            self._fast_streak += 1
+            self._proven_bytes = max(self._proven_bytes, sum(len(job.body) for job in jobs))
+        else:
+            self._fast_streak = self._proven_bytes = 0
 
     def _batch(self, jobs: list[_Job]) -> list[Reply]:
         replies: list[Reply | None] = [None] * len(jobs)

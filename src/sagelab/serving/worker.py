@@ -3,8 +3,9 @@
 Connections come either from a listening socket this process accepts on (a single-worker
 server), or dealt by the server process over a channel (several workers; dispatch.py).
 uvicorn (with httptools and uvloop when installed) runs the raw ASGI app; the model runs on
-the inference thread. On SIGTERM uvicorn stops accepting, lets in-flight requests finish and
-returns; the process then exits 0 (uvicorn would otherwise re-raise the signal after draining).
+the inference thread or, once it has proved fast, on the event loop (batching.py). On SIGTERM
+uvicorn stops accepting, lets in-flight requests finish and returns; the process then exits 0
+(uvicorn would otherwise re-raise the signal after draining).
 """
 
 from __future__ import annotations
