@@ -831,6 +831,58 @@ def test_a_request_over_the_timeout_gets_504(serve: Any, tmp_path: Path) -> None
     assert answer == (200, "text/plain", b"late")
 
 
+HANGS_ON_MINUS_ONE = """
+    import os
+    import time
+
+    import numpy as np
+    from sklearn.base import BaseEstimator
+
+    class Echo(BaseEstimator):
+        def predict(self, X):
+            if X[0, 0] == -1:
+                time.sleep(3)  # three times SAGEMAKER_MODEL_SERVER_TIMEOUT
+            return np.full(len(X), os.getpid())
+
+    def model_fn(model_dir):
+        return Echo()
+"""
+
+
+def test_a_fast_model_that_hangs_on_the_event_loop_is_replaced(serve: Any, tmp_path: Path) -> None:
+    """A batchable model answered on the event loop that then hangs cannot get its 504 (the loop is
+    what is blocked): its worker exits once the timeout has passed, and another takes its place."""
+    server = serve(model_with_code(tmp_path / "model", HANGS_ON_MINUS_ONE), "--workers", "2",
+                   env={"SAGEMAKER_MODEL_SERVER_TIMEOUT": "1"})  # fmt: skip
+
+    def post(connection: http.client.HTTPConnection, rows: bytes) -> http.client.HTTPResponse:
+        connection.request("POST", "/invocations", body=rows, headers={"Content-Type": "application/json"})
+        return connection.getresponse()
+
+    for _ in range(5):  # on a loaded machine a batch may take over 5 ms and send the model back to the thread: try again
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        for _ in range(3 * FAST_STREAK):  # one keep-alive connection, one worker: it proves the model fast
+            response = post(connection, b"[[10, 2]]")  # as long as the request that hangs: no longer than proved fast
+            assert response.status == 200
+            pid = json.loads(response.read())[0]
+        try:
+            assert post(connection, b"[[-1, 2]]").status == 504  # it hung on the thread: 504, and the thread goes on
+        except (http.client.RemoteDisconnected, ConnectionResetError):
+            break  # it hung on the event loop: the worker ended
+        finally:
+            connection.close()
+    else:
+        pytest.fail("the model was never answered on the event loop")
+    deadline = time.monotonic() + 30
+    while "starting another" not in server.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = server.log.read_text()
+    assert "blocks this worker" in log and "starting another" in log, log
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid), 0)
+    assert server.invoke("[[1, 2]]")[0] == 200
+
+
 def test_fd_takeover_drops_no_request(tmp_path: Path) -> None:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
