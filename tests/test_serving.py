@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from unittest.mock import ANY
 
 import joblib
 import numpy as np
@@ -38,6 +39,7 @@ from sagelab.serving import codecs, extract_model, resolve_model
 from sagelab.serving import batching
 from sagelab.serving.batching import FAST_BATCH_SECONDS, FAST_STREAK, InferenceRunner
 from sagelab.serving.handlers import InferenceHandler
+from sagelab.serving.http_protocol import JoiningTransport
 from sagelab.serving.protocol import ServingSettings
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3]]
@@ -541,12 +543,45 @@ def test_a_model_that_hangs_on_the_event_loop_ends_its_worker(echo_model: Path, 
     assert exits == [1]
 
 
+def test_a_response_goes_out_in_one_write_and_a_lone_write_at_the_end_of_the_loop_turn() -> None:
+    class Socket:  # the transport's side: what reached the socket, write by write
+        def __init__(self) -> None:
+            self.writes: list[bytes] = []
+            self.closed = False
+
+        def write(self, data: bytes) -> None:
+            self.writes.append(data)
+
+        def close(self) -> None:
+            self.closed = True
+
+        def is_closing(self) -> bool:
+            return self.closed
+
+    async def scenario() -> None:
+        sent = Socket()
+        transport = JoiningTransport(cast(asyncio.Transport, sent), asyncio.get_running_loop())
+        transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        transport.write(b"[0]")
+        assert sent.writes == [b"HTTP/1.1 200 OK\r\n\r\n[0]"]
+        transport.write(b"HTTP/1.1 200 OK\r\n\r\n")  # an answer to HEAD: no body follows
+        assert len(sent.writes) == 1
+        await asyncio.sleep(0)
+        assert sent.writes[1:] == [b"HTTP/1.1 200 OK\r\n\r\n"]
+        transport.write(b"HTTP/1.1 413 Request Entity Too Large\r\n\r\n")
+        transport.close()  # what is held goes out first
+        assert sent.writes[2:] == [b"HTTP/1.1 413 Request Entity Too Large\r\n\r\n"] and transport.is_closing()
+
+    asyncio.run(scenario())
+
+
 # -- real servers ---------------------------------------------------------------------------------
 
 
 def test_ping_execution_parameters_and_unknown_paths(serve: Any, sklearn_model: Path) -> None:
     server = serve(sklearn_model, env={"SAGEMAKER_MAX_PAYLOAD_IN_MB": "2"})
     assert server.request("GET", "/ping")[0] == 200
+    assert server.request("HEAD", "/ping")[:2] == (200, {"content-type": "application/json", "content-length": "0", "date": ANY})
     status, _, body = server.request("GET", "/execution-parameters")
     workers = os.cpu_count()  # SAGEMAKER_MODEL_SERVER_WORKERS's default, as in the images
     assert (status, json.loads(body)) == (200, {"MaxConcurrentTransforms": workers, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 2})

@@ -2,10 +2,10 @@
 
 Connections come either from a listening socket this process accepts on (a single-worker
 server), or dealt by the server process over a channel (several workers; dispatch.py).
-uvicorn (with httptools and uvloop when installed) runs the raw ASGI app; the model runs on
-the inference thread or, once it has proved fast, on the event loop (batching.py). On SIGTERM
-uvicorn stops accepting, lets in-flight requests finish and returns; the process then exits 0
-(uvicorn would otherwise re-raise the signal after draining).
+uvicorn (httptools, each response in one write: http_protocol.py; uvloop when installed) runs
+the raw ASGI app; the model runs on the inference thread or, once it has proved fast, on the
+event loop (batching.py). On SIGTERM uvicorn stops accepting, lets in-flight requests finish and
+returns; the process then exits 0 (uvicorn would otherwise re-raise the signal after draining).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import uvicorn
 from sagelab.serving.app import InferenceApp, ProtocolApp
 from sagelab.serving.batching import InferenceRunner
 from sagelab.serving.dispatch import BACKLOG, receive
+from sagelab.serving.http_protocol import OneWriteHttpToolsProtocol
 from sagelab.serving.handlers import REPEATED_ERRORS, InferenceHandler
 from sagelab.serving.protocol import ServingSettings
 
@@ -123,7 +124,7 @@ def run_app(app: ProtocolApp, sock: socket.socket, settings: ServingSettings, *,
     config = uvicorn.Config(
         app,
         loop="auto",  # uvloop when installed
-        http="auto",  # httptools when installed
+        http=OneWriteHttpToolsProtocol,  # httptools, each response in one write
         lifespan="off",
         access_log=False,
         log_level="warning",
