@@ -36,6 +36,7 @@ from sagelab.serving.protocol import PYTHON_ENV, ServingSettings
 from sagelab.serving.spawn import interpreter, runs_on
 
 logger = logging.getLogger("sagelab.serving")
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def configure_logging() -> None:
@@ -173,6 +174,7 @@ def _child(model_dir: Path, channel: socket.socket, settings: ServingSettings, w
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         _stop_on_sigterm_while_loading()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked by spawn() across the fork
         from sagelab.serving.worker import run_worker
 
         def ready() -> None:
@@ -218,17 +220,25 @@ def _supervise(model_dir: Path, sock: socket.socket, settings: ServingSettings, 
     stopping = False
 
     def spawn(slot: int) -> None:
-        channel = dealer.open(slot)
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            for fd in (ready_r, wake_r, wake_w):
-                os.close(fd)
-            dealer.close_all(keep=channel)
-            sock.close()  # the server process alone accepts
-            _child(model_dir, channel, settings, workers, slot, ready_w)
-        children[pid] = slot
+        # A stop signal waits until the new worker is among `children` (stop() signals those), and in
+        # the worker until its own handlers are set: before, it would run this process's stop().
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            if stopping:  # a signal that came while a dead worker was being replaced
+                return
+            channel = dealer.open(slot)
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                for fd in (ready_r, wake_r, wake_w):
+                    os.close(fd)
+                dealer.close_all(keep=channel)
+                sock.close()  # the server process alone accepts
+                _child(model_dir, channel, settings, workers, slot, ready_w)
+            children[pid] = slot
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
