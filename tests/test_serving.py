@@ -810,6 +810,17 @@ def test_connections_are_dealt_to_the_workers_in_turn_and_a_dead_worker_is_repla
     assert server.stop() == 0
 
 
+def test_a_stop_signal_while_a_dead_worker_is_being_replaced_stops_the_server(serve: Any, tmp_path: Path) -> None:
+    """SIGTERM in the moment between a worker's death and its replacement's fork stops the replacement too
+    (before, it was forked after stop() had signalled the workers, and served on while the server waited for it)."""
+    server = serve(model_with_code(tmp_path / "model", WHO_ANSWERS), "--workers", "2")
+    os.kill(int(server.invoke(b"", "text/plain")[2]), signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while "starting another" not in server.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.stop(timeout=15) == 0  # the server waits 0.2 s after that line before it forks
+
+
 def test_a_model_tarball_is_served(serve: Any, sklearn_model: Path, tmp_path: Path) -> None:
     archive = tmp_path / "model.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:

@@ -6,8 +6,8 @@ objects cost more than a small model's predict. The app only moves bytes; the in
 (or, for a model that has proved fast, on the event loop). A request the model has not answered
 within SAGEMAKER_MODEL_SERVER_TIMEOUT gets a 504; the model call itself cannot be interrupted and
 keeps the inference thread until it returns (the containers' model servers would restart the
-worker instead; a model that hangs on the event loop does end its worker). A pipeline model's front process answers the same protocol by passing each
-request through its containers (chain.py).
+worker instead, as sagelab does for a model that hangs on the event loop). A pipeline model's
+front process answers the same protocol by passing each request through its containers (chain.py).
 """
 
 from __future__ import annotations

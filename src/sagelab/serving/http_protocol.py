@@ -42,7 +42,8 @@ class JoiningTransport:
     def _flush(self) -> None:
         if self._held is not None:
             held, self._held = self._held, None
-            self._transport.write(held)
+            if not self._transport.is_closing():  # uvloop raises on a write to a closed transport
+                self._transport.write(held)
 
     def close(self) -> None:
         self._flush()

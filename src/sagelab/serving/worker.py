@@ -22,8 +22,8 @@ import uvicorn
 from sagelab.serving.app import InferenceApp, ProtocolApp
 from sagelab.serving.batching import InferenceRunner
 from sagelab.serving.dispatch import BACKLOG, receive
-from sagelab.serving.http_protocol import OneWriteHttpToolsProtocol
 from sagelab.serving.handlers import REPEATED_ERRORS, InferenceHandler
+from sagelab.serving.http_protocol import OneWriteHttpToolsProtocol
 from sagelab.serving.protocol import ServingSettings
 
 ACCEPT_GRACE = 0.5  # seconds for a just-accepted connection to send its request before shutdown
